@@ -1,0 +1,44 @@
+"""What an experiment worker returns for one job: the agent's solution and how it got there."""
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class Step(BaseModel):
+    """One ReAct step: the assistant's turn and the observation of each tool it called."""
+
+    index: int
+    reasoning: str = ""
+    tool: str | None = None
+    arguments: dict[str, Any] | str | None = None
+    observation: str = ""
+    duration_s: float = 0.0
+    error: str | None = None
+
+
+class Trajectory(BaseModel):
+    """The whole episode: the chat messages exchanged and the structured steps."""
+
+    messages: list[dict[str, Any]] = Field(default_factory=list)
+    steps: list[Step] = Field(default_factory=list)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class Candidate(BaseModel):
+    """A candidate solution produced by one episode.
+
+    `submission` is the CSV the agent submitted (bytes), None when it never submitted;
+    `reason` then says why (no submit, budget, policy errors, ...).
+    """
+
+    node_id: int
+    code: str = ""
+    submission: bytes | None = None
+    trajectory: Trajectory = Field(default_factory=Trajectory)
+    reason: str | None = None
+    worker_id: int
+    gpu_ids: list[str] = Field(default_factory=list)
+    started_at: float
+    ended_at: float

@@ -1,0 +1,189 @@
+"""The tools the agent sees: their OpenAI function schemas and the executors that run them in a sandbox."""
+
+import copy
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any, NamedTuple
+
+from agents._arguments import ToolError, check_arguments, parse_arguments, signature
+from agents.trim import trim_middle
+from sandbox.base import ExecResult, Sandbox
+
+# Matches the first line of every command observation; the baseline policy reads it back.
+EXIT_STATUS_RE = re.compile(r"^\[exit (-?\d+)")
+# Where the python tool puts the code it runs: one file, overwritten by each call.
+PYTHON_TOOL_FILE = ".python_tool.py"
+
+
+class ToolLimits(NamedTuple):
+    """The limits of one tool call: its wall time and the length of its observation."""
+
+    timeout_s: float
+    observation_chars: int
+
+
+class Submission(NamedTuple):
+    """What `submit` hands in: the predictions file and the code that made it."""
+
+    code: str
+    submission: bytes
+
+
+class ToolResult(NamedTuple):
+    """The observation the agent sees; `error` is set when the call itself was wrong or failed."""
+
+    observation: str
+    error: str | None = None
+    submitted: Submission | None = None
+
+
+class Tool(NamedTuple):
+    """A tool: its name, its OpenAI function-tool schema and its executor."""
+
+    name: str
+    schema: dict[str, Any]
+    run: Callable[[Sandbox, dict[str, Any], ToolLimits], Awaitable[ToolResult]]
+
+
+def error_result(message: str) -> ToolResult:
+    """An observation that tells the agent what went wrong with its call."""
+    return ToolResult(f"error: {message}", error=message)
+
+
+def format_exec(result: ExecResult, observation_chars: int) -> str:
+    """`[exit 0, 1.23 s]` then the output, trimmed to head and tail so the whole fits the limit."""
+    status = f"exit {result.exit_code}" + (", timed out" if result.timed_out else "")
+    header = f"[{status}, {result.duration_s:.2f} s]"
+    output = result.output if result.output.strip() else "(no output)"
+    return f"{header}\n{trim_middle(output, observation_chars - len(header) - 1)}"
+
+
+async def _bash(sandbox: Sandbox, args: dict[str, Any], limits: ToolLimits) -> ToolResult:
+    result = await sandbox.exec(["bash", "-c", args["command"]], limits.timeout_s)
+    return ToolResult(format_exec(result, limits.observation_chars))
+
+
+async def _python(sandbox: Sandbox, args: dict[str, Any], limits: ToolLimits) -> ToolResult:
+    # A file rather than `python -c`: tracebacks then show the offending source lines.
+    await sandbox.write_file(PYTHON_TOOL_FILE, args["code"])
+    result = await sandbox.exec(["python", PYTHON_TOOL_FILE], limits.timeout_s)
+    return ToolResult(format_exec(result, limits.observation_chars))
+
+
+async def _submit(sandbox: Sandbox, args: dict[str, Any], limits: ToolLimits) -> ToolResult:
+    path, code_path = args["submission_path"], args["code_path"]
+    try:
+        submission = await sandbox.read_file(path)
+    except FileNotFoundError:
+        return error_result(
+            f"{path} does not exist in the working directory: write your predictions to it first, "
+            "then call submit again"
+        )
+    except (OSError, ValueError) as e:
+        return error_result(f"cannot read {path}: {e}")
+    if not submission.strip():
+        return error_result(f"{path} is empty: write a prediction for every test row, then call submit again")
+    try:
+        code = (await sandbox.read_file(code_path)).decode(errors="replace")
+    except (OSError, ValueError):
+        code = ""  # the code is a record for the search, not required to score the submission
+    kept = f" with the code in {code_path}" if code else f" ({code_path} not found: no code recorded)"
+    return ToolResult(
+        f"submitted {path} ({len(submission)} bytes){kept}", submitted=Submission(code, submission)
+    )
+
+
+def _function(name: str, description: str, properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    parameters = {
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": False,
+    }
+    return {
+        "type": "function",
+        "function": {"name": name, "description": description, "parameters": parameters},
+    }
+
+
+TOOLS: dict[str, Tool] = {
+    tool.name: tool
+    for tool in (
+        Tool(
+            "bash",
+            _function(
+                "bash",
+                "Run a bash command in the working directory. Returns the exit status, the duration and the "
+                "output (stdout and stderr). Each call is a new shell: `cd`, variables and background jobs "
+                "do not carry over. A command past the time limit is killed with everything it started.",
+                {
+                    "command": {
+                        "type": "string",
+                        "description": "the command, e.g. `ls -la` or `python train.py`",
+                    }
+                },
+                ["command"],
+            ),
+            _bash,
+        ),
+        Tool(
+            "python",
+            _function(
+                "python",
+                "Run a Python program in the working directory and return its exit status, duration and "
+                "output. The code runs as a fresh script each call: nothing carries over between calls, so "
+                "save what you need to files. Use print() to see values.",
+                {"code": {"type": "string", "description": "the complete Python source to run"}},
+                ["code"],
+            ),
+            _python,
+        ),
+        Tool(
+            "submit",
+            _function(
+                "submit",
+                "Hand in your solution and end the episode: the predictions file and the code that produced "
+                "it, both in the working directory. Call it once the predictions file is written.",
+                {
+                    "submission_path": {
+                        "type": "string",
+                        "default": "submission.csv",
+                        "description": "the predictions file",
+                    },
+                    "code_path": {
+                        "type": "string",
+                        "default": "solution.py",
+                        "description": "the script that writes it",
+                    },
+                },
+                [],
+            ),
+            _submit,
+        ),
+    )
+}
+
+
+def tool_schemas() -> list[dict[str, Any]]:
+    """The OpenAI `tools` list for chat.completions.create (a copy: callers may change it)."""
+    return [copy.deepcopy(tool.schema) for tool in TOOLS.values()]
+
+
+async def call_tool(
+    sandbox: Sandbox, name: str, arguments: str | dict[str, Any], limits: ToolLimits
+) -> ToolResult:
+    """Run one tool call; every mistake in it (unknown tool, bad JSON, wrong arguments) becomes an
+    error observation for the agent instead of an exception."""
+    tool = TOOLS.get(name)
+    if tool is None:
+        return error_result(f"unknown tool {name!r}; the tools are: {', '.join(TOOLS)}")
+    parameters = tool.schema["function"]["parameters"]
+    try:
+        parsed = parse_arguments(arguments) if isinstance(arguments, str) else arguments
+        checked = check_arguments(parameters, parsed)
+    except ToolError as e:
+        return error_result(f"{name}: {e}. Call it as {signature(name, parameters)}")
+    try:
+        return await tool.run(sandbox, checked, limits)
+    except OSError as e:  # the sandbox could not run it (disk full, workspace gone): tell, don't crash
+        return error_result(f"{name} could not run: {e}")

@@ -1,0 +1,48 @@
+"""Offline tasks built from data that pip packages carry, cached as task directories."""
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from evaluation.bundled import digits
+from evaluation.task import TaskError
+
+# name -> (version, builder); a new version gets a new directory, so old caches never go stale.
+BUNDLED: dict[str, tuple[int, Callable[[Path], None]]] = {digits.NAME: (digits.VERSION, digits.build)}
+
+
+def bundled_names() -> list[str]:
+    """Names of the bundled tasks, sorted."""
+    return sorted(BUNDLED)
+
+
+def ensure_bundled(name: str, cache_dir: Path) -> Path:
+    """The directory of bundled task `name` under `cache_dir/tasks/`, built on first use.
+
+    The build happens in a temporary directory beside the target and is renamed into place, so a
+    reader never sees a half-built task and two processes racing to build it both end up with one.
+    """
+    if name not in BUNDLED:
+        raise TaskError(f"unknown bundled task {name!r}; bundled tasks: {', '.join(bundled_names())}")
+    version, build = BUNDLED[name]
+    target = Path(cache_dir) / "tasks" / f"{name}-v{version}"
+    if (target / "task.yaml").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
+    try:
+        build(scratch)
+        scratch.chmod(0o755)
+        try:
+            os.rename(scratch, target)
+        except OSError:
+            # Another process finished first; its copy is identical, so use it.
+            if not (target / "task.yaml").is_file():
+                raise TaskError(
+                    f"{target} exists but is not a complete task directory; delete it to rebuild"
+                ) from None
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return target

@@ -1,0 +1,200 @@
+"""Hidden Consistent Evaluation: one fixed split, an agent-visible copy, and scores on hidden rows."""
+
+import contextlib
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from evaluation._opaque import opaque_ids, opaque_key
+from evaluation.metrics import get_metric
+from evaluation.scores import Scores
+from evaluation.splits import MAX_CLASSES_TO_STRATIFY, hce_split
+from evaluation.submission import SubmissionError, read_submission
+from evaluation.task import Task, TaskError
+
+SCORED_SPLITS = ("search", "val", "test")
+
+_PUBLIC_NOTE = """
+
+## Note on this copy of the task
+
+The labels of the rows of `test.csv` are hidden and its ids are opaque. Predict every row of
+`test.csv` and write a submission with exactly the columns of `sample_submission.csv`, one row per id.
+`train.csv` holds the labelled rows available to you.
+"""
+
+
+def _read_text(path: Path) -> pd.DataFrame:
+    # As text, so the public copy reproduces every cell exactly as the task wrote it.
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def _typed(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Target columns as numbers when every cell is one, so metrics compare 3 and 3.0 equal."""
+    table = table.reset_index(drop=True)
+    for column in columns:
+        with contextlib.suppress(ValueError, TypeError):
+            table[column] = pd.to_numeric(table[column])
+    return table
+
+
+class HiddenConsistentEvaluation:
+    """The evaluator of one task: splits train.csv once and scores submissions on hidden rows.
+
+    The labels of D_search, D_val and the competition test set stay in this object's memory only.
+    """
+
+    def __init__(
+        self, task: Task, split_seed: int, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    ) -> None:
+        if len(fractions) != 3 or any(f <= 0 for f in fractions) or not math.isclose(sum(fractions), 1):
+            raise ValueError(f"fractions must be three positive numbers summing to 1, got {fractions}")
+        self.task = task
+        self.split_seed = split_seed
+        self.fractions = fractions
+        self.metric = get_metric(task.spec.metric)
+        spec = task.spec
+        self._id = spec.id_column
+        self._targets = list(spec.target_columns)
+
+        train = _read_text(task.train_csv)
+        test_inputs = _read_text(task.test_csv)
+        answers = _read_text(task.answers_csv)
+        self._check_inputs(train, test_inputs, answers)
+        try:
+            self._split = hce_split(list(train[self._id]), self._strata(train), split_seed, fractions)
+        except ValueError as e:
+            raise TaskError(f"{task.train_csv}: {e}") from None
+        self._split["test"] = list(test_inputs[self._id])
+
+        self._train_text = train.set_index(self._id, drop=False)
+        self._test_text = test_inputs.set_index(self._id, drop=False)
+        self._sample_text = _read_text(task.sample_submission_csv)
+        # Typed, so a submission's column must be numeric wherever the original sample's is.
+        self._sample = pd.read_csv(task.sample_submission_csv, dtype={self._id: str})
+        answers_text = answers.set_index(self._id, drop=False)
+        self._answers = {
+            name: _typed(source.loc[self._split[name], [self._id, *self._targets]], self._targets)
+            for name, source in (
+                ("search", self._train_text),
+                ("val", self._train_text),
+                ("test", answers_text),
+            )
+        }
+        rows = [(name, row_id) for name in SCORED_SPLITS for row_id in self._split[name]]
+        self._opaque = opaque_ids(opaque_key(split_seed, task.answers_csv), rows)
+        self._original = {opaque: pair for pair, opaque in self._opaque.items()}
+        self._expected_ids = set(self._original)
+
+    def _check_inputs(self, train: pd.DataFrame, test_inputs: pd.DataFrame, answers: pd.DataFrame) -> None:
+        tables = (
+            (self.task.train_csv, train),
+            (self.task.test_csv, test_inputs),
+            (self.task.answers_csv, answers),
+        )
+        for path, table in tables:
+            duplicated = table[self._id].duplicated()
+            if duplicated.any():
+                raise TaskError(
+                    f"{path} has {int(duplicated.sum())} duplicate value(s) in its id column {self._id!r} "
+                    f"(e.g. {table[self._id][duplicated].iloc[0]!r}); ids must be unique"
+                )
+        unanswered = set(test_inputs[self._id]) - set(answers[self._id])
+        if unanswered:
+            raise TaskError(
+                f"{self.task.answers_csv} has no answer for {len(unanswered)} id(s) of {self.task.test_csv} "
+                f"(e.g. {sorted(unanswered)[0]!r}); every test row needs one"
+            )
+        not_in_train = [c for c in test_inputs.columns if c not in train.columns]
+        if not_in_train:
+            raise TaskError(
+                f"{self.task.test_csv} has column(s) {not_in_train} that {self.task.train_csv} lacks; "
+                f"HCE builds test inputs from training rows, so every input column must be in both"
+            )
+
+    def _strata(self, train: pd.DataFrame) -> list[str] | None:
+        """The class labels to stratify on: a single target with few distinct values, else None."""
+        if len(self._targets) != 1:
+            return None
+        labels = list(train[self._targets[0]])
+        return labels if len(set(labels)) <= MAX_CLASSES_TO_STRATIFY else None
+
+    def split_ids(self) -> dict[str, list[str]]:
+        """The original ids of D_train, D_search, D_val and the competition test set."""
+        return {name: list(ids) for name, ids in self._split.items()}
+
+    def card(self) -> dict[str, Any]:
+        """What a prompt may say about the task."""
+        spec = self.task.spec
+        return {
+            "name": spec.name,
+            "metric": spec.metric,
+            "lower_is_better": self.task.lower_is_better,
+            "id_column": spec.id_column,
+            "target_columns": list(spec.target_columns),
+        }
+
+    def _public_test(self) -> pd.DataFrame:
+        """Inputs of D_search, D_val and D_test under opaque ids, in an order that reveals nothing."""
+        columns = [c for c in self._test_text.columns if c not in self._targets]
+        parts = []
+        for name in SCORED_SPLITS:
+            source = self._test_text if name == "test" else self._train_text
+            rows = source.loc[self._split[name], columns].copy()
+            rows[self._id] = [self._opaque[(name, row_id)] for row_id in self._split[name]]
+            parts.append(rows)
+        # Sorting by the opaque id is a keyed shuffle: stable, and unrelated to split or source row.
+        return pd.concat(parts).reset_index(drop=True).sort_values(self._id).reset_index(drop=True)
+
+    def write_public(self, dest: Path) -> None:
+        """Write the agent's copy of the task: description.md, train.csv, test.csv, sample_submission.csv.
+
+        No file holds a label of a D_search, D_val or test row. Other files already in `dest` are left
+        alone, so give it a directory of its own.
+        """
+        dest = Path(dest)
+        dest.mkdir(parents=True, exist_ok=True)
+        description = self.task.description_md.read_text(encoding="utf-8").rstrip() + _PUBLIC_NOTE
+        (dest / "description.md").write_text(description, encoding="utf-8")
+        train_rows = self._train_text.loc[self._split["train"]]
+        train_rows.to_csv(dest / "train.csv", index=False)
+        test = self._public_test()
+        test.to_csv(dest / "test.csv", index=False)
+        first = self._sample_text.iloc[0]
+        sample = pd.DataFrame({c: [first[c]] * len(test) for c in self._sample_text.columns})
+        sample[self._id] = test[self._id]
+        sample.to_csv(dest / "sample_submission.csv", index=False)
+
+    def score(self, submission: bytes) -> Scores:
+        """Scores of a submission on D_search, D_val and D_test; invalid (with a reason), never raises."""
+        try:
+            table = read_submission(
+                submission, self._sample, self._id, self._targets, expected_ids=self._expected_ids
+            )
+        except SubmissionError as e:
+            return Scores(valid=False, reason=str(e))
+        except Exception as e:
+            return Scores(valid=False, reason=f"submission could not be read ({type(e).__name__}: {e})")
+        values: dict[str, float] = {}
+        for name in SCORED_SPLITS:
+            try:
+                values[name] = self._score_split(table, name)
+            except Exception as e:
+                return Scores(
+                    valid=False, reason=f"scoring failed on the {name} rows ({type(e).__name__}: {e})"
+                )
+        return Scores(valid=True, search=values["search"], val=values["val"], test=values["test"])
+
+    def _score_split(self, table: pd.DataFrame, name: str) -> float:
+        pairs = [self._original[o] for o in table[self._id]]
+        mask = [split == name for split, _ in pairs]
+        rows = table[mask].copy()
+        rows[self._id] = [row_id for split, row_id in pairs if split == name]
+        answers = self._answers[name]
+        aligned = rows.set_index(self._id).loc[answers[self._id]].reset_index()
+        value = float(self.metric.fn(answers, aligned, self._targets))
+        if not math.isfinite(value):
+            raise ValueError(f"{self.metric.name} is {value}")
+        return value

@@ -1,0 +1,18 @@
+"""Scores of one submission under Hidden Consistent Evaluation."""
+
+from pydantic import BaseModel
+
+
+class Scores(BaseModel):
+    """A submission's scores on the three hidden splits.
+
+    Only the evaluator ever holds a full `Scores`; the search sees `search` alone,
+    `val` is read once after search for the final choice, `test` goes to the report.
+    An invalid submission has `valid=False`, no scores and a `reason` naming the problem.
+    """
+
+    valid: bool
+    search: float | None = None
+    val: float | None = None
+    test: float | None = None
+    reason: str | None = None

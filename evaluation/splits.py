@@ -1,0 +1,62 @@
+"""The HCE split of the labelled rows: fixed by a seed and the ids alone, never by row order or run seed."""
+
+import hashlib
+from collections import Counter
+
+SPLITS = ("train", "search", "val")
+# A single target with at most this many distinct values is a class label: stratify on it.
+MAX_CLASSES_TO_STRATIFY = 50
+
+
+def _order_key(seed: int, row_id: str) -> str:
+    return hashlib.sha256(f"aira-hce-split\x00{seed}\x00{row_id}".encode()).hexdigest()
+
+
+def split_sizes(n: int, fractions: tuple[float, float, float]) -> tuple[int, int, int]:
+    """Rows per split: train and search rounded, val takes the rest; each split gets at least one."""
+    n_train = round(n * fractions[0])
+    n_search = round(n * fractions[1])
+    n_val = n - n_train - n_search
+    if min(n_train, n_search, n_val) < 1:
+        raise ValueError(
+            f"{n} labelled rows cannot be split {fractions} with at least one row per split; "
+            f"the task needs more rows in train.csv"
+        )
+    return n_train, n_search, n_val
+
+
+def hce_split(
+    ids: list[str], labels: list[str] | None, seed: int, fractions: tuple[float, float, float]
+) -> dict[str, list[str]]:
+    """Split ids into train/search/val with these fractions, stratified by `labels` when given.
+
+    Each id's place comes from a hash of (seed, id), so the split is the same in every process and on
+    every resume, whatever the order of the rows in the file. Stratification orders each class by that
+    hash and interleaves the classes by relative position, so every split gets its share of each class.
+    Each returned list keeps the order of `ids`.
+    """
+    if len(set(ids)) != len(ids):
+        raise ValueError("ids must be unique to be split")
+    key = {row_id: _order_key(seed, row_id) for row_id in ids}
+    if labels is None:
+        ordered = sorted(ids, key=key.__getitem__)
+    else:
+        per_class = Counter(labels)
+        rank_in_class: dict[str, int] = {}
+        seen: Counter[str] = Counter()
+        for row_id, label in sorted(zip(ids, labels, strict=True), key=lambda pair: key[pair[0]]):
+            rank_in_class[row_id] = seen[label]
+            seen[label] += 1
+        label_of = dict(zip(ids, labels, strict=True))
+        ordered = sorted(
+            ids,
+            key=lambda i: ((rank_in_class[i] + 0.5) / per_class[label_of[i]], key[i]),
+        )
+    n_train, n_search, _ = split_sizes(len(ids), fractions)
+    place = {row_id: position for position, row_id in enumerate(ordered)}
+    bounds = {
+        "train": (0, n_train),
+        "search": (n_train, n_train + n_search),
+        "val": (n_train + n_search, len(ids)),
+    }
+    return {name: [i for i in ids if lo <= place[i] < hi] for name, (lo, hi) in bounds.items()}

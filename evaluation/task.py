@@ -1,0 +1,158 @@
+"""A task directory in the MLE-bench layout plus `task.yaml`, loaded and checked once."""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from evaluation.metrics import UnknownMetricError, get_metric
+
+PUBLIC_FILES = ("description.md", "train.csv", "test.csv", "sample_submission.csv")
+
+
+class TaskError(Exception):
+    """A task directory is unusable; the message names the file or key and how to fix it."""
+
+
+class TaskSpec(BaseModel):
+    """The contents of `task.yaml`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    metric: str
+    id_column: str
+    target_columns: list[str]
+    # None: the metric's own direction.
+    lower_is_better: bool | None = None
+    # A CSV with a `score` column, best first, relative to the task directory.
+    leaderboard: str | None = None
+    leaderboard_kind: Literal["kaggle", "reference-ladder"] = "kaggle"
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class Task:
+    """A loaded task: its spec and the directory holding `prepared/{public,private}`."""
+
+    spec: TaskSpec
+    root: Path
+
+    @property
+    def public_dir(self) -> Path:
+        return self.root / "prepared" / "public"
+
+    @property
+    def private_dir(self) -> Path:
+        return self.root / "prepared" / "private"
+
+    @property
+    def train_csv(self) -> Path:
+        return self.public_dir / "train.csv"
+
+    @property
+    def test_csv(self) -> Path:
+        return self.public_dir / "test.csv"
+
+    @property
+    def sample_submission_csv(self) -> Path:
+        return self.public_dir / "sample_submission.csv"
+
+    @property
+    def description_md(self) -> Path:
+        return self.public_dir / "description.md"
+
+    @property
+    def answers_csv(self) -> Path:
+        """The hidden labels of the competition's test set."""
+        return self.private_dir / "test.csv"
+
+    @property
+    def leaderboard_csv(self) -> Path | None:
+        return None if self.spec.leaderboard is None else self.root / self.spec.leaderboard
+
+    @property
+    def lower_is_better(self) -> bool:
+        """The direction of the score: task.yaml's if set, else the metric's."""
+        if self.spec.lower_is_better is not None:
+            return self.spec.lower_is_better
+        return get_metric(self.spec.metric).lower_is_better
+
+
+def load_task(directory: Path) -> Task:
+    """Load and check a task directory; raise TaskError with one clear message when it is unusable."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise TaskError(f"task directory {directory} does not exist; set task.dir to a task directory")
+    task = Task(spec=_read_spec(directory / "task.yaml"), root=directory)
+    try:
+        get_metric(task.spec.metric)
+    except UnknownMetricError as e:
+        raise TaskError(f"{directory / 'task.yaml'}: {e}") from None
+    required = [task.public_dir / name for name in PUBLIC_FILES] + [task.answers_csv]
+    missing = [str(path.relative_to(directory)) for path in required if not path.is_file()]
+    if missing:
+        raise TaskError(
+            f"task directory {directory} lacks {', '.join(missing)}; it needs the MLE-bench layout "
+            f"prepared/public/{{{', '.join(PUBLIC_FILES)}}} and prepared/private/test.csv"
+        )
+    if task.leaderboard_csv is not None and not task.leaderboard_csv.is_file():
+        raise TaskError(
+            f"{directory / 'task.yaml'}: leaderboard file {task.leaderboard_csv} does not exist; "
+            f"fix the path (relative to the task directory) or remove the `leaderboard` key"
+        )
+    needed = [task.spec.id_column, *task.spec.target_columns]
+    for path in (task.train_csv, task.answers_csv, task.sample_submission_csv):
+        _require_columns(path, needed)
+    _require_columns(task.test_csv, [task.spec.id_column])
+    return task
+
+
+def _read_spec(path: Path) -> TaskSpec:
+    if not path.is_file():
+        raise TaskError(
+            f"{path} is missing; write one with at least name, metric, id_column and target_columns"
+        )
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise TaskError(f"{path} is not valid YAML ({e}); fix its syntax") from None
+    if not isinstance(raw, dict):
+        raise TaskError(f"{path} must be a YAML mapping (key: value lines), not {type(raw).__name__}")
+    try:
+        spec = TaskSpec.model_validate(raw)
+    except ValidationError as e:
+        raise TaskError(f"{path}: {_explain(e)}") from None
+    if not spec.target_columns:
+        raise TaskError(f"{path}: target_columns is empty; list the column(s) a submission predicts")
+    return spec
+
+
+def _explain(error: ValidationError) -> str:
+    problems = []
+    for err in error.errors():
+        key = ".".join(str(part) for part in err["loc"])
+        if err["type"] == "extra_forbidden":
+            problems.append(f"unknown key {key!r} (allowed: {', '.join(TaskSpec.model_fields)})")
+        elif err["type"] == "missing":
+            problems.append(f"required key {key!r} is missing")
+        else:
+            problems.append(f"{key}: {err['msg']} (got {err.get('input')!r})")
+    return "; ".join(problems)
+
+
+def _require_columns(path: Path, columns: list[str]) -> None:
+    try:
+        header = pd.read_csv(path, nrows=0).columns
+    except (ValueError, UnicodeDecodeError) as e:
+        raise TaskError(f"{path} is not a readable CSV ({e})") from None
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise TaskError(
+            f"{path} lacks the column(s) {', '.join(map(repr, missing))} named in task.yaml "
+            f"(it has {', '.join(map(repr, list(header)[:10]))}{', ...' if len(header) > 10 else ''}); "
+            f"fix id_column/target_columns in task.yaml or the file"
+        )

@@ -1,0 +1,56 @@
+"""Entry point: `python launch.py [overrides]` runs one AIRA-2 search (or a benchmark) on Ray.
+
+Wiring only: config -> checks -> Ray -> actors -> result. The logic lives in the packages.
+"""
+
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+from rich.console import Console
+
+from evaluation.task import TaskError
+from run.config import ConfigError, load_config
+from run.preflight import PreflightError, preflight
+
+
+@hydra.main(config_path="conf", config_name="config", version_base="1.3")
+def main(raw: DictConfig) -> None:
+    console = Console()
+    try:
+        cfg = load_config(raw)
+        task = preflight(cfg)
+    except (ConfigError, PreflightError, TaskError) as e:
+        console.print(f"[bold red]cannot start:[/]\n{e}", highlight=False)
+        sys.exit(2)
+    assert task is not None  # a benchmark stops in preflight until it is supported
+
+    import ray
+
+    from run.driver import ClusterError, connect_ray, run_search
+    from run.report import print_result
+
+    run_dir = Path(cfg.resume) if cfg.resume else Path(HydraConfig.get().runtime.output_dir)
+    if cfg.resume and not (run_dir / "journal.jsonl").exists():
+        console.print(f"[bold red]cannot resume:[/] {run_dir} holds no journal.jsonl of an earlier run")
+        sys.exit(2)
+    console.print(f"run directory: {run_dir}")
+    try:
+        connect_ray(cfg)
+        result = run_search(cfg, task, run_dir, console)
+    except ClusterError as e:
+        console.print(f"[bold red]cannot start:[/]\n{e}", highlight=False)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        console.print(f"\ninterrupted: finished nodes are in {run_dir}; continue with resume={run_dir}")
+        sys.exit(130)
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+    print_result(result, console)
+
+
+if __name__ == "__main__":
+    main()

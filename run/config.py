@@ -1,0 +1,140 @@
+"""The validated configuration of a run: Hydra composes it, pydantic checks it before Ray starts."""
+
+from pathlib import Path
+from typing import Any, Literal
+
+from omegaconf import DictConfig, OmegaConf
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from serving.config import PolicyConfig
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TaskConfig(_Strict):
+    """Which task to solve: a task directory, the bundled task, or an mle-bench competition."""
+
+    kind: Literal["local", "mlebench"] = "local"
+    name: str | None = None
+    dir: Path | None = None
+    bundled: str | None = "digits"
+    data_dir: Path | None = None
+    cache_dir: Path = Path.home() / ".cache" / "aira"
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "TaskConfig":
+        if self.kind == "local" and self.dir is None and not self.bundled:
+            raise ValueError("set task.dir=PATH to a task directory, or task.bundled=digits")
+        return self
+
+
+class BudgetConfig(_Strict):
+    wall_clock_s: float = Field(gt=0)
+    max_nodes: int = Field(ge=1)
+    grace_s: float = Field(30.0, ge=0)
+
+
+class SearchConfig(_Strict):
+    """Steady-state evolution: rank selection with temperature T, crossover with probability c."""
+
+    num_workers: int = Field(ge=1)
+    temperature: float = Field(gt=0, description="T must be > 0 (T -> 0 is greedy)")
+    crossover_prob: float = Field(ge=0, le=1)
+    num_drafts: int = Field(3, ge=1)
+    budget: BudgetConfig
+
+
+class AgentConfig(_Strict):
+    max_steps: int = Field(ge=1)
+    max_consecutive_errors: int = Field(3, ge=1)
+    observation_chars: int = Field(4000, ge=200)
+
+
+class SandboxConfig(_Strict):
+    isolation: Literal["process"] = "process"
+    exec_timeout_s: float = Field(gt=0)
+
+
+class RayConfig(_Strict):
+    address: str | None = None
+    namespace: str = "aira"
+    num_cpus: int | None = Field(None, ge=1)
+    include_dashboard: bool = False
+
+
+class ServeConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+
+
+class ResourcesConfig(_Strict):
+    gpus_per_worker: Literal[0, 1] = 0
+    cpus_per_worker: float = Field(1, gt=0)
+
+
+class HCEConfig(_Strict):
+    split_seed: int = 2603
+    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+
+    @model_validator(mode="after")
+    def _fractions(self) -> "HCEConfig":
+        if any(f <= 0 for f in self.fractions) or abs(sum(self.fractions) - 1) > 1e-9:
+            raise ValueError("hce.fractions must be three positive numbers summing to 1")
+        return self
+
+
+class BenchmarkConfig(_Strict):
+    """Many runs: the tasks of an mle-bench split (or an explicit list) x seeds."""
+
+    split: str | None = None
+    mlebench_repo: Path | None = None
+    tasks: list[str] = Field(default_factory=list)
+    seeds: list[int] = Field(default_factory=lambda: [0])
+
+
+class RunConfig(_Strict):
+    """Everything a run needs, validated. Built by `load_config` from Hydra's composed config."""
+
+    experiment: str = "default"
+    seed: int = 0
+    resume: Path | None = None
+    benchmark: BenchmarkConfig | None = None
+    task: TaskConfig
+    policy: PolicyConfig
+    search: SearchConfig
+    agent: AgentConfig
+    sandbox: SandboxConfig
+    ray: RayConfig = RayConfig()
+    serve: ServeConfig = ServeConfig()
+    resources: ResourcesConfig = ResourcesConfig()
+    hce: HCEConfig = HCEConfig()
+
+
+class ConfigError(Exception):
+    """A config value a user set is wrong; the message names the key and the fix."""
+
+
+def load_config(cfg: DictConfig | dict[str, Any]) -> RunConfig:
+    """Validate a composed config; raise ConfigError with one line per problem."""
+    raw = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
+    assert isinstance(raw, dict)
+    raw = {k: v for k, v in raw.items() if k != "hydra"}
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(_explain(e)) from None
+
+
+def _explain(e: ValidationError) -> str:
+    lines = []
+    for err in e.errors():
+        key = ".".join(str(p) for p in err["loc"] if not str(p).endswith("PolicyConfig"))
+        given = err.get("input")
+        shown = "" if isinstance(given, dict) else f" (got {given!r})"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key: remove it or check its spelling"
+        lines.append(f"config error: {key}: {msg}{shown}")
+    return "\n".join(lines)

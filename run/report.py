@@ -1,0 +1,35 @@
+"""The short result table printed at the end of a run."""
+
+from rich.console import Console
+from rich.table import Table
+
+from run.result import RunResult
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.6g}"
+
+
+def print_result(result: RunResult, console: Console) -> None:
+    table = Table(title=f"AIRA-2 run: {result.task} (seed {result.seed})", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    table.add_row("final node (best D_val)", "-" if result.best_node is None else str(result.best_node))
+    table.add_row(
+        "search / val / test score",
+        f"{_fmt(result.search_score)} / {_fmt(result.val_score)} / {_fmt(result.test_score)}",
+    )
+    board = f" vs {result.leaderboard_kind}" if result.leaderboard_kind else ""
+    table.add_row(
+        "percentile rank" + board, "-" if result.percentile_rank is None else f"{result.percentile_rank:.1f}"
+    )
+    table.add_row("medal", result.medal or "none")
+    table.add_row("nodes tried / valid", f"{result.nodes} / {result.valid_nodes}")
+    table.add_row(
+        "workers (jobs each)", f"{result.workers} ({', '.join(map(str, result.jobs_per_worker.values()))})"
+    )
+    table.add_row("wall clock", f"{result.wall_s:.0f} s")
+    table.add_row("experiments per hour", f"{result.experiments_per_hour:.1f}")
+    table.add_row("tokens (prompt / completion)", f"{result.prompt_tokens} / {result.completion_tokens}")
+    table.add_row("run directory", result.run_dir)
+    console.print(table)

@@ -1,0 +1,27 @@
+"""result.json: the outcome of one run, as DESIGN.md specifies it."""
+
+from pydantic import BaseModel
+
+
+class RunResult(BaseModel):
+    task: str
+    seed: int
+    best_node: int | None
+    search_score: float | None
+    val_score: float | None
+    test_score: float | None
+    percentile_rank: float | None
+    medal: str | None
+    above_median: bool | None
+    leaderboard_kind: str | None
+    nodes: int
+    valid_nodes: int
+    best_search_node: int | None
+    workers: int
+    jobs_per_worker: dict[int, int]
+    wall_s: float
+    experiments_per_hour: float
+    policy: str
+    prompt_tokens: int
+    completion_tokens: int
+    run_dir: str

@@ -1,0 +1,51 @@
+"""The sandbox interface: where agent code runs. Providers (process group, later bubblewrap) plug in here."""
+
+from pathlib import Path
+from typing import NamedTuple, Protocol
+
+
+class ExecResult(NamedTuple):
+    """The result of one command run in a sandbox.
+
+    `output` is stdout and stderr interleaved as the command wrote them; when the command printed more
+    than the sandbox keeps, the middle is dropped and `truncated_bytes` counts what was dropped.
+    A command past its timeout is killed with everything it started: `timed_out` is True and
+    `exit_code` is the (negative) signal number that ended it.
+    """
+
+    exit_code: int
+    output: str
+    duration_s: float
+    timed_out: bool = False
+    truncated_bytes: int = 0
+
+
+class Sandbox(Protocol):
+    """An isolated place to run the agent's commands and read and write its files.
+
+    `workspace` is the host path of the writable working directory; `data_dir` is the path of the
+    read-only task data as the agent's code sees it (inside the sandbox). File paths given to
+    `read_file`/`write_file` are relative to the workspace.
+    """
+
+    @property
+    def workspace(self) -> Path: ...
+
+    @property
+    def data_dir(self) -> str: ...
+
+    async def exec(self, argv: list[str], timeout: float, input: str | None = None) -> ExecResult:
+        """Run `argv` in the workspace; kill it and everything it started after `timeout` seconds."""
+        ...
+
+    async def read_file(self, rel: str) -> bytes:
+        """Read a workspace file; FileNotFoundError when it does not exist."""
+        ...
+
+    async def write_file(self, rel: str, data: bytes | str) -> None:
+        """Write a workspace file, creating its parent directories."""
+        ...
+
+    async def close(self) -> None:
+        """Stop whatever still runs in the sandbox and release its resources."""
+        ...

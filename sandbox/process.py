@@ -1,0 +1,209 @@
+"""The process-group sandbox: agent commands as session-leader subprocesses in a workspace.
+
+Isolation here is a process group only. Each command runs in its own session (and so its own process
+group) with the workspace as its cwd and a minimal environment; a timeout, a cancellation or the end
+of the command kills the whole group, background jobs and grandchildren included. It does NOT confine
+the filesystem, the network, memory or the GPU, and a process that calls setsid() escapes the group:
+the task data is read-only by convention only. Bubblewrap namespaces (DESIGN.md, "Sandboxes") replace
+this provider behind the same `Sandbox` interface in a later issue.
+"""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from sandbox._capture import CappedOutput, CaptureProtocol
+from sandbox.base import ExecResult
+
+_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+# Output still arriving after the group is dead can only come from a process that left the group.
+_DRAIN_S = 2.0
+
+
+def minimal_env(workspace: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of agent commands: a fixed minimum plus `extra`, never the worker's own.
+
+    The worker's environment holds API keys, Ray addresses and cluster paths the agent must not see.
+    The interpreter's directory leads PATH so that `python` and `pip` are the worker's.
+    """
+    path = [str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]
+    env = {
+        "PATH": os.pathsep.join(path),
+        "HOME": str(workspace),
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "PYTHONUNBUFFERED": "1",
+        "MPLBACKEND": "Agg",
+    }
+    # One thread per BLAS/OpenMP pool unless the worker grants more: workers share the node's cores.
+    env.update(dict.fromkeys(_THREAD_VARS, "1"))
+    env.update(extra or {})
+    return env
+
+
+class ProcessSandbox:
+    """Runs commands as process groups in `workspace`; see the module docstring for what it isolates.
+
+    `argv[0] == "python"` runs the worker's own interpreter (sys.executable), so agent code sees the
+    same packages as the worker.
+    """
+
+    def __init__(
+        self,
+        workspace: Path,
+        data_dir: Path,
+        env: dict[str, str] | None = None,
+        *,
+        max_output_bytes: int = 4 << 20,
+        kill_grace_s: float = 2.0,
+    ) -> None:
+        workspace.mkdir(parents=True, exist_ok=True)
+        self._workspace = workspace.resolve()
+        self._data_dir = str(data_dir.resolve())
+        self._env = minimal_env(self._workspace, env)
+        self._max_output_bytes = max_output_bytes
+        self._kill_grace_s = kill_grace_s
+        self._running: set[int] = set()
+
+    @property
+    def workspace(self) -> Path:
+        """Host path of the writable workspace (the commands' cwd)."""
+        return self._workspace
+
+    @property
+    def data_dir(self) -> str:
+        """Path of the task data as commands see it: the host path, for a process sandbox."""
+        return self._data_dir
+
+    async def exec(self, argv: list[str], timeout: float, input: str | None = None) -> ExecResult:
+        """Run `argv` in the workspace; past `timeout` seconds kill its whole process group."""
+        if not argv:
+            raise ValueError("exec needs a command: argv is empty")
+        if argv[0] == "python":
+            argv = [sys.executable, *argv[1:]]
+        started = time.monotonic()
+        sink = CappedOutput(self._max_output_bytes)
+        try:
+            transport, capture = await asyncio.get_running_loop().subprocess_exec(
+                lambda: CaptureProtocol(sink),
+                *argv,
+                stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                cwd=self._workspace,
+                env=self._env,
+                start_new_session=True,
+            )
+        except OSError as e:
+            return ExecResult(127, f"cannot run {argv[0]!r}: {e.strerror or e}", time.monotonic() - started)
+        pgid = transport.get_pid()
+        self._running.add(pgid)
+        try:
+            if input is not None:
+                stdin = transport.get_pipe_transport(0)
+                assert isinstance(stdin, asyncio.WriteTransport)
+                stdin.write(input.encode())
+                stdin.close()  # flushes, then EOF; a command that never reads just loses it
+            done, _ = await asyncio.wait({capture.exited}, timeout=timeout)
+            timed_out = not done
+            # Also when the command ended by itself: its background jobs would hold the output pipe
+            # open and outlive the call, so a command's lifetime bounds everything it started.
+            await _terminate_group(pgid, self._kill_grace_s)
+            await asyncio.wait({capture.exited, capture.output_closed}, timeout=_DRAIN_S)
+        except BaseException:
+            # Cancelled (or failed) mid-call: nothing the command started may survive the caller.
+            _signal_group(pgid, signal.SIGKILL)
+            raise
+        finally:
+            self._running.discard(pgid)
+            exit_code = transport.get_returncode()
+            transport.close()
+        output = sink.text()
+        if timed_out:
+            output += (
+                f"\n[timed out after {timeout:g} s: the command and every process it started were killed]"
+            )
+        return ExecResult(
+            -signal.SIGKILL if exit_code is None else exit_code,
+            output,
+            time.monotonic() - started,
+            timed_out,
+            sink.dropped_bytes,
+        )
+
+    async def read_file(self, rel: str) -> bytes:
+        """Read a workspace file; FileNotFoundError when it is missing, ValueError outside the workspace."""
+        return await asyncio.to_thread(self._resolve(rel).read_bytes)
+
+    async def write_file(self, rel: str, data: bytes | str) -> None:
+        """Write a workspace file (text as UTF-8), creating its parent directories."""
+        path = self._resolve(rel)
+        payload = data.encode() if isinstance(data, str) else data
+
+        def write() -> None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(payload)
+
+        await asyncio.to_thread(write)
+
+    async def close(self) -> None:
+        """Kill every command still running (their whole process groups)."""
+        for pgid in list(self._running):
+            _signal_group(pgid, signal.SIGKILL)
+        self._running.clear()
+
+    def _resolve(self, rel: str) -> Path:
+        # resolve() follows symlinks too, so a link the agent made cannot point reads outside.
+        path = (self._workspace / rel).resolve()
+        if not path.is_relative_to(self._workspace):
+            raise ValueError(
+                f"{rel!r} is outside the workspace: use a path relative to the working directory"
+            )
+        return path
+
+
+def _signal_group(pgid: int, sig: int) -> bool:
+    """Send `sig` to a process group; False when the group no longer exists."""
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether a process of the group still runs. Zombies do not count: orphans are reaped by
+    init, sometimes a second later, and there is nothing left in them to kill."""
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return _signal_group(pgid, 0)
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                # Fields after the parenthesised command name: state, ppid, pgrp, ...
+                state, _, pgrp = f.read().rpartition(")")[2].split()[:3]
+        except (OSError, ValueError):
+            continue  # the process ended while we looked
+        if int(pgrp) == pgid and state not in ("Z", "X"):
+            return True
+    return False
+
+
+async def _terminate_group(pgid: int, grace_s: float) -> None:
+    """SIGTERM the whole group so it can clean up, SIGKILL whatever is left after `grace_s`."""
+    if not _group_alive(pgid) or not _signal_group(pgid, signal.SIGTERM):
+        return
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+        if not _group_alive(pgid):
+            return
+    _signal_group(pgid, signal.SIGKILL)

@@ -1,0 +1,40 @@
+"""Steady-state evolution: what the next job of a free worker is. No generations, no barrier."""
+
+import random
+from typing import NamedTuple
+
+from search.job import Operator
+from search.node import Node
+from search.population import Population
+from search.selection import rank_select
+
+
+class JobPlan(NamedTuple):
+    operator: Operator
+    parents: list[Node]
+
+
+class SteadyStatePolicy:
+    """Drafts until `num_drafts` valid nodes exist; then crossover with probability c, else mutation.
+
+    Parents come from temperature-scaled rank selection over the valid nodes' D_search fitness.
+    """
+
+    def __init__(
+        self, temperature: float, crossover_prob: float, num_drafts: int, rng: random.Random
+    ) -> None:
+        self.temperature = temperature
+        self.crossover_prob = crossover_prob
+        self.num_drafts = num_drafts
+        self.rng = rng
+
+    def next_job(self, population: Population) -> JobPlan:
+        valid = population.valid
+        if len(valid) < self.num_drafts:
+            return JobPlan("draft", [])
+        fitness = [population.fitness(n) for n in valid]
+        if len(valid) >= 2 and self.rng.random() < self.crossover_prob:
+            picks = rank_select(fitness, self.temperature, self.rng, k=2)
+            return JobPlan("crossover", [valid[i] for i in picks])
+        (pick,) = rank_select(fitness, self.temperature, self.rng, k=1)
+        return JobPlan("mutate", [valid[pick]])

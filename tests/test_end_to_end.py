@@ -1,0 +1,136 @@
+"""The whole system through real Ray, Ray Serve and HTTP: `python launch.py` on the bundled task."""
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from evaluation.hce import HiddenConsistentEvaluation
+from evaluation.task import load_task
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.integration
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("run")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "launch.py"),
+            "search.num_workers=2",
+            "search.budget.max_nodes=8",
+            "search.budget.wall_clock_s=400",
+            "search.num_drafts=3",
+            f"serve.port={free_port()}",
+            f"hydra.run.dir={out}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
+    (out / "stdout.txt").write_text(proc.stdout + "\n--- stderr ---\n" + proc.stderr)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "percentile rank" in proc.stdout
+    return out
+
+
+def test_result_json_has_the_contract_fields(run_dir: Path):
+    result = json.loads((run_dir / "result.json").read_text())
+    for key in (
+        "task",
+        "seed",
+        "best_node",
+        "search_score",
+        "val_score",
+        "test_score",
+        "percentile_rank",
+        "medal",
+        "nodes",
+        "valid_nodes",
+        "workers",
+        "wall_s",
+        "experiments_per_hour",
+    ):
+        assert key in result
+    assert result["task"] == "digits"
+    assert result["nodes"] == 8
+    assert result["valid_nodes"] >= 3
+    assert result["workers"] == 2
+    assert 0.5 < result["test_score"] <= 1.0
+    assert 0 <= result["percentile_rank"] <= 100
+    journal = [json.loads(line) for line in (run_dir / "journal.jsonl").read_text().splitlines()]
+    assert len(journal) == 8
+    for node in journal:
+        d = run_dir / "nodes" / f"{node['id']:04d}"
+        assert (
+            (d / "trajectory.json").exists() and (d / "scores.json").exists() and (d / "solution.py").exists()
+        )
+        if node["valid"]:
+            assert (d / "submission.csv").exists()
+    assert {n["operator"] for n in journal} >= {"draft", "mutate"} or {n["operator"] for n in journal} >= {
+        "draft",
+        "crossover",
+    }
+
+
+def test_final_node_was_chosen_by_val(run_dir: Path):
+    result = json.loads((run_dir / "result.json").read_text())
+    valid_ids = {
+        n["id"] for n in map(json.loads, (run_dir / "journal.jsonl").read_text().splitlines()) if n["valid"]
+    }
+    sealed = {}
+    for line in (run_dir / "hce_private" / "sealed_scores.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        sealed[rec["node_id"]] = rec["scores"]
+    best_val = max(sealed[i]["val"] for i in valid_ids)
+    assert sealed[result["best_node"]]["val"] == best_val
+    assert result["val_score"] == best_val
+    assert result["test_score"] == sealed[result["best_node"]]["test"]
+
+
+def test_both_workers_ran_jobs_at_overlapping_times(run_dir: Path):
+    nodes = [json.loads(line) for line in (run_dir / "journal.jsonl").read_text().splitlines()]
+    by_worker: dict[int, list[tuple[float, float]]] = {}
+    for n in nodes:
+        by_worker.setdefault(n["worker_id"], []).append((n["started_at"], n["ended_at"]))
+    assert set(by_worker) == {0, 1}
+    overlaps = [(a, b) for a in by_worker[0] for b in by_worker[1] if a[0] < b[1] and b[0] < a[1]]
+    assert overlaps, by_worker
+
+
+def test_agent_visible_copy_holds_no_hidden_label(run_dir: Path):
+    config = (run_dir / "config.yaml").read_text()
+    assert "digits" in config
+    import yaml
+
+    from evaluation.bundled import ensure_bundled
+    from run.config import RunConfig
+
+    cfg = RunConfig.model_validate(yaml.safe_load(config))
+    task = load_task(ensure_bundled("digits", cfg.task.cache_dir))
+    hce = HiddenConsistentEvaluation(task, cfg.hce.split_seed, cfg.hce.fractions)
+    ids = hce.split_ids()
+    public = run_dir / "task_public"
+    train = pd.read_csv(public / "train.csv", dtype={"id": str})
+    test = pd.read_csv(public / "test.csv", dtype={"id": str})
+    assert set(train["id"]) == set(ids["train"])
+    hidden = set(ids["search"]) | set(ids["val"]) | set(ids["test"])
+    assert not hidden & set(train["id"])
+    assert "label" not in test.columns
+    assert len(test) == len(hidden)
+    assert not hidden & set(test["id"]), "opaque ids must not reveal the original ids"
+    for f in public.rglob("*"):
+        assert f.name in {"train.csv", "test.csv", "sample_submission.csv", "description.md"}, f

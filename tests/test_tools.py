@@ -1,0 +1,171 @@
+"""The agent's tools: schemas, argument validation, error observations, trimming."""
+
+import asyncio
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agents.tools import TOOLS, ToolLimits, ToolResult, call_tool, format_exec, tool_schemas
+from agents.trim import trim_middle
+from sandbox import ExecResult, ProcessSandbox
+
+LIMITS = ToolLimits(timeout_s=10, observation_chars=4000)
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> ProcessSandbox:
+    return ProcessSandbox(tmp_path / "ws", tmp_path, kill_grace_s=0.5)
+
+
+def call(
+    sandbox: ProcessSandbox, name: str, arguments: str | dict[str, Any], limits: ToolLimits = LIMITS
+) -> ToolResult:
+    return asyncio.run(call_tool(sandbox, name, arguments, limits))
+
+
+def test_schemas_are_openai_function_tools() -> None:
+    schemas = tool_schemas()
+    assert [s["function"]["name"] for s in schemas] == ["bash", "python", "submit"]
+    for schema in schemas:
+        assert schema["type"] == "function"
+        assert schema["function"]["description"]
+        assert schema["function"]["parameters"]["type"] == "object"
+    schemas[0]["function"]["name"] = "changed"
+    assert tool_schemas()[0]["function"]["name"] == "bash"
+
+
+def test_bash_shows_exit_status_duration_and_output(sandbox: ProcessSandbox) -> None:
+    result = call(sandbox, "bash", '{"command": "echo hi; exit 2"}')
+    assert re.match(r"^\[exit 2, \d+\.\d\d s\]\nhi\n$", result.observation)
+    assert result.error is None and result.submitted is None
+
+
+def test_bash_without_output_says_so(sandbox: ProcessSandbox) -> None:
+    assert call(sandbox, "bash", {"command": "true"}).observation.endswith("\n(no output)")
+
+
+def test_python_runs_code_in_the_workspace_and_shows_tracebacks(sandbox: ProcessSandbox) -> None:
+    ok = call(sandbox, "python", {"code": "import os\nprint(os.getcwd())"})
+    assert ok.observation.startswith("[exit 0,") and str(sandbox.workspace) in ok.observation
+    failed = call(sandbox, "python", {"code": "x = 1\nraise ValueError('bad value')"})
+    assert failed.observation.startswith("[exit 1,")
+    assert (
+        "raise ValueError('bad value')" in failed.observation
+        and "ValueError: bad value" in failed.observation
+    )
+
+
+def test_a_timeout_is_shown_in_the_observation(sandbox: ProcessSandbox) -> None:
+    result = call(sandbox, "bash", {"command": "sleep 30"}, ToolLimits(timeout_s=1, observation_chars=4000))
+    assert result.observation.startswith("[exit -15, timed out,")
+    assert "timed out after 1 s" in result.observation
+
+
+def test_long_output_is_trimmed_to_the_observation_limit(sandbox: ProcessSandbox) -> None:
+    command = "python -c \"print('HEAD'); print('x' * 20000); print('TAIL')\""
+    result = call(sandbox, "bash", {"command": command}, ToolLimits(timeout_s=10, observation_chars=500))
+    assert len(result.observation) <= 500
+    assert "HEAD" in result.observation and result.observation.endswith("TAIL\n")
+    assert re.search(r"\.\.\. \[\d+ characters cut\] \.\.\.", result.observation)
+
+
+def test_unknown_tool_lists_the_known_tools(sandbox: ProcessSandbox) -> None:
+    result = call(sandbox, "browse", {"url": "x"})
+    assert result.error is not None
+    assert result.observation == "error: unknown tool 'browse'; the tools are: bash, python, submit"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "problem"),
+    [
+        ('{"command": "ls"', "the arguments are not valid JSON"),
+        ('["ls"]', "must be a JSON object of named arguments, got array"),
+        ("{}", "missing argument 'command'"),
+        ({"command": "ls", "cwd": "/"}, "unknown argument 'cwd'"),
+        ({"command": 3}, "argument 'command' must be a string, got integer"),
+        ({"command": None}, "argument 'command' must be a string, got null"),
+    ],
+)
+def test_bad_arguments_get_one_clear_error_observation(
+    sandbox: ProcessSandbox, arguments: str | dict[str, Any], problem: str
+) -> None:
+    result = call(sandbox, "bash", arguments)
+    assert result.error is not None and problem in result.error
+    assert result.observation.startswith("error: bash: ")
+    assert result.observation.endswith(". Call it as bash(command: string)")
+
+
+def test_every_problem_is_named_at_once(sandbox: ProcessSandbox) -> None:
+    result = call(sandbox, "submit", {"submission_path": True, "extra": 1})
+    assert result.error is not None
+    assert "argument 'submission_path' must be a string, got boolean" in result.error
+    assert "unknown argument 'extra'" in result.error
+    assert (
+        "submit(submission_path: string = 'submission.csv', code_path: string = 'solution.py')"
+        in result.error
+    )
+
+
+def test_empty_arguments_mean_defaults(sandbox: ProcessSandbox) -> None:
+    asyncio.run(sandbox.write_file("submission.csv", "id,y\n1,0\n"))
+    result = call(sandbox, "submit", "")
+    assert result.submitted is not None
+
+
+def test_submit_without_a_submission_tells_the_agent_to_write_it(sandbox: ProcessSandbox) -> None:
+    result = call(sandbox, "submit", {})
+    assert result.submitted is None
+    assert result.error is not None
+    assert "submission.csv does not exist in the working directory" in result.observation
+    assert "write your predictions to it first" in result.observation
+
+
+def test_submit_hands_in_the_file_and_the_code(sandbox: ProcessSandbox) -> None:
+    asyncio.run(sandbox.write_file("out/preds.csv", "id,y\n1,0\n"))
+    asyncio.run(sandbox.write_file("train.py", "print('hi')\n"))
+    result = call(sandbox, "submit", {"submission_path": "out/preds.csv", "code_path": "train.py"})
+    assert result.error is None
+    assert result.submitted is not None
+    assert result.submitted.submission == b"id,y\n1,0\n" and result.submitted.code == "print('hi')\n"
+
+
+def test_submit_without_code_records_empty_code(sandbox: ProcessSandbox) -> None:
+    asyncio.run(sandbox.write_file("submission.csv", "id,y\n1,0\n"))
+    result = call(sandbox, "submit", {})
+    assert result.submitted is not None and result.submitted.code == ""
+    assert "solution.py not found" in result.observation
+
+
+def test_submit_refuses_empty_files_and_paths_outside_the_workspace(sandbox: ProcessSandbox) -> None:
+    asyncio.run(sandbox.write_file("submission.csv", ""))
+    assert "is empty" in call(sandbox, "submit", {}).observation
+    outside = call(sandbox, "submit", {"submission_path": "../secret.csv"})
+    assert outside.submitted is None and "outside the workspace" in outside.observation
+
+
+def test_trim_keeps_short_text() -> None:
+    assert trim_middle("short", 10) == "short"
+
+
+@pytest.mark.parametrize("limit", [200, 333, 1000])
+def test_trim_keeps_head_and_tail_and_counts_the_cut(limit: int) -> None:
+    text = "".join(f"line {i}\n" for i in range(1000))
+    trimmed = trim_middle(text, limit)
+    assert len(trimmed) <= limit
+    head, marker, tail = re.split(r"(\n\.\.\. \[\d+ characters cut\] \.\.\.\n)", trimmed)
+    cut = int(marker.split("[")[1].split(" ")[0])
+    assert text.startswith(head) and text.endswith(tail)
+    assert len(head) + cut + len(tail) == len(text)
+
+
+def test_format_exec_fits_the_limit() -> None:
+    result = ExecResult(exit_code=0, output="y" * 10_000, duration_s=1.234)
+    observation = format_exec(result, 300)
+    assert observation.startswith("[exit 0, 1.23 s]\n") and len(observation) <= 300
+
+
+def test_every_tool_has_an_executor() -> None:
+    assert set(TOOLS) == {"bash", "python", "submit"}
+    assert all(callable(tool.run) for tool in TOOLS.values())
