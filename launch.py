@@ -8,12 +8,14 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
 from evaluation.task import TaskError
 from run.config import ConfigError, load_config
 from run.preflight import PreflightError, preflight
+
+OmegaConf.register_new_resolver("aira_run_dir", lambda resume, default: resume or default)
 
 
 @hydra.main(config_path="conf", config_name="config", version_base="1.3")
@@ -32,7 +34,7 @@ def main(raw: DictConfig) -> None:
     from run.driver import ClusterError, connect_ray, run_search
     from run.report import print_result
 
-    run_dir = Path(cfg.resume) if cfg.resume else Path(HydraConfig.get().runtime.output_dir)
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
     if cfg.resume and not (run_dir / "journal.jsonl").exists():
         console.print(f"[bold red]cannot resume:[/] {run_dir} holds no journal.jsonl of an earlier run")
         sys.exit(2)

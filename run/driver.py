@@ -1,8 +1,9 @@
 """One run, wired end to end: Ray, the policy server, the evaluator, the workers, the coordinator."""
 
+import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import ray
 import yaml
@@ -21,7 +22,7 @@ from run.progress import follow
 from run.result import RunResult
 from search.journal import Journal
 from search.run_dir import RunDir, write_json_atomic
-from serving.server import start_policy_server
+from serving.server import APP_NAME, PolicyEndpoint, start_policy_server
 
 CPU_SLOT = "experiment_slot"
 
@@ -32,6 +33,8 @@ class ClusterError(Exception):
 
 def connect_ray(cfg: RunConfig) -> None:
     """Start an embedded local Ray on loopback (ray.address=null) or join a cluster."""
+    # Serve logs every deployment step at INFO on the driver; the progress line says what matters.
+    logging.getLogger("ray.serve").setLevel(logging.WARNING)
     if cfg.ray.address is None:
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
@@ -83,15 +86,20 @@ def worker_options(cfg: RunConfig) -> dict[str, Any]:
     return opts
 
 
-def run_search(cfg: RunConfig, task: Task, run_dir: Path, console: Console) -> RunResult:
-    """Run one search on a connected Ray and return its result (also written to result.json)."""
-    rd = RunDir(run_dir)
-    rd.root.mkdir(parents=True, exist_ok=True)
-    rd.config.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
-    check_cluster(cfg)
-    endpoint = start_policy_server(cfg.policy, cfg.serve.host, cfg.serve.port)
-    console.print(f"policy server: {cfg.policy.name} at {endpoint.base_url} (model {endpoint.model})")
-    # Ray's stubs type handles as `ActorHandle | type`; the handles are used dynamically here.
+class RunActors(NamedTuple):
+    """The actors of one run (handles are typed Any: Ray's stubs type them as `ActorHandle | type`)."""
+
+    evaluator: Any
+    workers: list[Any]
+    coordinator: Any
+
+    def kill(self) -> None:
+        for actor in [self.coordinator, self.evaluator, *self.workers]:
+            ray.kill(actor)
+
+
+def start_actors(cfg: RunConfig, task: Task, rd: RunDir, endpoint: PolicyEndpoint) -> RunActors:
+    """Create the run's evaluator (which writes the agent-visible task), workers and coordinator."""
     evaluator: Any = HCEEvaluatorActor.remote(
         str(task.root),
         cfg.hce.split_seed,
@@ -116,7 +124,7 @@ def run_search(cfg: RunConfig, task: Task, run_dir: Path, console: Console) -> R
         exec_timeout_s=cfg.sandbox.exec_timeout_s,
     )
     workers: list[Any] = [
-        ExperimentWorkerActor.options(**worker_options(cfg), name=None).remote(
+        ExperimentWorkerActor.options(**worker_options(cfg)).remote(
             i,
             card,
             str(rd.public_dir),
@@ -146,19 +154,30 @@ def run_search(cfg: RunConfig, task: Task, run_dir: Path, console: Console) -> R
         workers,
         evaluator,
     )
-    outcome_ref = coordinator.run.remote()
+    return RunActors(evaluator, workers, coordinator)
+
+
+def run_search(cfg: RunConfig, task: Task, run_dir: Path, console: Console) -> RunResult:
+    """Run one search on a connected Ray and return its result (also written to result.json)."""
+    rd = RunDir(run_dir)
+    rd.root.mkdir(parents=True, exist_ok=True)
+    rd.config.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+    check_cluster(cfg)
+    endpoint = start_policy_server(cfg.policy, cfg.serve.host, cfg.serve.port)
+    console.print(f"policy server: {cfg.policy.name} at {endpoint.base_url} (model {endpoint.model})")
+    actors = start_actors(cfg, task, rd, endpoint)
+    outcome_ref = actors.coordinator.run.remote()
 
     def poll() -> SearchStatus:
-        status: SearchStatus = ray.get(coordinator.status.remote())
+        status: SearchStatus = ray.get(actors.coordinator.status.remote())
         return status
 
     follow(poll, lambda: bool(ray.wait([outcome_ref], timeout=0)[0]), console)
     outcome: SearchOutcome = ray.get(outcome_ref)
     result = build_result(cfg, task, rd, outcome)
     write_json_atomic(rd.result, result.model_dump(mode="json"))
-    serve.delete("policy")
-    for actor in [coordinator, evaluator, *workers]:
-        ray.kill(actor)
+    serve.delete(APP_NAME)
+    actors.kill()
     return result
 
 
@@ -183,7 +202,9 @@ def build_result(cfg: RunConfig, task: Task, rd: RunDir, outcome: SearchOutcome)
         valid_nodes=outcome.valid_nodes,
         best_search_node=outcome.best_search_node,
         workers=cfg.search.num_workers,
-        jobs_per_worker=outcome.jobs_per_worker,
+        jobs_per_worker={
+            w: sum(n.worker_id == w for n in nodes.values()) for w in range(cfg.search.num_workers)
+        },
         wall_s=outcome.wall_s,
         experiments_per_hour=outcome.nodes / hours,
         policy=cfg.policy.name,

@@ -37,6 +37,6 @@ def follow(
         s = poll()
         key = (s.nodes, s.valid, s.running)
         if key != last or time.time() - last_print > 30:
-            console.print(status_line(s), highlight=False)
+            print(status_line(s), flush=True)
             last, last_print = key, time.time()
         time.sleep(interval_s)

@@ -5,3 +5,47 @@ import os
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 os.environ.setdefault("WANDB_MODE", "offline")
+
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def ray_session() -> Iterator[None]:
+    """One local Ray instance on loopback for the whole session, with 2 declared (not real) GPUs."""
+    import ray
+
+    ray.init(
+        num_cpus=4,
+        num_gpus=2,
+        resources={"experiment_slot": 2},
+        include_dashboard=False,
+        _node_ip_address="127.0.0.1",
+        namespace="aira-tests",
+        log_to_driver=False,
+    )
+    yield
+    from ray import serve
+
+    serve.shutdown()
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def digits_task_dir() -> Path:
+    """The bundled task, built once into the user's cache (as `python launch.py` does)."""
+    from evaluation.bundled import ensure_bundled
+    from run.config import TaskConfig
+
+    return ensure_bundled("digits", TaskConfig().cache_dir)

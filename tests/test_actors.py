@@ -1,0 +1,107 @@
+"""The actors through a real Ray instance: GPU assignment, cluster checks, a worker killed mid-run."""
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import ray
+from hydra import compose, initialize_config_dir
+
+from evaluation.task import load_task
+from run.config import RunConfig, load_config
+from run.driver import ClusterError, check_cluster, start_actors, worker_options
+from search.run_dir import RunDir
+from serving.server import start_policy_server
+from tests.conftest import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("ray_session")]
+
+
+def config(*overrides: str) -> RunConfig:
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return load_config(compose(config_name="config", overrides=list(overrides)))
+
+
+def test_more_gpu_workers_than_gpus_is_refused() -> None:
+    cfg = config("resources.gpus_per_worker=1", "search.num_workers=3")
+    with pytest.raises(
+        ClusterError, match=r"search.num_workers=3 GPU workers need 3 GPUs but the Ray cluster has 2"
+    ):
+        check_cluster(cfg)
+    check_cluster(config("resources.gpus_per_worker=1", "search.num_workers=2"))
+
+
+def test_more_cpu_workers_than_slots_is_refused() -> None:
+    with pytest.raises(ClusterError, match="experiment_slot"):
+        check_cluster(config("search.num_workers=5"))
+
+
+def test_each_gpu_worker_holds_its_own_gpu(tmp_path: Path) -> None:
+    from actors.worker import ExperimentWorkerActor
+    from agents.react import AgentSettings
+    from agents.task_card import TaskCard
+
+    cfg = config("resources.gpus_per_worker=1")
+    assert worker_options(cfg)["num_gpus"] == 1
+    card = TaskCard(
+        name="t",
+        metric="accuracy",
+        lower_is_better=False,
+        id_column="id",
+        target_columns=["y"],
+        data_dir=str(tmp_path),
+    )
+    settings = AgentSettings(max_steps=1, max_consecutive_errors=1, observation_chars=1000, exec_timeout_s=5)
+    workers: list[Any] = [
+        ExperimentWorkerActor.options(**worker_options(cfg)).remote(
+            i, card, str(tmp_path), str(tmp_path / "ws"), "http://127.0.0.1:9/v1", "m", 1.0, 0, settings
+        )
+        for i in range(2)
+    ]
+    infos = ray.get([w.info.remote() for w in workers])
+    gpus = [tuple(i["gpu_ids"]) for i in infos]
+    assert all(len(g) == 1 for g in gpus)
+    assert gpus[0] != gpus[1]
+    for w in workers:
+        ray.kill(w)
+
+
+def test_killed_worker_loses_its_job_only_and_the_search_goes_on(
+    tmp_path: Path, digits_task_dir: Path
+) -> None:
+    cfg = config(
+        "search.num_workers=2",
+        "search.budget.max_nodes=8",
+        "search.num_drafts=2",
+        f"serve.port={free_port()}",
+    )
+    task = load_task(digits_task_dir)
+    rd = RunDir(tmp_path / "run")
+    rd.root.mkdir()
+    from ray import serve
+
+    serve.shutdown()  # a fresh proxy on this test's port
+    endpoint = start_policy_server(cfg.policy, cfg.serve.host, cfg.serve.port)
+    actors = start_actors(cfg, task, rd, endpoint)
+    outcome_ref = actors.coordinator.run.remote()
+    deadline = time.time() + 120
+    while ray.get(actors.coordinator.status.remote()).running < 2 and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)  # both workers are mid-episode
+    ray.kill(actors.workers[0], no_restart=False)
+    outcome = ray.get(outcome_ref, timeout=300)
+    nodes = [json.loads(line) for line in rd.journal.read_text().splitlines()]
+    assert len(nodes) == 8 == outcome.nodes
+    lost = [n for n in nodes if n["reason"] and "worker 0 failed" in n["reason"]]
+    assert len(lost) == 1 and not lost[0]["valid"]
+    after = [n for n in nodes if n["worker_id"] == 0 and n["started_at"] > lost[0]["ended_at"]]
+    assert after and any(n["valid"] for n in after), "the restarted worker serves the next jobs"
+    assert outcome.valid_nodes >= 5
+    assert outcome.final is not None
+    for n in nodes:
+        assert (rd.node_dir(n["id"]) / "scores.json").exists()
+    serve.delete("policy")
+    actors.kill()
