@@ -10,8 +10,13 @@ os.environ.setdefault("WANDB_MODE", "offline")
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from agents.task_card import TaskCard
+    from run.config import RunConfig
 
 
 def free_port() -> int:
@@ -49,3 +54,31 @@ def digits_task_dir() -> Path:
     from run.config import TaskConfig
 
     return ensure_bundled("digits", TaskConfig().cache_dir)
+
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+
+def compose_config(*overrides: str) -> "RunConfig":
+    """The validated config that `python launch.py <overrides>` would run with."""
+    from hydra import compose, initialize_config_dir
+
+    from run.config import load_config
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return load_config(compose(config_name="config", overrides=list(overrides)))
+
+
+def tiny_card(data_dir: Path) -> "TaskCard":
+    """A task card for tests that do not read the task's data."""
+    from agents.task_card import TaskCard
+
+    return TaskCard(
+        name="t",
+        metric="accuracy",
+        lower_is_better=False,
+        id_column="id",
+        target_columns=["y"],
+        data_dir=str(data_dir),
+        description="classify the rows",
+    )

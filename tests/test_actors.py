@@ -7,53 +7,37 @@ from typing import Any
 
 import pytest
 import ray
-from hydra import compose, initialize_config_dir
 
 from evaluation.task import load_task
-from run.config import RunConfig, load_config
 from run.driver import ClusterError, check_cluster, start_actors, worker_options
 from search.run_dir import RunDir
 from serving.server import start_policy_server
-from tests.conftest import free_port
+from tests.conftest import compose_config, free_port, tiny_card
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("ray_session")]
 
 
-def config(*overrides: str) -> RunConfig:
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return load_config(compose(config_name="config", overrides=list(overrides)))
-
-
 def test_more_gpu_workers_than_gpus_is_refused() -> None:
-    cfg = config("resources.gpus_per_worker=1", "search.num_workers=3")
+    cfg = compose_config("resources.gpus_per_worker=1", "search.num_workers=3")
     with pytest.raises(
         ClusterError, match=r"search.num_workers=3 GPU workers need 3 GPUs but the Ray cluster has 2"
     ):
         check_cluster(cfg)
-    check_cluster(config("resources.gpus_per_worker=1", "search.num_workers=2"))
+    check_cluster(compose_config("resources.gpus_per_worker=1", "search.num_workers=2"))
 
 
 def test_more_cpu_workers_than_slots_is_refused() -> None:
     with pytest.raises(ClusterError, match="experiment_slot"):
-        check_cluster(config("search.num_workers=5"))
+        check_cluster(compose_config("search.num_workers=5"))
 
 
 def test_each_gpu_worker_holds_its_own_gpu(tmp_path: Path) -> None:
     from actors.worker import ExperimentWorkerActor
     from agents.react import AgentSettings
-    from agents.task_card import TaskCard
 
-    cfg = config("resources.gpus_per_worker=1")
+    cfg = compose_config("resources.gpus_per_worker=1")
     assert worker_options(cfg)["num_gpus"] == 1
-    card = TaskCard(
-        name="t",
-        metric="accuracy",
-        lower_is_better=False,
-        id_column="id",
-        target_columns=["y"],
-        data_dir=str(tmp_path),
-    )
+    card = tiny_card(tmp_path)
     settings = AgentSettings(max_steps=1, max_consecutive_errors=1, observation_chars=1000, exec_timeout_s=5)
     workers: list[Any] = [
         ExperimentWorkerActor.options(**worker_options(cfg)).remote(
@@ -72,7 +56,7 @@ def test_each_gpu_worker_holds_its_own_gpu(tmp_path: Path) -> None:
 def test_killed_worker_loses_its_job_only_and_the_search_goes_on(
     tmp_path: Path, digits_task_dir: Path
 ) -> None:
-    cfg = config(
+    cfg = compose_config(
         "search.num_workers=2",
         "search.budget.max_nodes=8",
         "search.num_drafts=2",

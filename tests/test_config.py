@@ -5,16 +5,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 
-from run.config import ConfigError, RunConfig, load_config
+from run.config import ConfigError
+from tests.conftest import compose_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def composed(*overrides: str) -> RunConfig:
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return load_config(compose(config_name="config", overrides=list(overrides)))
+composed = compose_config
 
 
 def test_default_config_is_valid_and_has_the_public_keys():

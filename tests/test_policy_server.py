@@ -4,18 +4,13 @@ from pathlib import Path
 
 import openai
 import pytest
-from hydra import compose, initialize_config_dir
 
 from agents.prompt import render_system_prompt, render_user_message
-from agents.task_card import TaskCard
 from agents.tools import tool_schemas
-from run.config import load_config
 from serving.config import BaselinePolicyConfig, VLLMPolicyConfig
 from serving.server import start_policy_server
 from serving.vllm_app import vllm_llm_config, vllm_missing
-from tests.conftest import free_port
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import compose_config, free_port, tiny_card
 
 
 @pytest.mark.integration
@@ -29,15 +24,7 @@ def test_baseline_app_answers_chat_completions_with_tool_calls(tmp_path: Path) -
     assert endpoint.base_url == f"http://127.0.0.1:{port}/v1"
     client = openai.OpenAI(base_url=endpoint.base_url, api_key="x", max_retries=0)
     assert [m.id for m in client.models.list()] == ["aira-baseline"]
-    card = TaskCard(
-        name="t",
-        metric="accuracy",
-        lower_is_better=False,
-        id_column="id",
-        target_columns=["y"],
-        data_dir=str(tmp_path),
-        description="classify",
-    )
+    card = tiny_card(tmp_path)
     reply = client.chat.completions.create(
         model="aira-baseline",
         messages=[
@@ -57,8 +44,7 @@ def test_baseline_app_answers_chat_completions_with_tool_calls(tmp_path: Path) -
 
 
 def test_vllm_config_is_built_without_vllm() -> None:
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = load_config(compose(config_name="config", overrides=["policy=vllm"]))
+    cfg = compose_config("policy=vllm")
     assert isinstance(cfg.policy, VLLMPolicyConfig)
     llm = vllm_llm_config(cfg.policy)
     assert llm["model_loading_config"] == {"model_id": "gpt-oss-120b", "model_source": "openai/gpt-oss-120b"}
