@@ -3,6 +3,7 @@
 Wiring only: config -> checks -> Ray -> actors -> result. The logic lives in the packages.
 """
 
+import os
 import sys
 from pathlib import Path
 
@@ -25,9 +26,13 @@ def main(raw: DictConfig) -> None:
         cfg = load_config(raw)
         task = preflight(cfg)
     except (ConfigError, PreflightError, TaskError) as e:
-        console.print(f"[bold red]cannot start:[/]\n{e}", highlight=False)
+        console.print(f"[bold red]cannot start:[/]\n{e}", highlight=False, soft_wrap=True)
         sys.exit(2)
     assert task is not None  # a benchmark stops in preflight until it is supported
+    if cfg.ray.address is None:
+        # Read by Ray when it is imported: the embedded instance keeps to loopback and sends no stats.
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
     import ray
 
@@ -43,7 +48,7 @@ def main(raw: DictConfig) -> None:
         connect_ray(cfg)
         result = run_search(cfg, task, run_dir, console)
     except ClusterError as e:
-        console.print(f"[bold red]cannot start:[/]\n{e}", highlight=False)
+        console.print(f"[bold red]cannot start:[/]\n{e}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         console.print(f"\ninterrupted: finished nodes are in {run_dir}; continue with resume={run_dir}")

@@ -36,8 +36,6 @@ def connect_ray(cfg: RunConfig) -> None:
     # Serve logs every deployment step at INFO on the driver; the progress line says what matters.
     logging.getLogger("ray.serve").setLevel(logging.WARNING)
     if cfg.ray.address is None:
-        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
         needed = cfg.search.num_workers * cfg.resources.cpus_per_worker
         ray.init(
             namespace=cfg.ray.namespace,

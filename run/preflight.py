@@ -1,5 +1,6 @@
 """Checks that must pass before anything starts, so a run fails early and clearly, not half-way."""
 
+import socket
 from pathlib import Path
 
 from evaluation.task import Task, TaskError
@@ -61,6 +62,23 @@ def preflight(cfg: RunConfig) -> Task | None:
         why = vllm_missing()
         if why:
             problems.append(f"policy: {why}")
+    if cfg.ray.address is None:
+        why = port_taken(cfg.serve.host, cfg.serve.port)
+        if why:
+            problems.append(why)
     if problems:
         raise PreflightError("\n".join(problems))
     return task
+
+
+def port_taken(host: str, port: int) -> str | None:
+    """Why the policy server cannot listen on host:port (embedded Ray), or None when it can."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            return (
+                f"serve: cannot listen on {host}:{port} ({e.strerror}): choose a free port with serve.port=N"
+            )
+    return None

@@ -9,7 +9,7 @@ import pytest
 import ray
 
 from evaluation.task import load_task
-from run.driver import ClusterError, check_cluster, start_actors, worker_options
+from run.driver import ClusterError, RunActors, check_cluster, start_actors, worker_options
 from search.run_dir import RunDir
 from serving.server import start_policy_server
 from tests.conftest import compose_config, free_port, tiny_card
@@ -53,23 +53,32 @@ def test_each_gpu_worker_holds_its_own_gpu(tmp_path: Path) -> None:
         ray.kill(w)
 
 
+def start_run(run_dir: Path, task_dir: Path, *overrides: str) -> tuple[RunDir, RunActors]:
+    """A run's policy server and actors on the session's Ray, as `run_search` starts them."""
+    from ray import serve
+
+    cfg = compose_config(*overrides, f"serve.port={free_port()}")
+    rd = RunDir(run_dir)
+    rd.root.mkdir()
+    serve.shutdown()  # a fresh proxy on this test's port
+    endpoint = start_policy_server(cfg.policy, cfg.serve.host, cfg.serve.port)
+    return rd, start_actors(cfg, load_task(task_dir), rd, endpoint)
+
+
+def journal(rd: RunDir) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in rd.journal.read_text().splitlines()]
+
+
 def test_killed_worker_loses_its_job_only_and_the_search_goes_on(
     tmp_path: Path, digits_task_dir: Path
 ) -> None:
-    cfg = compose_config(
+    rd, actors = start_run(
+        tmp_path / "run",
+        digits_task_dir,
         "search.num_workers=2",
         "search.budget.max_nodes=8",
         "search.num_drafts=2",
-        f"serve.port={free_port()}",
     )
-    task = load_task(digits_task_dir)
-    rd = RunDir(tmp_path / "run")
-    rd.root.mkdir()
-    from ray import serve
-
-    serve.shutdown()  # a fresh proxy on this test's port
-    endpoint = start_policy_server(cfg.policy, cfg.serve.host, cfg.serve.port)
-    actors = start_actors(cfg, task, rd, endpoint)
     outcome_ref = actors.coordinator.run.remote()
     deadline = time.time() + 120
     while ray.get(actors.coordinator.status.remote()).running < 2 and time.time() < deadline:
@@ -77,7 +86,7 @@ def test_killed_worker_loses_its_job_only_and_the_search_goes_on(
     time.sleep(0.5)  # both workers are mid-episode
     ray.kill(actors.workers[0], no_restart=False)
     outcome = ray.get(outcome_ref, timeout=300)
-    nodes = [json.loads(line) for line in rd.journal.read_text().splitlines()]
+    nodes = journal(rd)
     assert len(nodes) == 8 == outcome.nodes
     lost = [n for n in nodes if n["reason"] and "worker 0 failed" in n["reason"]]
     assert len(lost) == 1 and not lost[0]["valid"]
@@ -87,5 +96,25 @@ def test_killed_worker_loses_its_job_only_and_the_search_goes_on(
     assert outcome.final is not None
     for n in nodes:
         assert (rd.node_dir(n["id"]) / "scores.json").exists()
-    serve.delete("policy")
+    actors.kill()
+
+
+def test_wall_clock_budget_stops_the_search_and_keeps_every_started_node(
+    tmp_path: Path, digits_task_dir: Path
+) -> None:
+    rd, actors = start_run(
+        tmp_path / "run",
+        digits_task_dir,
+        "search.budget.wall_clock_s=6",
+        "search.budget.max_nodes=1000",
+        "search.budget.grace_s=20",
+    )
+    started = time.time()
+    outcome = ray.get(actors.coordinator.run.remote(), timeout=120)
+    assert time.time() - started < 6 + 20 + 5
+    status = ray.get(actors.coordinator.status.remote())
+    assert status.done and status.running == 0
+    nodes = journal(rd)
+    assert len(nodes) == outcome.nodes >= 2
+    assert sorted(n["id"] for n in nodes) == list(range(1, len(nodes) + 1)), "no started job is lost"
     actors.kill()
