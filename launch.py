@@ -11,6 +11,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
+from rich.markup import escape
 
 from evaluation.task import TaskError
 from run.config import ConfigError, load_config
@@ -26,7 +27,7 @@ def main(raw: DictConfig) -> None:
         cfg = load_config(raw)
         task = preflight(cfg)
     except (ConfigError, PreflightError, TaskError) as e:
-        console.print(f"[bold red]cannot start:[/]\n{e}", highlight=False, soft_wrap=True)
+        console.print(f"[bold red]cannot start:[/]\n{escape(str(e))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     assert task is not None  # a benchmark stops in preflight until it is supported
     if cfg.ray.address is None:
@@ -41,14 +42,16 @@ def main(raw: DictConfig) -> None:
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     if cfg.resume and not (run_dir / "journal.jsonl").exists():
-        console.print(f"[bold red]cannot resume:[/] {run_dir} holds no journal.jsonl of an earlier run")
+        console.print(
+            f"[bold red]cannot resume:[/] {escape(str(run_dir))} holds no journal.jsonl of an earlier run"
+        )
         sys.exit(2)
     console.print(f"run directory: {run_dir}")
     try:
         connect_ray(cfg)
         result = run_search(cfg, task, run_dir, console)
     except ClusterError as e:
-        console.print(f"[bold red]cannot start:[/]\n{e}", highlight=False, soft_wrap=True)
+        console.print(f"[bold red]cannot start:[/]\n{escape(str(e))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         console.print(f"\ninterrupted: finished nodes are in {run_dir}; continue with resume={run_dir}")

@@ -1,6 +1,10 @@
 """Checks that must pass before anything starts, so a run fails early and clearly, not half-way."""
 
+import os
+import shutil
 import socket
+import subprocess
+import tempfile
 from pathlib import Path
 
 from evaluation.task import Task, TaskError
@@ -62,10 +66,7 @@ def preflight(cfg: RunConfig) -> Task | None:
         why = vllm_missing()
         if why:
             problems.append(f"policy: {why}")
-    if cfg.ray.address is None:
-        why = port_taken(cfg.serve.host, cfg.serve.port)
-        if why:
-            problems.append(why)
+    problems += ray_problems(cfg)
     if problems:
         raise PreflightError("\n".join(problems))
     return task
@@ -82,3 +83,41 @@ def port_taken(host: str, port: int) -> str | None:
                 f"serve: cannot listen on {host}:{port} ({e.strerror}): choose a free port with serve.port=N"
             )
     return None
+
+
+def ray_problems(cfg: RunConfig) -> list[str]:
+    """What stops Ray from hosting the run, as far as this node can tell without starting Ray."""
+    if cfg.ray.address is None:
+        problems = []
+        why = port_taken(cfg.serve.host, cfg.serve.port)
+        if why:
+            problems.append(why)
+        if cfg.resources.gpus_per_worker and local_gpu_count() < cfg.search.num_workers:
+            problems.append(
+                f"resources: search.num_workers={cfg.search.num_workers} GPU workers need as many GPUs, and "
+                f"this machine has {local_gpu_count()}: run on a GPU cluster (ray.address=auto) or set "
+                "resources.gpus_per_worker=0"
+            )
+        return problems
+    if cfg.ray.address == "auto" and not os.environ.get("RAY_ADDRESS") and not RAY_CURRENT_CLUSTER.exists():
+        return [
+            "ray: ray.address=auto but no Ray cluster runs on this node: "
+            "start one with `ray up cluster.yaml` and launch on its head node, "
+            "or set ray.address=null for a local CPU instance"
+        ]
+    return []
+
+
+# Where `ray start` records the running cluster's address for `ray.init(address="auto")`.
+RAY_CURRENT_CLUSTER = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+
+
+def local_gpu_count() -> int:
+    """NVIDIA GPUs on this machine (0 without a driver)."""
+    if shutil.which("nvidia-smi") is None:
+        return 0
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    return sum(line.startswith("GPU ") for line in out.splitlines())

@@ -100,4 +100,13 @@ def test_mle30_72h_fails_early_and_clearly_here(tmp_path):
     assert proc.returncode == 2, out + proc.stderr
     assert "cannot start" in out
     assert "mle-bench" in out.lower()
+    assert "pip install -e '.[vllm]'" in out
+    assert "ray.address=auto" in out
     assert "Traceback" not in out + proc.stderr
+
+
+def test_gpu_workers_on_a_machine_without_gpus_fail_before_ray_starts() -> None:
+    proc = launch("resources.gpus_per_worker=1")
+    assert proc.returncode == 2
+    assert "GPU workers need as many GPUs" in proc.stdout
+    assert "Started a local Ray" not in proc.stdout + proc.stderr
