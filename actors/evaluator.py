@@ -77,7 +77,11 @@ class HCEEvaluator:
         if not scored:
             return None
         sign = -1.0 if lower_is_better else 1.0
-        node_id, scores = max(scored, key=lambda p: (sign * (p[1].val or 0.0), -p[0]))
+        # Ties on D_val (small splits make them common) go to the better D_search score, then the earlier
+        # node.
+        node_id, scores = max(
+            scored, key=lambda p: (sign * (p[1].val or 0.0), sign * (p[1].search or 0.0), -p[0])
+        )
         return FinalChoice(node_id=node_id, scores=scores)
 
 

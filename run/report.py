@@ -13,7 +13,7 @@ def _fmt(x: float | None) -> str:
 def print_result(result: RunResult, console: Console) -> None:
     table = Table(title=f"AIRA-2 run: {result.task} (seed {result.seed})", show_header=False)
     table.add_column("what", style="bold")
-    table.add_column("value")
+    table.add_column("value", overflow="fold")
     table.add_row("final node (best D_val)", "-" if result.best_node is None else str(result.best_node))
     table.add_row(
         "search / val / test score",
