@@ -2,29 +2,30 @@
 
 One episode = one draft, mutation or crossover. Each turn asks the policy for one assistant message
 and runs its tool calls in order; every observation goes back to it. The unhappy paths are handled on
-purpose: a reply without a tool call gets a nudge, a bad tool call gets an error observation, a
-failed request is recorded; all of them count as policy failures, and too many in a row, the step
-limit or the budget deadline end the episode. The whole trajectory is returned in every case.
-Steps are indexed by turn: the tool calls of one reply share their turn's index.
+purpose: native tool calls are used when the server returns them, otherwise calls written in the
+text are parsed (agents/text_calls.py); a reply without any call gets a nudge, a bad tool call gets an
+error observation, a failed request is recorded; all of them count as policy failures, and too many
+in a row, the step limit, the budget deadline or the policy's token budget end the episode. The whole
+trajectory is returned in every case. Steps are indexed by turn: the tool calls of one reply share
+their turn's index.
 """
 
 import asyncio
 import time
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple, Protocol
 
 import openai
 from openai.types.chat import (
     ChatCompletion,
     ChatCompletionMessageFunctionToolCall,
-    ChatCompletionMessageParam,
     ChatCompletionMessageToolCallUnion,
-    ChatCompletionToolParam,
 )
 
 from agents._arguments import ToolError, parse_arguments
 from agents.candidate import Step, Trajectory
 from agents.prompt import NUDGE, ParentCode, render_system_prompt, render_user_message
 from agents.task_card import TaskCard
+from agents.text_calls import parse_text_calls
 from agents.tools import Submission, ToolLimits, ToolResult, call_tool, error_result, tool_schemas
 from sandbox.base import Sandbox
 
@@ -34,6 +35,21 @@ DEADLINE_REASON = "budget deadline reached"
 _MIN_TOOL_TIMEOUT_S = 1.0
 # An error page from a proxy can be long; the reason and the step need its first lines only.
 _MAX_ERROR_CHARS = 500
+
+
+class PolicyStop(Exception):
+    """The policy takes no more requests (e.g. the run's token budget is spent); the message says why."""
+
+
+class ChatPolicy(Protocol):
+    """What the loop needs from a policy client (serving/client.py's PolicyClient is the real one)."""
+
+    async def complete(
+        self, model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]], seed: int
+    ) -> ChatCompletion:
+        """One chat completion; raises openai.OpenAIError when the request fails, PolicyStop when
+        the policy takes no more requests."""
+        ...
 
 
 class AgentSettings(NamedTuple):
@@ -73,7 +89,7 @@ class _Failures:
 
 
 async def run_episode(
-    client: openai.AsyncOpenAI,
+    client: ChatPolicy,
     model: str,
     sandbox: Sandbox,
     card: TaskCard,
@@ -101,17 +117,12 @@ async def run_episode(
             return EpisodeOutcome("", None, trajectory, DEADLINE_REASON)
         try:
             completion = await asyncio.wait_for(
-                client.chat.completions.create(
-                    model=model,
-                    messages=cast(list[ChatCompletionMessageParam], trajectory.messages),
-                    tools=cast(list[ChatCompletionToolParam], tools),
-                    tool_choice="auto",
-                    seed=seed,
-                ),
-                timeout=remaining,
+                client.complete(model, trajectory.messages, tools, seed), timeout=remaining
             )
         except TimeoutError:
             return EpisodeOutcome("", None, trajectory, DEADLINE_REASON)
+        except PolicyStop as e:
+            return EpisodeOutcome("", None, trajectory, str(e))
         except openai.OpenAIError as e:
             failure = f"policy request failed: {type(e).__name__}: {str(e)[:_MAX_ERROR_CHARS]}"
             trajectory.steps.append(Step(index=turn, error=failure))
@@ -166,28 +177,32 @@ async def _take_turn(
         return error, None
     message = completion.choices[0].message
     content = message.content or ""
-    if not message.tool_calls:
+    native = bool(message.tool_calls)
+    calls = [_read_call(call) for call in message.tool_calls or []] or _text_calls(content, turn)
+    if not calls:
         trajectory.messages.append({"role": "assistant", "content": content})
         trajectory.messages.append({"role": "user", "content": NUDGE})
-        error = "the reply called no tool"
+        error = "the reply was empty" if not content.strip() else "the reply called no tool"
         trajectory.steps.append(Step(index=turn, reasoning=content, observation=NUDGE, error=error))
         return error, None
-
-    calls = [_read_call(call) for call in message.tool_calls]
-    trajectory.messages.append(
-        {
-            "role": "assistant",
-            "content": content,
-            "tool_calls": [
-                {
-                    "id": c.id,
-                    "type": "function",
-                    "function": {"name": c.name, "arguments": c.history_arguments},
-                }
-                for c in calls
-            ],
-        }
-    )
+    if native:
+        trajectory.messages.append(
+            {
+                "role": "assistant",
+                "content": content,
+                "tool_calls": [
+                    {
+                        "id": c.id,
+                        "type": "function",
+                        "function": {"name": c.name, "arguments": c.history_arguments},
+                    }
+                    for c in calls
+                ],
+            }
+        )
+    else:
+        # Calls written as text stay text: a server without tool support may reject tool messages.
+        trajectory.messages.append({"role": "assistant", "content": content})
     errors: list[str] = []
     submitted: Submission | None = None
     for i, call in enumerate(calls):
@@ -202,7 +217,13 @@ async def _take_turn(
                 sandbox, call.name, call.arguments, ToolLimits(timeout, settings.observation_chars)
             )
             submitted = result.submitted
-        trajectory.messages.append({"role": "tool", "tool_call_id": call.id, "content": result.observation})
+        if native:
+            trajectory.messages.append(
+                {"role": "tool", "tool_call_id": call.id, "content": result.observation}
+            )
+        else:
+            observation = f"Observation of your {call.name or 'tool'} call:\n{result.observation}"
+            trajectory.messages.append({"role": "user", "content": observation})
         trajectory.steps.append(
             Step(
                 index=turn,
@@ -218,6 +239,21 @@ async def _take_turn(
             errors.append(result.error)
     # A turn fails only when none of its calls worked: one good call is progress.
     return (errors[-1] if len(errors) == len(calls) else None), submitted
+
+
+def _text_calls(content: str, turn: int) -> list[_Call]:
+    """The calls written in the reply's text, read like native ones."""
+    calls = []
+    for i, found in enumerate(parse_text_calls(content)):
+        call_id = f"text_{turn}_{i}"
+        if found.problem is not None:
+            calls.append(_Call(call_id, found.name, found.arguments, "{}", found.problem))
+            continue
+        try:
+            calls.append(_Call(call_id, found.name, parse_arguments(found.arguments), found.arguments, None))
+        except ToolError:
+            calls.append(_Call(call_id, found.name, found.arguments, "{}", None))
+    return calls
 
 
 def _count_tokens(trajectory: Trajectory, completion: ChatCompletion) -> None:

@@ -3,10 +3,10 @@
 import importlib.util
 from typing import Any
 
-from serving.config import VLLMPolicyConfig
+from serving.config import VLLMModelConfig, VLLMPolicyConfig
 
 
-def vllm_llm_config(cfg: VLLMPolicyConfig) -> dict[str, Any]:
+def vllm_llm_config(cfg: VLLMModelConfig) -> dict[str, Any]:
     """The `LLMConfig` fields for one model, as plain data (testable without vLLM)."""
     engine_kwargs: dict[str, Any] = {
         "tensor_parallel_size": cfg.tensor_parallel_size,
@@ -16,14 +16,24 @@ def vllm_llm_config(cfg: VLLMPolicyConfig) -> dict[str, Any]:
     if cfg.enable_auto_tool_choice:
         engine_kwargs["enable_auto_tool_choice"] = True
         engine_kwargs["tool_call_parser"] = cfg.tool_call_parser
+    deployment: dict[str, Any] = {"num_replicas": cfg.num_replicas}
+    if cfg.min_replicas is not None:
+        deployment = {
+            "autoscaling_config": {"min_replicas": cfg.min_replicas, "max_replicas": cfg.max_replicas}
+        }
     out: dict[str, Any] = {
         "model_loading_config": {"model_id": cfg.model, "model_source": cfg.source},
         "engine_kwargs": engine_kwargs,
-        "deployment_config": {"num_replicas": cfg.num_replicas},
+        "deployment_config": deployment,
     }
     if cfg.accelerator_type:
         out["accelerator_type"] = cfg.accelerator_type
     return out
+
+
+def vllm_app_config(cfg: VLLMPolicyConfig) -> dict[str, Any]:
+    """The argument of `build_openai_app`: every model of the policy in one app, as plain data."""
+    return {"llm_configs": [vllm_llm_config(m) for m in cfg.models]}
 
 
 def vllm_missing() -> str | None:
@@ -41,7 +51,8 @@ def vllm_missing() -> str | None:
 
 
 def build_vllm_app(cfg: VLLMPolicyConfig) -> Any:
-    """The OpenAI-compatible Serve application for the configured model (needs vLLM and GPUs)."""
+    """The OpenAI-compatible Serve application for the configured models (needs vLLM and GPUs)."""
     from ray.serve.llm import LLMConfig, build_openai_app
 
-    return build_openai_app({"llm_configs": [LLMConfig(**vllm_llm_config(cfg))]})
+    app = vllm_app_config(cfg)
+    return build_openai_app({"llm_configs": [LLMConfig(**c) for c in app["llm_configs"]]})

@@ -5,10 +5,9 @@ import json
 import re
 import time
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
-import openai
 import pandas as pd
 import pytest
 from openai.types.chat import ChatCompletion
@@ -39,16 +38,16 @@ HGB = BaselineConfig(
 
 
 class PolicyClientDouble:
-    """A test double for openai.AsyncOpenAI that answers every request with BaselinePolicy.respond,
-    the way the policy server does, without HTTP."""
+    """A test double for serving.client.PolicyClient that answers every request with
+    BaselinePolicy.respond, the way the policy server does, without HTTP."""
 
     def __init__(self) -> None:
         self.policy = BaselinePolicy()
-        self.chat = self
-        self.completions = self
 
-    async def create(self, **request: Any) -> ChatCompletion:
-        message = self.policy.respond(request["messages"], request["tools"], request["seed"])
+    async def complete(
+        self, model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]], seed: int
+    ) -> ChatCompletion:
+        message = self.policy.respond(messages, tools, seed)
         choice = {"index": 0, "finish_reason": "tool_calls", "message": message}
         return ChatCompletion.model_validate(
             {
@@ -145,7 +144,7 @@ def test_a_full_episode_writes_a_valid_submission(tmp_path: Path) -> None:
     sandbox = ProcessSandbox(tmp_path / "ws", data)
     outcome = asyncio.run(
         run_episode(
-            cast(openai.AsyncOpenAI, PolicyClientDouble()),
+            PolicyClientDouble(),
             "aira-baseline",
             sandbox,
             card,

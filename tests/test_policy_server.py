@@ -1,5 +1,6 @@
 """The policy server as users reach it: a Ray Serve app over HTTP, driven by the official openai client."""
 
+import re
 from pathlib import Path
 
 import openai
@@ -7,9 +8,11 @@ import pytest
 
 from agents.prompt import render_system_prompt, render_user_message
 from agents.tools import tool_schemas
+from run.config import ConfigError
+from serving.client import PolicyClient, client_settings
 from serving.config import BaselinePolicyConfig, VLLMPolicyConfig
-from serving.server import start_policy_server
-from serving.vllm_app import vllm_llm_config, vllm_missing
+from serving.server import PolicyEndpoint, policy_missing, start_policy_server
+from serving.vllm_app import vllm_app_config, vllm_missing
 from tests.conftest import compose_config, free_port, tiny_card
 
 
@@ -46,12 +49,49 @@ def test_baseline_app_answers_chat_completions_with_tool_calls(tmp_path: Path) -
 def test_vllm_config_is_built_without_vllm() -> None:
     cfg = compose_config("policy=vllm")
     assert isinstance(cfg.policy, VLLMPolicyConfig)
-    llm = vllm_llm_config(cfg.policy)
+    (llm,) = vllm_app_config(cfg.policy)["llm_configs"]
     assert llm["model_loading_config"] == {"model_id": "gpt-oss-120b", "model_source": "openai/gpt-oss-120b"}
     assert llm["engine_kwargs"]["tensor_parallel_size"] == 4
     assert llm["engine_kwargs"]["enable_auto_tool_choice"] is True
     assert llm["engine_kwargs"]["tool_call_parser"] == "openai"
     assert llm["engine_kwargs"]["enable_prefix_caching"] is True
+    assert llm["deployment_config"] == {"num_replicas": 1}
+
+
+def test_vllm_serves_several_models_in_one_app_with_autoscaling_and_accelerators() -> None:
+    cfg = compose_config(
+        "policy=vllm",
+        "policy.model=big",
+        "policy.operator_models={draft: small}",
+        "policy.models=[{model: big, source: /models/big, tensor_parallel_size: 2, accelerator_type: H100,"
+        " min_replicas: 1, max_replicas: 3},"
+        " {model: small, source: org/small, enable_auto_tool_choice: false, sampling: {temperature: 0.7}}]",
+        "policy.sampling.temperature=1.0",
+    )
+    assert isinstance(cfg.policy, VLLMPolicyConfig)
+    big, small = vllm_app_config(cfg.policy)["llm_configs"]
+    assert big["accelerator_type"] == "H100" and big["engine_kwargs"]["tensor_parallel_size"] == 2
+    assert big["deployment_config"] == {"autoscaling_config": {"min_replicas": 1, "max_replicas": 3}}
+    assert small["model_loading_config"] == {"model_id": "small", "model_source": "org/small"}
+    assert "tool_call_parser" not in small["engine_kwargs"] and "accelerator_type" not in small
+    endpoint = PolicyEndpoint("http://h:1/v1", "big", operator_models={"draft": "small"})
+    client = client_settings(cfg.policy, endpoint)
+    assert client.sampling["small"].temperature == 0.7 and client.sampling["big"].temperature == 1.0
+    assert PolicyClient(client).model_for("draft") == "small"
+    assert PolicyClient(client).model_for("mutate") == "big"
+
+
+@pytest.mark.parametrize(
+    ("override", "problem"),
+    [
+        ("policy.model=nope", "policy.model='nope' is not one of policy.models"),
+        ("policy.operator_models={mutate: nope}", "policy.operator_models.mutate='nope' is not one of"),
+        ("policy.models=[{model: a, source: a, min_replicas: 1}]", "both min_replicas and max_replicas"),
+    ],
+)
+def test_bad_vllm_configs_name_the_key(override: str, problem: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(problem)):
+        compose_config("policy=vllm", override)
 
 
 def test_missing_vllm_is_named_with_the_fix() -> None:
@@ -62,3 +102,23 @@ def test_missing_vllm_is_named_with_the_fix() -> None:
         assert why is not None and "pip install -e '.[vllm]'" in why
     else:
         assert why is None
+
+
+def test_an_external_endpoint_starts_nothing_and_reads_its_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = compose_config(
+        "policy=openai", "policy.base_url=https://example.test/v1/", "policy.api_key_env=AIRA_KEY"
+    )
+    monkeypatch.delenv("AIRA_KEY", raising=False)
+    assert "$AIRA_KEY, which is not set: export it" in (policy_missing(cfg.policy) or "")
+    monkeypatch.setenv("AIRA_KEY", "sk-test")
+    assert policy_missing(cfg.policy) is None
+    endpoint = start_policy_server(cfg.policy, "127.0.0.1", 1)  # no Serve: nothing listens on port 1
+    assert endpoint == PolicyEndpoint("https://example.test/v1", "gpt-4o-mini", "sk-test")
+
+
+def test_preflight_names_a_broken_replay_file(tmp_path: Path) -> None:
+    path = tmp_path / "turns.jsonl"
+    path.write_text('{"content": "hi"}\n{oops\n')
+    assert "line 2: not valid JSON" in (
+        policy_missing(compose_config("policy=replay", f"policy.path={path}").policy) or ""
+    )

@@ -1,0 +1,42 @@
+"""`python launch.py policy=llamacpp` end to end: the tiny CPU model drives real episodes; the run
+finishes cleanly and records the trajectories and token counts, whatever the model manages."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.integration
+
+
+def test_a_llamacpp_run_finishes_and_records_its_trajectories(tmp_path: Path) -> None:
+    pytest.importorskip("llama_cpp", reason="needs the llamacpp extra (see README)")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "launch.py"),
+            "policy=llamacpp",
+            "search.budget.max_nodes=2",
+            "agent.max_steps=3",  # the tiny model rarely submits; 3 steps show the loop in CI time
+            "policy.max_new_tokens=128",
+            f"serve.port={free_port()}",
+            f"hydra.run.dir={tmp_path}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert result["policy"] == "llamacpp" and result["nodes"] == 2
+    assert result["prompt_tokens"] > 0 and result["completion_tokens"] > 0
+    for node in (json.loads(line) for line in (tmp_path / "journal.jsonl").read_text().splitlines()):
+        assert node["valid"] or node["reason"]  # an invalid node says why
+        trajectory = json.loads((tmp_path / "nodes" / f"{node['id']:04d}" / "trajectory.json").read_text())
+        assert trajectory["steps"] and trajectory["completion_tokens"] > 0
