@@ -1,6 +1,7 @@
 """The tools the agent sees: their OpenAI function schemas and the executors that run them in a sandbox."""
 
 import copy
+import io
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
@@ -11,8 +12,7 @@ from sandbox.base import ExecResult, Sandbox
 
 # Matches the first line of every command observation; the baseline policy reads it back.
 EXIT_STATUS_RE = re.compile(r"^\[exit (-?\d+)")
-# Where the python tool puts the code it runs: one file, overwritten by each call.
-PYTHON_TOOL_FILE = ".python_tool.py"
+SAMPLE_SUBMISSION = "sample_submission.csv"
 
 
 class ToolLimits(NamedTuple):
@@ -59,15 +59,45 @@ def format_exec(result: ExecResult, observation_chars: int) -> str:
 
 
 async def _bash(sandbox: Sandbox, args: dict[str, Any], limits: ToolLimits) -> ToolResult:
-    result = await sandbox.exec(["bash", "-c", args["command"]], limits.timeout_s)
+    result = await sandbox.run_shell(args["command"], limits.timeout_s)
     return ToolResult(format_exec(result, limits.observation_chars))
 
 
 async def _python(sandbox: Sandbox, args: dict[str, Any], limits: ToolLimits) -> ToolResult:
-    # A file rather than `python -c`: tracebacks then show the offending source lines.
-    await sandbox.write_file(PYTHON_TOOL_FILE, args["code"])
-    result = await sandbox.exec(["python", PYTHON_TOOL_FILE], limits.timeout_s)
+    result = await sandbox.run_python(args["code"], limits.timeout_s)
     return ToolResult(format_exec(result, limits.observation_chars))
+
+
+async def _validate_submission(sandbox: Sandbox, args: dict[str, Any], limits: ToolLimits) -> ToolResult:
+    """Format only (columns, ids, missing values) against the sample submission: never a score."""
+    path = args["submission_path"]
+    try:
+        data = await sandbox.read_file(path)
+    except FileNotFoundError:
+        return error_result(f"{path} does not exist in the working directory: write your predictions first")
+    except (OSError, ValueError) as e:
+        return error_result(f"cannot read {path}: {e}")
+    # Imported here: `evaluation` pulls in scikit-learn and pandas (2.5 s), which a restarting worker
+    # should not wait for.
+    import pandas as pd
+
+    from evaluation.submission import SubmissionError, read_submission
+
+    try:
+        sample = pd.read_csv(io.BytesIO(await sandbox.read_data(SAMPLE_SUBMISSION)), dtype={0: str})
+    except (OSError, ValueError) as e:
+        return error_result(f"the task has no readable {SAMPLE_SUBMISSION} to check against: {e}")
+    id_column = str(sample.columns[0])
+    try:
+        table = read_submission(
+            data, sample, id_column, [str(c) for c in sample.columns[1:]], set(sample[id_column].astype(str))
+        )
+    except SubmissionError as e:
+        return ToolResult(f"{path} is not a valid submission: {e}")
+    return ToolResult(
+        f"{path} has the format of {SAMPLE_SUBMISSION}: {len(table)} rows, columns "
+        f"{', '.join(map(str, table.columns))}, every id once, no missing values. (Format only: no score.)"
+    )
 
 
 async def _submit(sandbox: Sandbox, args: dict[str, Any], limits: ToolLimits) -> ToolResult:
@@ -113,9 +143,9 @@ TOOLS: dict[str, Tool] = {
             "bash",
             _function(
                 "bash",
-                "Run a bash command in the working directory. Returns the exit status, the duration and the "
-                "output (stdout and stderr). Each call is a new shell: `cd`, variables and background jobs "
-                "do not carry over. A command past the time limit is killed with everything it started.",
+                "Run a bash command in your shell. Returns the exit status, the duration and the output "
+                "(stdout and stderr). The shell persists between calls: `cd`, variables and background jobs "
+                "carry over. A command past the time limit is interrupted; the shell goes on.",
                 {
                     "command": {
                         "type": "string",
@@ -130,13 +160,30 @@ TOOLS: dict[str, Tool] = {
             "python",
             _function(
                 "python",
-                "Run a Python program in the working directory and return its exit status, duration and "
-                "output. The code runs as a fresh script each call: nothing carries over between calls, so "
-                "save what you need to files. Use print() to see values.",
-                {"code": {"type": "string", "description": "the complete Python source to run"}},
+                "Run Python code in your persistent Jupyter kernel (cwd: the working directory) and return "
+                "its exit status (1 on an exception), duration and output. Variables and imports persist "
+                "between calls. A cell past the time limit is interrupted. Use print() to see values.",
+                {"code": {"type": "string", "description": "the Python code of one cell"}},
                 ["code"],
             ),
             _python,
+        ),
+        Tool(
+            "validate_submission",
+            _function(
+                "validate_submission",
+                "Check that a predictions file has the format of the task's sample_submission.csv: the same "
+                "columns, every id exactly once, no missing values. Format only: it gives no score.",
+                {
+                    "submission_path": {
+                        "type": "string",
+                        "default": "submission.csv",
+                        "description": "the predictions file",
+                    }
+                },
+                [],
+            ),
+            _validate_submission,
         ),
         Tool(
             "submit",

@@ -1,6 +1,19 @@
 """Isolated execution of agent code: the `Sandbox` interface and its providers."""
 
-from sandbox.base import ExecResult, Sandbox
+from sandbox.base import ExecResult, Sandbox, SandboxSettings
+from sandbox.bwrap import BwrapMissingError, BwrapSandbox, bwrap_missing
+from sandbox.factory import data_dir_seen_by_agent, open_sandbox
 from sandbox.process import ProcessSandbox, minimal_env
 
-__all__ = ["ExecResult", "ProcessSandbox", "Sandbox", "minimal_env"]
+__all__ = [
+    "BwrapMissingError",
+    "BwrapSandbox",
+    "ExecResult",
+    "ProcessSandbox",
+    "Sandbox",
+    "SandboxSettings",
+    "bwrap_missing",
+    "data_dir_seen_by_agent",
+    "minimal_env",
+    "open_sandbox",
+]

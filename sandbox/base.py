@@ -1,7 +1,7 @@
-"""The sandbox interface: where agent code runs. Providers (process group, later bubblewrap) plug in here."""
+"""The sandbox interface: where agent code runs. Providers (bubblewrap, a bare process group) plug in here."""
 
 from pathlib import Path
-from typing import NamedTuple, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 
 class ExecResult(NamedTuple):
@@ -20,6 +20,20 @@ class ExecResult(NamedTuple):
     truncated_bytes: int = 0
 
 
+class SandboxSettings(NamedTuple):
+    """How episodes are isolated (config group `sandbox`): 0 for a limit means none.
+
+    `memory_mb` bounds each process's address space (RLIMIT_AS), `max_processes` the processes and
+    threads of the sandbox's user (RLIMIT_NPROC), `workspace_mb` the workspace's total size.
+    """
+
+    isolation: Literal["bwrap", "none"] = "bwrap"
+    network: bool = False
+    memory_mb: int = 16384
+    max_processes: int = 512
+    workspace_mb: int = 20480
+
+
 class Sandbox(Protocol):
     """An isolated place to run the agent's commands and read and write its files.
 
@@ -36,6 +50,20 @@ class Sandbox(Protocol):
 
     async def exec(self, argv: list[str], timeout: float, input: str | None = None) -> ExecResult:
         """Run `argv` in the workspace; kill it and everything it started after `timeout` seconds."""
+        ...
+
+    async def run_shell(self, command: str, timeout: float) -> ExecResult:
+        """Run `command` in the episode's persistent bash; cwd, variables and background jobs persist.
+        Past `timeout` the command is interrupted and the session goes on (or restarts, saying so)."""
+        ...
+
+    async def run_python(self, code: str, timeout: float) -> ExecResult:
+        """Run `code` as a cell of the episode's persistent Python kernel; variables persist. Past
+        `timeout` the cell is interrupted; a dead kernel is restarted and the output says so."""
+        ...
+
+    async def read_data(self, rel: str) -> bytes:
+        """Read a file of the read-only task data (relative to the data directory)."""
         ...
 
     async def read_file(self, rel: str) -> bytes:

@@ -4,21 +4,26 @@ Isolation here is a process group only. Each command runs in its own session (an
 group) with the workspace as its cwd and a minimal environment; a timeout, a cancellation or the end
 of the command kills the whole group, background jobs and grandchildren included. It does NOT confine
 the filesystem, the network, memory or the GPU, and a process that calls setsid() escapes the group:
-the task data is read-only by convention only. Bubblewrap namespaces (DESIGN.md, "Sandboxes") replace
-this provider behind the same `Sandbox` interface in a later issue.
+the task data is read-only by convention only. It is `sandbox.isolation=none`; the bubblewrap sandbox
+(sandbox/bwrap.py) builds on it and is the default.
 """
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 
 from sandbox._capture import CappedOutput, CaptureProtocol
 from sandbox.base import ExecResult
+from sandbox.kernel import KernelSession
+from sandbox.shell import SessionSpec, ShellSession
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 # Output still arriving after the group is dead can only come from a process that left the group.
@@ -64,11 +69,50 @@ class ProcessSandbox:
     ) -> None:
         workspace.mkdir(parents=True, exist_ok=True)
         self._workspace = workspace.resolve()
-        self._data_dir = str(data_dir.resolve())
+        self._data_host = data_dir.resolve()
+        self._data_dir = str(self._data_host)
         self._env = minimal_env(self._workspace, env)
         self._max_output_bytes = max_output_bytes
         self._kill_grace_s = kill_grace_s
         self._running: set[int] = set()
+        # What wraps every command (bwrap and its options for the bubblewrap sandbox) and the user
+        # that must own the files given to it; a bare process group runs commands as they are.
+        self._prefix: list[str] = []
+        self._owner: int | None = None
+        # Short on purpose: the kernel's unix socket paths must fit in 108 bytes. Removed by close(),
+        # or when the sandbox is collected if nobody closed it.
+        self._ctl = Path(tempfile.mkdtemp(prefix="aira-ctl-"))
+        weakref.finalize(self, shutil.rmtree, self._ctl, ignore_errors=True)
+        self._ctl_inside = str(self._ctl)
+        self._shell: ShellSession | None = None
+        self._kernel: KernelSession | None = None
+
+    def _session_spec(self) -> SessionSpec:
+        return SessionSpec(
+            self._prefix,
+            self._env,
+            self._workspace,
+            self._ctl,
+            self._ctl_inside,
+            self._owner,
+            self._over_limit,
+        )
+
+    def _over_limit(self) -> str | None:
+        """Why a running command must stop now (a sandbox limit it crossed), or None."""
+        return None
+
+    async def run_shell(self, command: str, timeout: float) -> ExecResult:
+        """Run `command` in the episode's persistent bash (started on first use)."""
+        if self._shell is None:
+            self._shell = ShellSession(self._session_spec(), self._max_output_bytes, self._kill_grace_s)
+        return await self._shell.run(command, timeout)
+
+    async def run_python(self, code: str, timeout: float) -> ExecResult:
+        """Run `code` in the episode's persistent Jupyter kernel (started on first use)."""
+        if self._kernel is None:
+            self._kernel = KernelSession(self._session_spec(), self._max_output_bytes, self._kill_grace_s)
+        return await self._kernel.run(code, timeout)
 
     @property
     def workspace(self) -> Path:
@@ -91,6 +135,7 @@ class ProcessSandbox:
         try:
             transport, capture = await asyncio.get_running_loop().subprocess_exec(
                 lambda: CaptureProtocol(sink),
+                *self._prefix,
                 *argv,
                 stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
@@ -136,6 +181,13 @@ class ProcessSandbox:
             sink.dropped_bytes,
         )
 
+    async def read_data(self, rel: str) -> bytes:
+        """Read a task data file; FileNotFoundError when it is missing, ValueError outside the data."""
+        path = (self._data_host / rel).resolve()
+        if not path.is_relative_to(self._data_host):
+            raise ValueError(f"{rel!r} is outside the task data")
+        return await asyncio.to_thread(path.read_bytes)
+
     async def read_file(self, rel: str) -> bytes:
         """Read a workspace file; FileNotFoundError when it is missing, ValueError outside the workspace."""
         return await asyncio.to_thread(self._resolve(rel).read_bytes)
@@ -150,12 +202,19 @@ class ProcessSandbox:
             path.write_bytes(payload)
 
         await asyncio.to_thread(write)
+        if self._owner is not None:  # the sandbox's own user must be able to change what it was given
+            os.chown(path, self._owner, self._owner)
 
     async def close(self) -> None:
-        """Kill every command still running (their whole process groups)."""
+        """Kill every command still running (their whole process groups) and the stateful sessions."""
         for pgid in list(self._running):
             _signal_group(pgid, signal.SIGKILL)
         self._running.clear()
+        for session in (self._shell, self._kernel):
+            if session is not None:
+                await session.close()
+        self._shell = self._kernel = None
+        shutil.rmtree(self._ctl, ignore_errors=True)
 
     def _resolve(self, rel: str) -> Path:
         # resolve() follows symlinks too, so a link the agent made cannot point reads outside.

@@ -169,3 +169,16 @@ def test_files_are_read_and_written_inside_the_workspace_only(sandbox: ProcessSa
 
 def test_data_dir_is_the_host_path(sandbox: ProcessSandbox, tmp_path: Path) -> None:
     assert sandbox.data_dir == str((tmp_path / "data").resolve())
+
+
+def test_the_stateful_shell_also_runs_without_isolation(sandbox: ProcessSandbox) -> None:
+    async def session() -> list[ExecResult]:
+        try:
+            return [
+                await sandbox.run_shell("cd /; X=7", 10),
+                await sandbox.run_shell("echo $X $(pwd)", 10),
+            ]
+        finally:
+            await sandbox.close()
+
+    assert asyncio.run(session())[1].output == "7 /\n"

@@ -1,7 +1,9 @@
-"""The agent's tools: schemas, argument validation, error observations, trimming."""
+"""The agent's tools in the default (bubblewrap) sandbox: schemas, argument validation, error
+observations, trimming, the stateful shell and kernel, and the format-only submission check."""
 
 import asyncio
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -9,25 +11,35 @@ import pytest
 
 from agents.tools import TOOLS, ToolLimits, ToolResult, call_tool, format_exec, tool_schemas
 from agents.trim import trim_middle
-from sandbox import ExecResult, ProcessSandbox
+from sandbox import BwrapSandbox, ExecResult
 
-LIMITS = ToolLimits(timeout_s=10, observation_chars=4000)
+LIMITS = ToolLimits(timeout_s=20, observation_chars=4000)
+# One event loop per test, as in an episode: the shell and the kernel live on it between calls.
+_loop: list[asyncio.Runner] = []
 
 
 @pytest.fixture
-def sandbox(tmp_path: Path) -> ProcessSandbox:
-    return ProcessSandbox(tmp_path / "ws", tmp_path, kill_grace_s=0.5)
+def sandbox(tmp_path: Path) -> Iterator[BwrapSandbox]:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "sample_submission.csv").write_text("id,y\na,0\nb,0\nc,0\n")
+    box = BwrapSandbox(tmp_path / "ws", data, kill_grace_s=0.5)
+    with asyncio.Runner() as runner:
+        _loop.append(runner)
+        yield box
+        runner.run(box.close())
+        _loop.pop()
 
 
 def call(
-    sandbox: ProcessSandbox, name: str, arguments: str | dict[str, Any], limits: ToolLimits = LIMITS
+    sandbox: BwrapSandbox, name: str, arguments: str | dict[str, Any], limits: ToolLimits = LIMITS
 ) -> ToolResult:
-    return asyncio.run(call_tool(sandbox, name, arguments, limits))
+    return _loop[-1].run(call_tool(sandbox, name, arguments, limits))
 
 
 def test_schemas_are_openai_function_tools() -> None:
     schemas = tool_schemas()
-    assert [s["function"]["name"] for s in schemas] == ["bash", "python", "submit"]
+    assert [s["function"]["name"] for s in schemas] == ["bash", "python", "validate_submission", "submit"]
     for schema in schemas:
         assert schema["type"] == "function"
         assert schema["function"]["description"]
@@ -36,19 +48,19 @@ def test_schemas_are_openai_function_tools() -> None:
     assert tool_schemas()[0]["function"]["name"] == "bash"
 
 
-def test_bash_shows_exit_status_duration_and_output(sandbox: ProcessSandbox) -> None:
-    result = call(sandbox, "bash", '{"command": "echo hi; exit 2"}')
+def test_bash_shows_exit_status_duration_and_output(sandbox: BwrapSandbox) -> None:
+    result = call(sandbox, "bash", '{"command": "echo hi; (exit 2)"}')
     assert re.match(r"^\[exit 2, \d+\.\d\d s\]\nhi\n$", result.observation)
     assert result.error is None and result.submitted is None
 
 
-def test_bash_without_output_says_so(sandbox: ProcessSandbox) -> None:
+def test_bash_without_output_says_so(sandbox: BwrapSandbox) -> None:
     assert call(sandbox, "bash", {"command": "true"}).observation.endswith("\n(no output)")
 
 
-def test_python_runs_code_in_the_workspace_and_shows_tracebacks(sandbox: ProcessSandbox) -> None:
+def test_python_runs_code_in_the_workspace_and_shows_tracebacks(sandbox: BwrapSandbox) -> None:
     ok = call(sandbox, "python", {"code": "import os\nprint(os.getcwd())"})
-    assert ok.observation.startswith("[exit 0,") and str(sandbox.workspace) in ok.observation
+    assert ok.observation.startswith("[exit 0,") and "/workspace" in ok.observation
     failed = call(sandbox, "python", {"code": "x = 1\nraise ValueError('bad value')"})
     assert failed.observation.startswith("[exit 1,")
     assert (
@@ -57,13 +69,72 @@ def test_python_runs_code_in_the_workspace_and_shows_tracebacks(sandbox: Process
     )
 
 
-def test_a_timeout_is_shown_in_the_observation(sandbox: ProcessSandbox) -> None:
+def test_the_shell_keeps_cwd_variables_and_background_jobs(sandbox: BwrapSandbox) -> None:
+    call(sandbox, "bash", {"command": "mkdir sub && cd sub; sleep 60 &"})
+    call(sandbox, "bash", {"command": "MINE=1"})
+    result = call(sandbox, "bash", {"command": "echo $(pwd) $MINE; jobs | wc -l"})
+    assert result.observation.endswith("\n/workspace/sub 1\n1\n")
+
+
+def test_a_timeout_interrupts_the_command_and_the_shell_goes_on(sandbox: BwrapSandbox) -> None:
+    call(sandbox, "bash", {"command": "cd /tmp; KEEP=42"})
+    limits = ToolLimits(timeout_s=1, observation_chars=4000)
+    loop = call(sandbox, "bash", {"command": "echo start; while :; do :; done"}, limits)
+    assert loop.observation.startswith("[exit 130, timed out,") and "start" in loop.observation
+    assert "timed out after 1 s: the command was interrupted" in loop.observation
+    stubborn = call(sandbox, "bash", {"command": "bash -c 'trap \"\" INT TERM; sleep 60'"}, limits)
+    assert stubborn.observation.startswith("[exit 137, timed out,")
+    after = call(sandbox, "bash", {"command": "echo $(pwd) $KEEP"})
+    assert after.observation.endswith("\n/tmp 42\n")
+
+
+def test_an_exited_shell_is_restarted_with_a_notice(sandbox: BwrapSandbox) -> None:
+    gone = call(sandbox, "bash", {"command": "X=1; exit 3"})
+    assert gone.observation.startswith("[exit 3,") and "the shell exited (status 3)" in gone.observation
+    assert call(sandbox, "bash", {"command": 'echo "[$X]"'}).observation.endswith("\n[]\n")
+
+
+def test_the_kernel_keeps_variables_and_survives_an_interrupt(sandbox: BwrapSandbox) -> None:
+    call(sandbox, "python", {"code": "import time\nweights = [1, 2, 3]"})
+    limits = ToolLimits(timeout_s=1, observation_chars=4000)
+    slow = call(sandbox, "python", {"code": "time.sleep(60)"}, limits)
+    assert slow.observation.startswith("[exit 1, timed out,") and "KeyboardInterrupt" in slow.observation
+    assert call(sandbox, "python", {"code": "print(sum(weights))"}).observation.endswith("\n6\n")
+
+
+def test_a_dead_kernel_is_reported_and_restarted(sandbox: BwrapSandbox) -> None:
+    call(sandbox, "python", {"code": "x = 5"})
+    died = call(sandbox, "python", {"code": "import os; os._exit(7)"})
+    assert "the Python kernel died (exit 7)" in died.observation
+    again = call(sandbox, "python", {"code": "print('x' in dir())"})
+    assert again.observation.startswith("[exit 0,") and again.observation.endswith("False\n")
+
+
+@pytest.mark.parametrize(
+    ("content", "verdict"),
+    [
+        ("id,y\nc,1\na,0\nb,1\n", "has the format of sample_submission.csv: 3 rows"),
+        ("id,label\na,0\nb,1\nc,1\n", "is not a valid submission"),
+        ("id,y\na,0\nb,1\n", "is not a valid submission"),
+        ("id,y\na,0\nb,\nc,1\n", "is not a valid submission"),
+    ],
+)
+def test_validate_submission_checks_the_format_only(
+    sandbox: BwrapSandbox, content: str, verdict: str
+) -> None:
+    asyncio.run(sandbox.write_file("submission.csv", content))
+    result = call(sandbox, "validate_submission", {})
+    assert verdict in result.observation
+    assert "score" not in result.observation.replace("no score", "")
+
+
+def test_a_timeout_is_shown_in_the_observation(sandbox: BwrapSandbox) -> None:
     result = call(sandbox, "bash", {"command": "sleep 30"}, ToolLimits(timeout_s=1, observation_chars=4000))
-    assert result.observation.startswith("[exit -15, timed out,")
+    assert result.observation.startswith("[exit 130, timed out,")
     assert "timed out after 1 s" in result.observation
 
 
-def test_long_output_is_trimmed_to_the_observation_limit(sandbox: ProcessSandbox) -> None:
+def test_long_output_is_trimmed_to_the_observation_limit(sandbox: BwrapSandbox) -> None:
     command = "python -c \"print('HEAD'); print('x' * 20000); print('TAIL')\""
     result = call(sandbox, "bash", {"command": command}, ToolLimits(timeout_s=10, observation_chars=500))
     assert len(result.observation) <= 500
@@ -71,10 +142,12 @@ def test_long_output_is_trimmed_to_the_observation_limit(sandbox: ProcessSandbox
     assert re.search(r"\.\.\. \[\d+ characters cut\] \.\.\.", result.observation)
 
 
-def test_unknown_tool_lists_the_known_tools(sandbox: ProcessSandbox) -> None:
+def test_unknown_tool_lists_the_known_tools(sandbox: BwrapSandbox) -> None:
     result = call(sandbox, "browse", {"url": "x"})
     assert result.error is not None
-    assert result.observation == "error: unknown tool 'browse'; the tools are: bash, python, submit"
+    assert result.observation == (
+        "error: unknown tool 'browse'; the tools are: bash, python, validate_submission, submit"
+    )
 
 
 @pytest.mark.parametrize(
@@ -89,7 +162,7 @@ def test_unknown_tool_lists_the_known_tools(sandbox: ProcessSandbox) -> None:
     ],
 )
 def test_bad_arguments_get_one_clear_error_observation(
-    sandbox: ProcessSandbox, arguments: str | dict[str, Any], problem: str
+    sandbox: BwrapSandbox, arguments: str | dict[str, Any], problem: str
 ) -> None:
     result = call(sandbox, "bash", arguments)
     assert result.error is not None and problem in result.error
@@ -97,7 +170,7 @@ def test_bad_arguments_get_one_clear_error_observation(
     assert result.observation.endswith(". Call it as bash(command: string)")
 
 
-def test_every_problem_is_named_at_once(sandbox: ProcessSandbox) -> None:
+def test_every_problem_is_named_at_once(sandbox: BwrapSandbox) -> None:
     result = call(sandbox, "submit", {"submission_path": True, "extra": 1})
     assert result.error is not None
     assert "argument 'submission_path' must be a string, got boolean" in result.error
@@ -108,13 +181,13 @@ def test_every_problem_is_named_at_once(sandbox: ProcessSandbox) -> None:
     )
 
 
-def test_empty_arguments_mean_defaults(sandbox: ProcessSandbox) -> None:
+def test_empty_arguments_mean_defaults(sandbox: BwrapSandbox) -> None:
     asyncio.run(sandbox.write_file("submission.csv", "id,y\n1,0\n"))
     result = call(sandbox, "submit", "")
     assert result.submitted is not None
 
 
-def test_submit_without_a_submission_tells_the_agent_to_write_it(sandbox: ProcessSandbox) -> None:
+def test_submit_without_a_submission_tells_the_agent_to_write_it(sandbox: BwrapSandbox) -> None:
     result = call(sandbox, "submit", {})
     assert result.submitted is None
     assert result.error is not None
@@ -122,7 +195,7 @@ def test_submit_without_a_submission_tells_the_agent_to_write_it(sandbox: Proces
     assert "write your predictions to it first" in result.observation
 
 
-def test_submit_hands_in_the_file_and_the_code(sandbox: ProcessSandbox) -> None:
+def test_submit_hands_in_the_file_and_the_code(sandbox: BwrapSandbox) -> None:
     asyncio.run(sandbox.write_file("out/preds.csv", "id,y\n1,0\n"))
     asyncio.run(sandbox.write_file("train.py", "print('hi')\n"))
     result = call(sandbox, "submit", {"submission_path": "out/preds.csv", "code_path": "train.py"})
@@ -131,14 +204,14 @@ def test_submit_hands_in_the_file_and_the_code(sandbox: ProcessSandbox) -> None:
     assert result.submitted.submission == b"id,y\n1,0\n" and result.submitted.code == "print('hi')\n"
 
 
-def test_submit_without_code_records_empty_code(sandbox: ProcessSandbox) -> None:
+def test_submit_without_code_records_empty_code(sandbox: BwrapSandbox) -> None:
     asyncio.run(sandbox.write_file("submission.csv", "id,y\n1,0\n"))
     result = call(sandbox, "submit", {})
     assert result.submitted is not None and result.submitted.code == ""
     assert "solution.py not found" in result.observation
 
 
-def test_submit_refuses_empty_files_and_paths_outside_the_workspace(sandbox: ProcessSandbox) -> None:
+def test_submit_refuses_empty_files_and_paths_outside_the_workspace(sandbox: BwrapSandbox) -> None:
     asyncio.run(sandbox.write_file("submission.csv", ""))
     assert "is empty" in call(sandbox, "submit", {}).observation
     outside = call(sandbox, "submit", {"submission_path": "../secret.csv"})
@@ -167,5 +240,5 @@ def test_format_exec_fits_the_limit() -> None:
 
 
 def test_every_tool_has_an_executor() -> None:
-    assert set(TOOLS) == {"bash", "python", "submit"}
+    assert set(TOOLS) == {"bash", "python", "validate_submission", "submit"}
     assert all(callable(tool.run) for tool in TOOLS.values())

@@ -1,0 +1,232 @@
+"""The bubblewrap sandbox (`sandbox.isolation=bwrap`, the default): agent code in Linux namespaces.
+
+Inside, the agent sees: the task's public files read-only at /data, its workspace read-write at
+/workspace (its cwd and HOME), a private tmpfs /tmp, /usr and the Python environment of the worker
+(sys.prefix, sys.base_prefix) read-only, a few files of /etc, its own /proc and a minimal /dev with
+only its GPU's device nodes. Nothing else of the host: not the run directory, not the evaluator's
+files, not other workspaces. The network namespace is empty unless `network=True`. Its processes
+cannot see or signal the worker's (own PID namespace).
+
+Limits: each process gets RLIMIT_AS (`memory_mb`), RLIMIT_NPROC (`max_processes`) and RLIMIT_FSIZE
+(`workspace_mb`); the workspace's total size is checked while a command runs, and the tmpfs /tmp
+is capped at `workspace_mb`. RLIMIT_NPROC counts the processes of a real user and the kernel does
+not apply it to root (nor to root mapped into a user namespace), so a worker running as root runs
+bwrap without a user namespace and drops, inside,
+to an unprivileged user of the sandbox's own (uid 100000 + the worker's pid, which nothing else on
+the node uses) with no capabilities and no_new_privs (`setpriv`). A non-root worker's sandboxes run
+as its own user in a user namespace, and the limit is then added to what that user already runs.
+"""
+
+import os
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from sandbox.base import SandboxSettings
+from sandbox.process import ProcessSandbox
+
+WORKSPACE = "/workspace"
+DATA = "/data"
+CTL = "/run/aira"
+_ETC = (
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "alternatives",
+    "localtime",
+    "ssl",
+    "ca-certificates",
+    "nsswitch.conf",
+    "passwd",
+    "group",
+    "mime.types",
+)
+_NET_ETC = ("resolv.conf", "hosts", "gai.conf")
+_GPU_SHARED = ("nvidiactl", "nvidia-uvm", "nvidia-uvm-tools", "nvidia-modeset")
+_SANDBOX_UID_BASE = 100000
+# How often (s) a running command may re-measure the workspace: walking it costs time.
+_MEASURE_EVERY_S = 1.0
+
+
+class BwrapMissingError(RuntimeError):
+    """bubblewrap is not installed on this node."""
+
+
+def bwrap_missing() -> str | None:
+    """Why the bwrap sandbox cannot run here (with how to fix it), or None when it can."""
+    if shutil.which("bwrap") is None:
+        return (
+            "bubblewrap (`bwrap`) is not installed: install it (Debian/Ubuntu: `apt-get install bubblewrap`, "
+            "Fedora: `dnf install bubblewrap`) or, to run agent code without isolation, set "
+            "sandbox.isolation=none"
+        )
+    if os.geteuid() == 0 and shutil.which("setpriv") is None:
+        return (
+            "`setpriv` (util-linux) is not installed; a root worker needs it to run sandboxes as an "
+            "unprivileged user: install util-linux, or set sandbox.isolation=none"
+        )
+    return None
+
+
+def sandbox_uid() -> int | None:
+    """The user sandboxes of this process run as: a dedicated one when the worker is root, else None."""
+    return _SANDBOX_UID_BASE + os.getpid() if os.geteuid() == 0 else None
+
+
+def bwrap_argv(
+    settings: SandboxSettings,
+    workspace: Path,
+    data_dir: Path,
+    ctl: Path,
+    gpu_ids: Sequence[str],
+    nproc: int,
+    uid: int | None,
+) -> list[str]:
+    """The bwrap command line (and the limits wrapper inside it) that every sandboxed command follows.
+
+    `uid` is the unprivileged user to drop to inside (a root worker), None to keep the caller's.
+    """
+    argv = ["bwrap", "--die-with-parent", "--new-session"]
+    if uid is None:
+        argv.append("--unshare-all")
+    else:  # no user namespace: inside it, root would be exempt from RLIMIT_NPROC again
+        argv += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
+    if settings.network:
+        argv.append("--share-net")
+    # /tmp first: binds of host paths below /tmp (test run dirs) must not be hidden by it. It lives in
+    # memory, so it is capped like the workspace.
+    size = ["--size", str(settings.workspace_mb << 20)] if settings.workspace_mb else []
+    argv += ["--perms", "1777", *size, "--tmpfs", "/tmp", "--ro-bind", "/usr", "/usr"]
+    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64"):
+        if os.path.islink(top):
+            argv += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            argv += ["--ro-bind", top, top]
+    for name in _ETC + (_NET_ETC if settings.network else ()):
+        argv += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+    for prefix in dict.fromkeys((sys.prefix, sys.base_prefix)):
+        if not Path(prefix).is_relative_to("/usr"):
+            # bwrap would make the missing parents 0700: the sandbox user could not pass them.
+            for parent in reversed(Path(prefix).parents[:-1]):
+                argv += ["--perms", "0755", "--dir", str(parent)]
+            argv += ["--ro-bind", prefix, prefix]
+    argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm"]
+    if gpu_ids:
+        for device in [f"nvidia{g}" for g in gpu_ids] + list(_GPU_SHARED):
+            argv += ["--dev-bind-try", f"/dev/{device}", f"/dev/{device}"]
+    argv += ["--ro-bind", str(data_dir), DATA, "--bind", str(workspace), WORKSPACE]
+    argv += ["--perms", "0755", "--dir", str(Path(CTL).parent), "--bind", str(ctl), CTL]
+    argv += ["--chdir", WORKSPACE, "--setenv", "HOME", WORKSPACE, "--setenv", "TMPDIR", "/tmp"]
+    limits = [f"-u {nproc}"]
+    if settings.memory_mb:
+        limits.append(f"-v {settings.memory_mb * 1024}")
+    if settings.workspace_mb:
+        limits.append(f"-f {settings.workspace_mb * 1024}")  # bash counts 1024-byte blocks
+    wrapper = f'ulimit -S -H {" ".join(limits)} || exit 126; exec "$@"'
+    drop = []
+    if uid is not None:
+        ids = [f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
+        drop = ["setpriv", *ids, "--nnp", "--bounding-set=-all"]
+    return [*argv, "--", *drop, "/bin/bash", "-c", wrapper, "aira-limits"]
+
+
+class BwrapSandbox(ProcessSandbox):
+    """Runs the agent's commands, shell and kernel in one bubblewrap namespace set per episode.
+
+    Each command and each session is its own `bwrap` invocation over the same mounts, so they share
+    the workspace; the tmpfs /tmp is private to each. See the module docstring for what is inside.
+    """
+
+    def __init__(
+        self,
+        workspace: Path,
+        data_dir: Path,
+        env: dict[str, str] | None = None,
+        *,
+        settings: SandboxSettings | None = None,
+        gpu_ids: Sequence[str] = (),
+        max_output_bytes: int = 4 << 20,
+        kill_grace_s: float = 2.0,
+    ) -> None:
+        if why := bwrap_missing():
+            raise BwrapMissingError(why)
+        super().__init__(
+            workspace, data_dir, env, max_output_bytes=max_output_bytes, kill_grace_s=kill_grace_s
+        )
+        settings = settings or SandboxSettings()
+        self._settings = settings
+        self._owner = sandbox_uid()
+        nproc = settings.max_processes or 1 << 20
+        if self._owner is None:
+            nproc += _processes_of(os.getuid())
+        else:
+            _chown_tree(self._workspace, self._owner)
+            os.chown(self._ctl, self._owner, self._owner)
+        self._env.update({"HOME": WORKSPACE, "TMPDIR": "/tmp"})
+        self._prefix = bwrap_argv(
+            settings, self._workspace, data_dir.resolve(), self._ctl, gpu_ids, nproc, self._owner
+        )
+        self._ctl_inside = CTL
+        self._measured_at = 0.0
+
+    @property
+    def data_dir(self) -> str:
+        """The task data as the agent's code sees it: /data, read-only."""
+        return DATA
+
+    @property
+    def workdir(self) -> str:
+        """The workspace as the agent's code sees it."""
+        return WORKSPACE
+
+    def _over_limit(self) -> str | None:
+        limit = self._settings.workspace_mb
+        if not limit:
+            return None
+        now = time.monotonic()
+        if now - self._measured_at < _MEASURE_EVERY_S:
+            return None
+        self._measured_at = now
+        used = _tree_bytes(self._workspace) / 2**20
+        if used <= limit:
+            return None
+        return (
+            f"stopped: the workspace holds {used:.0f} MB, over its limit of {limit} MB "
+            "(sandbox.workspace_mb); delete files before going on"
+        )
+
+
+def _tree_bytes(root: Path) -> int:
+    total = 0
+    for folder, _, files in os.walk(root):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(folder, name)).st_blocks * 512
+            except OSError:
+                continue  # removed while we counted
+    return total
+
+
+def _chown_tree(root: Path, uid: int) -> None:
+    os.chown(root, uid, uid)
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            os.chown(os.path.join(folder, name), uid, uid, follow_symlinks=False)
+
+
+def _processes_of(uid: int) -> int:
+    """How many processes (threads count too, as for RLIMIT_NPROC) `uid` runs now."""
+    count = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            status = Path(f"/proc/{entry}/status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        if int(fields.get("Uid", "-1").split()[0]) == uid:
+            count += int(fields.get("Threads", "1"))
+    return count

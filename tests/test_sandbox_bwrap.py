@@ -1,0 +1,89 @@
+"""The bubblewrap sandbox's configuration: config keys, preflight refusal and warning, the paths the
+agent sees, its GPU, and the network switch."""
+
+import asyncio
+import socket
+from pathlib import Path
+
+import pytest
+
+from run.config import ConfigError
+from run.preflight import UNSANDBOXED_WARNING, sandbox_problems
+from sandbox import BwrapSandbox, SandboxSettings, data_dir_seen_by_agent, open_sandbox
+from sandbox.bwrap import bwrap_argv
+from tests.conftest import compose_config
+
+
+def test_bwrap_is_the_default_and_a_wrong_isolation_is_named() -> None:
+    cfg = compose_config()
+    assert cfg.sandbox.isolation == "bwrap" and cfg.sandbox.network is False
+    with pytest.raises(ConfigError, match=r"sandbox.isolation: Input should be 'bwrap' or 'none'"):
+        compose_config("sandbox.isolation=docker")
+
+
+def test_missing_bwrap_refuses_to_start_with_install_instructions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # a PATH without bwrap
+    (problem,) = sandbox_problems(compose_config())
+    assert problem.startswith("sandbox: bubblewrap (`bwrap`) is not installed")
+    assert "apt-get install bubblewrap" in problem and "sandbox.isolation=none" in problem
+
+
+def test_isolation_none_warns_once_and_loudly(capsys: pytest.CaptureFixture[str]) -> None:
+    import run.preflight
+
+    run.preflight._warned = False
+    cfg = compose_config("sandbox.isolation=none")
+    assert sandbox_problems(cfg) == [] and sandbox_problems(cfg) == []
+    err = capsys.readouterr().err
+    assert err.count(UNSANDBOXED_WARNING) == 1 and "!" * 100 in err
+
+
+def test_the_agent_sees_data_and_workspace_at_fixed_paths(tmp_path: Path) -> None:
+    data = tmp_path / "public"
+    data.mkdir()
+    (data / "train.csv").write_text("a\n1\n")
+    assert data_dir_seen_by_agent(SandboxSettings(), data) == "/data"
+    assert data_dir_seen_by_agent(SandboxSettings(isolation="none"), data) == str(data.resolve())
+    box = open_sandbox(SandboxSettings(), tmp_path / "ws", data, gpu_ids=["1"])
+    assert isinstance(box, BwrapSandbox) and box.data_dir == "/data"
+
+    async def session() -> str:
+        await box.write_file("parent_1.py", "print(1)\n")  # the parent's code, given by the worker
+        try:
+            result = await box.run_shell(
+                "echo gpu=$CUDA_VISIBLE_DEVICES; pwd; cat /data/train.csv; echo '# mine' >> parent_1.py; "
+                "echo scratch > /tmp/t && cat /tmp/t",
+                10,
+            )
+        finally:
+            await box.close()
+        return result.output
+
+    assert asyncio.run(session()) == "gpu=1\n/workspace\na\n1\nscratch\n"
+    assert (tmp_path / "ws" / "parent_1.py").read_text() == "print(1)\n# mine\n"
+
+
+def test_only_the_workers_gpu_device_is_bound(tmp_path: Path) -> None:
+    argv = bwrap_argv(SandboxSettings(), tmp_path, tmp_path, tmp_path, ["1"], 64, None)
+    bound = [argv[i + 1] for i, a in enumerate(argv) if a == "--dev-bind-try"]
+    assert "/dev/nvidia1" in bound and "/dev/nvidia0" not in bound and "/dev/nvidiactl" in bound
+    assert "--dev-bind-try" not in bwrap_argv(SandboxSettings(), tmp_path, tmp_path, tmp_path, [], 64, None)
+
+
+def test_network_true_opens_the_network(tmp_path: Path) -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        box = open_sandbox(SandboxSettings(network=True), tmp_path / "ws", tmp_path)
+
+        async def connect() -> str:
+            try:
+                command = f"exec 3<>/dev/tcp/127.0.0.1/{port} && echo connected"
+                return (await box.run_shell(command, 10)).output
+            finally:
+                await box.close()
+
+        assert asyncio.run(connect()) == "connected\n"
