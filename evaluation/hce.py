@@ -10,7 +10,8 @@ import pandas as pd
 from evaluation._opaque import opaque_ids, opaque_key
 from evaluation.metrics import get_metric
 from evaluation.scores import Scores
-from evaluation.splits import MAX_CLASSES_TO_STRATIFY, hce_split
+from evaluation.split_store import saved_split
+from evaluation.splits import MAX_CLASSES_TO_STRATIFY, group_split, hce_split
 from evaluation.submission import SubmissionError, read_submission
 from evaluation.task import Task, TaskError
 
@@ -63,10 +64,7 @@ class HiddenConsistentEvaluation:
         test_inputs = _read_text(task.test_csv)
         answers = _read_text(task.answers_csv)
         self._check_inputs(train, test_inputs, answers)
-        try:
-            self._split = hce_split(list(train[self._id]), self._strata(train), split_seed, fractions)
-        except ValueError as e:
-            raise TaskError(f"{task.train_csv}: {e}") from None
+        self._split = saved_split(task, split_seed, fractions, lambda: self._new_split(train))
         self._split["test"] = list(test_inputs[self._id])
 
         self._train_text = train.set_index(self._id, drop=False)
@@ -113,6 +111,16 @@ class HiddenConsistentEvaluation:
                 f"{self.task.test_csv} has column(s) {not_in_train} that {self.task.train_csv} lacks; "
                 f"HCE builds test inputs from training rows, so every input column must be in both"
             )
+
+    def _new_split(self, train: pd.DataFrame) -> dict[str, list[str]]:
+        ids = list(train[self._id])
+        group = self.task.spec.group_column
+        try:
+            if group is not None:
+                return group_split(ids, list(train[group]), self.split_seed, self.fractions)
+            return hce_split(ids, self._strata(train), self.split_seed, self.fractions)
+        except ValueError as e:
+            raise TaskError(f"{self.task.train_csv}: {e}") from None
 
     def _strata(self, train: pd.DataFrame) -> list[str] | None:
         """The class labels to stratify on: a single target with few distinct values, else None."""

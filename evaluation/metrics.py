@@ -5,7 +5,9 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import cohen_kappa_score, label_ranking_average_precision_score, roc_auc_score
+
+from evaluation.text_metrics import jaccard_similarity, levenshtein_distance, map_at_k, micro_f1
 
 MetricFn = Callable[[pd.DataFrame, pd.DataFrame, list[str]], float]
 
@@ -111,34 +113,167 @@ def _one_hot_from_labels(
     return truth, probabilities.to_numpy(dtype=float)
 
 
+def _floats(frame: pd.DataFrame, target_columns: list[str]) -> np.ndarray:
+    return frame[target_columns].to_numpy(dtype=float)
+
+
+def binary_log_loss(answers: pd.DataFrame, submission: pd.DataFrame, target_columns: list[str]) -> float:
+    """Mean binary log loss of the submitted probabilities of class 1, clipped like Kaggle's."""
+    truth = _floats(answers, target_columns)
+    p = np.clip(_floats(submission, target_columns), _LOG_LOSS_EPS, 1 - _LOG_LOSS_EPS)
+    return float(-np.mean(truth * np.log(p) + (1 - truth) * np.log(1 - p)))
+
+
+def mean_absolute_error(answers: pd.DataFrame, submission: pd.DataFrame, target_columns: list[str]) -> float:
+    """Mean absolute error over every target cell."""
+    return float(np.mean(np.abs(_floats(answers, target_columns) - _floats(submission, target_columns))))
+
+
+def _rmsle(truth: np.ndarray, guess: np.ndarray) -> float:
+    if (guess <= -1).any() or (truth <= -1).any():
+        raise ValueError("RMSLE needs values above -1 (log(1 + x)); predict non-negative numbers")
+    return float(np.sqrt(np.mean((np.log1p(guess) - np.log1p(truth)) ** 2)))
+
+
+def root_mean_squared_log_error(
+    answers: pd.DataFrame, submission: pd.DataFrame, target_columns: list[str]
+) -> float:
+    """RMSLE over every target cell: sqrt(mean((log(1 + p) - log(1 + a))^2))."""
+    return _rmsle(_floats(answers, target_columns), _floats(submission, target_columns))
+
+
+def mean_column_wise_rmsle(
+    answers: pd.DataFrame, submission: pd.DataFrame, target_columns: list[str]
+) -> float:
+    """The mean over target columns of each column's RMSLE."""
+    return float(np.mean([_rmsle(_floats(answers, [c]), _floats(submission, [c])) for c in target_columns]))
+
+
+# The group column of log-MAE: champs-scalar-coupling scores each coupling type separately.
+LOG_MAE_GROUP_COLUMN = "type"
+
+
+def log_mean_absolute_error(
+    answers: pd.DataFrame, submission: pd.DataFrame, target_columns: list[str]
+) -> float:
+    """Mean over groups (the answers' `type` column, else one group) of log(MAE), MAE floored at 1e-9."""
+    errors = np.abs(_floats(answers, target_columns) - _floats(submission, target_columns)).mean(axis=1)
+    if LOG_MAE_GROUP_COLUMN in answers.columns:
+        groups = answers[LOG_MAE_GROUP_COLUMN].astype(str).to_numpy()
+    else:
+        groups = np.zeros(len(errors), dtype=str)
+    logs = [np.log(max(errors[groups == g].mean(), 1e-9)) for g in np.unique(groups)]
+    return float(np.mean(logs))
+
+
+def quadratic_weighted_kappa(
+    answers: pd.DataFrame, submission: pd.DataFrame, target_columns: list[str]
+) -> float:
+    """Cohen's kappa with quadratic weights between integer ratings (one target column)."""
+    if len(target_columns) != 1:
+        raise ValueError(f"quadratic-weighted-kappa scores one rating column, got {target_columns}")
+    truth = answers[target_columns[0]].to_numpy(dtype=float)
+    guess = submission[target_columns[0]].to_numpy(dtype=float)
+    if not (np.all(truth == np.round(truth)) and np.all(guess == np.round(guess))):
+        raise ValueError("quadratic-weighted-kappa needs integer ratings; round the predictions")
+    return float(cohen_kappa_score(truth.astype(int), guess.astype(int), weights="quadratic"))
+
+
+def pearson_correlation(answers: pd.DataFrame, submission: pd.DataFrame, target_columns: list[str]) -> float:
+    """Pearson correlation between answers and predictions, over all target cells."""
+    truth = _floats(answers, target_columns).ravel()
+    guess = _floats(submission, target_columns).ravel()
+    if truth.std() == 0 or guess.std() == 0:
+        raise ValueError("Pearson correlation is undefined when the answers or predictions are constant")
+    return float(np.corrcoef(truth, guess)[0, 1])
+
+
+def matthews_correlation(answers: pd.DataFrame, submission: pd.DataFrame, target_columns: list[str]) -> float:
+    """Matthews correlation coefficient of 0/1 labels over all target cells (0 when undefined)."""
+    truth = _floats(answers, target_columns).ravel() == 1
+    guess = _floats(submission, target_columns).ravel() == 1
+    tp = float(np.sum(truth & guess))
+    tn = float(np.sum(~truth & ~guess))
+    fp = float(np.sum(~truth & guess))
+    fn = float(np.sum(truth & ~guess))
+    denominator = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+    return 0.0 if denominator == 0 else float((tp * tn - fp * fn) / denominator)
+
+
+def kl_divergence(answers: pd.DataFrame, submission: pd.DataFrame, target_columns: list[str]) -> float:
+    """Mean over rows of KL(answers || submission), both rows normalised to sum 1, predictions clipped."""
+    truth = _floats(answers, target_columns)
+    guess = np.clip(_floats(submission, target_columns), _LOG_LOSS_EPS, None)
+    truth = truth / truth.sum(axis=1, keepdims=True)
+    guess = guess / guess.sum(axis=1, keepdims=True)
+    terms = np.where(truth > 0, truth * np.log(np.where(truth > 0, truth, 1) / guess), 0.0)
+    return float(np.mean(terms.sum(axis=1)))
+
+
+def label_ranking_average_precision(
+    answers: pd.DataFrame, submission: pd.DataFrame, target_columns: list[str]
+) -> float:
+    """Label-ranking average precision: answers are 0/1 per label column, predictions are scores."""
+    return float(
+        label_ranking_average_precision_score(
+            _floats(answers, target_columns), _floats(submission, target_columns)
+        )
+    )
+
+
+def _metric(name: str, lower: bool, probabilities: bool, fn: MetricFn) -> Metric:
+    return Metric(name, lower_is_better=lower, wants_probabilities=probabilities, fn=fn)
+
+
 _METRICS = {
     m.name: m
     for m in (
-        Metric("accuracy", lower_is_better=False, wants_probabilities=False, fn=accuracy),
-        Metric("auc-roc", lower_is_better=False, wants_probabilities=True, fn=auc_roc),
-        Metric(
-            "root-mean-squared-error",
-            lower_is_better=True,
-            wants_probabilities=False,
-            fn=root_mean_squared_error,
-        ),
-        Metric(
-            "multi-class-log-loss", lower_is_better=True, wants_probabilities=True, fn=multi_class_log_loss
-        ),
+        _metric("accuracy", False, False, accuracy),
+        _metric("auc-roc", False, True, auc_roc),
+        _metric("log-loss", True, True, binary_log_loss),
+        _metric("multi-class-log-loss", True, True, multi_class_log_loss),
+        _metric("root-mean-squared-error", True, False, root_mean_squared_error),
+        _metric("root-mean-squared-log-error", True, False, root_mean_squared_log_error),
+        _metric("mean-column-wise-rmsle", True, False, mean_column_wise_rmsle),
+        _metric("mean-absolute-error", True, False, mean_absolute_error),
+        _metric("log-mean-absolute-error", True, False, log_mean_absolute_error),
+        _metric("quadratic-weighted-kappa", False, False, quadratic_weighted_kappa),
+        _metric("pearson-correlation-coefficient", False, False, pearson_correlation),
+        _metric("matthews-correlation-coefficient", False, False, matthews_correlation),
+        _metric("kl-divergence", True, True, kl_divergence),
+        _metric("label-ranking-average-precision", False, True, label_ranking_average_precision),
+        _metric("levenshtein-distance", True, False, levenshtein_distance),
+        _metric("jaccard-similarity", False, False, jaccard_similarity),
+        _metric("micro-f1-score", False, False, micro_f1),
+        _metric("map-at-5", False, False, map_at_k(5)),
+        _metric("map-at-12", False, False, map_at_k(12)),
     )
+}
+
+# Other spellings of the same graders in mle-bench's competition configs (typos included).
+ALIASES = {
+    "column-wise ROC AUC": "auc-roc",
+    "mean-column-wise-roc-auc": "auc-roc",
+    "root_mean_squared_error": "root-mean-squared-error",
+    "multi-class-classification-accuracy": "accuracy",
+    "MAP@5": "map-at-5",
+    "MAP@12": "map-at-12",
+    "KL-divergence": "kl-divergence",
+    "levenhstein-distance": "levenshtein-distance",
 }
 
 
 def metric_names() -> list[str]:
-    """The grader names this project can score, sorted."""
+    """The grader names this project can score (aliases excluded), sorted."""
     return sorted(_METRICS)
 
 
 def get_metric(name: str) -> Metric:
-    """The metric with this MLE-bench grader name; UnknownMetricError naming the known ones otherwise."""
-    if name not in _METRICS:
+    """The metric with this MLE-bench grader name or alias; UnknownMetricError naming the known ones."""
+    canonical = ALIASES.get(name, name)
+    if canonical not in _METRICS:
         raise UnknownMetricError(
             f"unknown metric {name!r}: known metrics are {', '.join(metric_names())} "
             f"(MLE-bench grader names); set `metric` to one of them"
         )
-    return _METRICS[name]
+    return _METRICS[canonical]

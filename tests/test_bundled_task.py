@@ -1,5 +1,8 @@
 """The bundled digits task: deterministic, a valid task directory, a sensible ladder, HCE works on it."""
 
+import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -9,8 +12,10 @@ import pytest
 
 import evaluation.bundled as bundled
 from evaluation.bundled import bundled_names, ensure_bundled
+from evaluation.bundled.local_tasks import LOCAL_TASKS
 from evaluation.hce import HiddenConsistentEvaluation
 from evaluation.leaderboard import Leaderboard
+from evaluation.metrics import get_metric
 from evaluation.task import Task, TaskError, load_task
 
 
@@ -106,7 +111,7 @@ def test_unknown_bundled_task_lists_the_known_ones(tmp_path: Path) -> None:
     with pytest.raises(TaskError) as err:
         ensure_bundled("mnist", tmp_path)
     assert "'mnist'" in str(err.value) and "digits" in str(err.value)
-    assert bundled_names() == ["digits"]
+    assert "digits" in bundled_names() and len(bundled_names()) == len(LOCAL_TASKS) + 1
 
 
 def test_racing_builds_end_with_one_complete_task(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -154,3 +159,76 @@ def test_hce_on_digits(tmp_path: Path, digits: Task) -> None:
     scores = hce.score(submission.to_csv(index=False).encode())
     assert scores.valid
     assert all(s is not None and s > 0.9 for s in (scores.search, scores.val, scores.test))
+
+
+def test_every_local_task_loads_with_the_network_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise OSError("network is off in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    for task in LOCAL_TASKS:
+        train, test = task.load()
+        assert len(train) >= 100 and len(test) >= 40, task.name
+        for column in task.target_columns:
+            assert column in train.columns and column in test.columns, task.name
+            assert train[column].notna().all() and test[column].notna().all(), task.name
+        assert list(train.columns) == list(test.columns), task.name
+        get_metric(task.metric)
+
+
+def test_local_tasks_cover_the_kinds_of_problem() -> None:
+    kinds = {(t.problem, len(t.target_columns) > 1, t.text_column is not None) for t in LOCAL_TASKS}
+    assert ("classification", False, True) in kinds  # text
+    assert ("regression", True, False) in kinds  # multi-target
+    metrics = {t.metric for t in LOCAL_TASKS}
+    assert {"auc-roc", "accuracy", "root-mean-squared-error"} <= metrics
+
+
+@pytest.fixture(scope="module")
+def wine_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return ensure_bundled("wine", tmp_path_factory.mktemp("cache"))
+
+
+def test_a_local_task_is_a_deterministic_task_with_a_ladder(tmp_path: Path, wine_dir: Path) -> None:
+    task = load_task(wine_dir)
+    assert (task.spec.name, task.spec.metric, task.spec.target_columns) == ("wine", "accuracy", ["cultivar"])
+    assert task.spec.leaderboard_kind == "reference-ladder"
+    assert task.leaderboard_csv is not None
+    ladder = pd.read_csv(task.leaderboard_csv)
+    assert len(ladder) >= 50 and ladder["score"].is_monotonic_decreasing and ladder["entry"].is_unique
+    assert "not a Kaggle leaderboard" in (wine_dir / "leaderboard.md").read_text()
+    assert _files(ensure_bundled("wine", tmp_path / "again")) == _files(wine_dir)
+
+    hce = HiddenConsistentEvaluation(task, split_seed=2603)
+    public = tmp_path / "public"
+    hce.write_public(public)
+    assert hce.score((public / "sample_submission.csv").read_bytes()).valid
+
+
+def test_a_regression_ladder_is_best_first_by_lower_error(tmp_path: Path) -> None:
+    task = load_task(ensure_bundled("diabetes", tmp_path))
+    assert task.lower_is_better and task.leaderboard_csv is not None
+    board = Leaderboard.from_csv(task.leaderboard_csv, lower_is_better=True)
+    ladder = pd.read_csv(task.leaderboard_csv)
+    assert ladder["score"].is_monotonic_increasing and len(ladder) >= 50
+    assert ladder["entry"].iloc[-1].startswith(("constant", "knn k=1", "tree"))
+    # The train mean, predicted for every row, is below the ladder's median; a perfect answer tops it.
+    answers = pd.read_csv(task.answers_csv)
+    train = pd.read_csv(task.train_csv)
+    constant = float(((answers["progression"] - train["progression"].mean()) ** 2).mean() ** 0.5)
+    assert not board.above_median(constant) and board.percentile_rank(constant) < 50
+    assert board.medal(constant) is None
+    assert board.percentile_rank(0.0) == 100.0 and board.medal(0.0) == "gold"
+
+
+def test_build_command_rejects_an_unknown_name(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "evaluation.bundled", "--cache-dir", str(tmp_path), "wine", "mnist"],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+        timeout=120,
+    )
+    assert proc.returncode == 2 and "unknown task(s) mnist" in proc.stderr and "wine" in proc.stderr
+    assert not (tmp_path / "tasks").exists()

@@ -1,5 +1,6 @@
 """Hidden Consistent Evaluation on small synthetic tasks: splits, the public copy, scoring."""
 
+import json
 import os
 import re
 import subprocess
@@ -12,7 +13,8 @@ import pytest
 
 from evaluation.hce import HiddenConsistentEvaluation
 from evaluation.metrics import Metric
-from evaluation.splits import hce_split
+from evaluation.split_store import file_sha256, split_path
+from evaluation.splits import group_split, hce_split
 from evaluation.task import Task, load_task
 
 N_TRAIN, N_TEST = 200, 50
@@ -268,3 +270,51 @@ def test_hce_split_ignores_input_order_and_rejects_tiny_sets() -> None:
     assert {k: set(v) for k, v in forward.items()} == {k: set(v) for k, v in backward.items()}
     with pytest.raises(ValueError, match="at least one row per split"):
         hce_split(["a", "b"], None, seed=5, fractions=(0.8, 0.1, 0.1))
+
+
+def test_group_split_keeps_groups_whole_and_near_the_fractions() -> None:
+    ids = [f"r{k}" for k in range(2000)]
+    groups = [f"breath{k // 20}" for k in range(2000)]  # 100 breaths of 20 time steps
+    split = group_split(ids, groups, seed=7, fractions=(0.8, 0.1, 0.1))
+    group_of = dict(zip(ids, groups, strict=True))
+    seen = [{group_of[i] for i in split[name]} for name in ("train", "search", "val")]
+    assert not (seen[0] & seen[1]) and not (seen[0] & seen[2]) and not (seen[1] & seen[2])
+    assert sorted(i for part in split.values() for i in part) == sorted(ids)
+    assert 1500 <= len(split["train"]) <= 1700 and 100 <= len(split["search"]) <= 300
+    assert len(split["val"]) >= 100
+    assert group_split(ids[::-1], groups[::-1], 7, (0.8, 0.1, 0.1))["val"] == split["val"][::-1]
+    with pytest.raises(ValueError, match="2 group"):
+        group_split(["a", "b", "c"], ["g", "g", "h"], 7, (0.8, 0.1, 0.1))
+
+
+def test_task_group_column_gives_a_group_split(tmp_path: Path) -> None:
+    task = make_task(tmp_path / "t")
+    train = pd.read_csv(task.train_csv)
+    train["series"] = train["id"] // 10  # 20 series of 10 rows
+    train.to_csv(task.train_csv, index=False)
+    (task.root / "task.yaml").write_text(
+        "name: toy\nmetric: accuracy\nid_column: id\ntarget_columns: [y]\ngroup_column: series\n"
+    )
+    grouped = load_task(task.root)
+    split = HiddenConsistentEvaluation(grouped, split_seed=1).split_ids()
+    series = dict(zip(train["id"].astype(str), train["series"], strict=True))
+    train_series = {series[i] for i in split["train"]}
+    assert train_series.isdisjoint(series[i] for i in split["search"] + split["val"])
+
+
+def test_split_is_saved_with_a_checksum_and_reused(tmp_path: Path) -> None:
+    task = make_task(tmp_path / "t")
+    first = HiddenConsistentEvaluation(task, split_seed=11).split_ids()
+    saved = split_path(task, 11, (0.8, 0.1, 0.1))
+    stored = json.loads(saved.read_text())
+    assert stored["train_sha256"] == file_sha256(task.train_csv) and stored["split_seed"] == 11
+    # A saved split that matches is what the next evaluator uses (here: edited, to prove it is read).
+    stored["ids"]["search"], stored["ids"]["val"] = stored["ids"]["val"], stored["ids"]["search"]
+    saved.write_text(json.dumps(stored))
+    reused = HiddenConsistentEvaluation(task, split_seed=11).split_ids()
+    assert reused["search"] == first["val"] and reused["val"] == first["search"]
+    # A changed train.csv no longer matches the checksum: the split is computed anew.
+    with task.train_csv.open("a") as f:
+        f.write("9999,123.5,0.5,cat\n")
+    fresh = HiddenConsistentEvaluation(task, split_seed=11).split_ids()
+    assert sum(len(fresh[n]) for n in ("train", "search", "val")) == N_TRAIN + 1

@@ -1,0 +1,112 @@
+"""Metrics on strings and label lists: Levenshtein, Jaccard, MAP@k and micro-F1 (MLE-bench grader names)."""
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+
+def _text(value: object) -> str:
+    # A column of single numeric labels may arrive as floats: 3.0 is the label "3".
+    if isinstance(value, float | np.floating):
+        if np.isnan(value):
+            return ""
+        if float(value).is_integer():
+            return str(int(value))
+    return str(value)
+
+
+def _texts(series: pd.Series) -> list[str]:
+    return [_text(v) for v in series]
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance: fewest single-character insertions, deletions and substitutions."""
+    if len(a) < len(b):
+        a, b = b, a
+    previous = list(range(len(b) + 1))
+    for i, char_a in enumerate(a, start=1):
+        current = [i]
+        for j, char_b in enumerate(b, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b)))
+        previous = current
+    return previous[-1]
+
+
+def levenshtein_distance(answers: pd.DataFrame, submission: pd.DataFrame, target_columns: list[str]) -> float:
+    """Mean character-level Levenshtein distance between answer and submitted strings, over all cells."""
+    distances = [
+        edit_distance(a, b)
+        for column in target_columns
+        for a, b in zip(_texts(answers[column]), _texts(submission[column]), strict=True)
+    ]
+    return float(np.mean(distances))
+
+
+def word_jaccard(a: str, b: str) -> float:
+    """Jaccard similarity of the lower-cased word sets (Kaggle's tweet-sentiment-extraction rule)."""
+    left, right = set(a.lower().split()), set(b.lower().split())
+    if not left and not right:
+        return 1.0
+    common = len(left & right)
+    return common / (len(left) + len(right) - common)
+
+
+def jaccard_similarity(answers: pd.DataFrame, submission: pd.DataFrame, target_columns: list[str]) -> float:
+    """Mean word-level Jaccard similarity over all cells."""
+    values = [
+        word_jaccard(a, b)
+        for column in target_columns
+        for a, b in zip(_texts(answers[column]), _texts(submission[column]), strict=True)
+    ]
+    return float(np.mean(values))
+
+
+def average_precision_at_k(actual: list[str], predicted: list[str], k: int) -> float:
+    """Kaggle's AP@k: precision at each hit among the first k distinct predictions, over min(|actual|, k)."""
+    if not actual:
+        return 0.0
+    wanted = set(actual)
+    seen: set[str] = set()
+    hits = 0
+    total = 0.0
+    for i, label in enumerate(predicted[:k]):
+        if label in wanted and label not in seen:
+            hits += 1
+            total += hits / (i + 1)
+        seen.add(label)
+    return total / min(len(wanted), k)
+
+
+def map_at_k(k: int) -> Callable[[pd.DataFrame, pd.DataFrame, list[str]], float]:
+    """Mean AP@k; answers and predictions are space-separated labels (one target column)."""
+
+    def mean_average_precision(
+        answers: pd.DataFrame, submission: pd.DataFrame, target_columns: list[str]
+    ) -> float:
+        column = _single(target_columns, f"MAP@{k}")
+        values = [
+            average_precision_at_k(a.split(), p.split(), k)
+            for a, p in zip(_texts(answers[column]), _texts(submission[column]), strict=True)
+        ]
+        return float(np.mean(values))
+
+    return mean_average_precision
+
+
+def micro_f1(answers: pd.DataFrame, submission: pd.DataFrame, target_columns: list[str]) -> float:
+    """Micro-averaged F1 over sets of space-separated labels per row (true and false positives pooled)."""
+    column = _single(target_columns, "micro-f1-score")
+    tp = fp = fn = 0
+    for a, p in zip(_texts(answers[column]), _texts(submission[column]), strict=True):
+        truth, guess = set(a.split()), set(p.split())
+        tp += len(truth & guess)
+        fp += len(guess - truth)
+        fn += len(truth - guess)
+    return 0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn)
+
+
+def _single(target_columns: list[str], metric: str) -> str:
+    if len(target_columns) != 1:
+        raise ValueError(f"{metric} scores one target column of space-separated labels, got {target_columns}")
+    return target_columns[0]
