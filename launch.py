@@ -29,7 +29,6 @@ def main(raw: DictConfig) -> None:
     except (ConfigError, PreflightError, TaskError) as e:
         console.print(f"[bold red]cannot start:[/]\n{escape(str(e))}", highlight=False, soft_wrap=True)
         sys.exit(2)
-    assert task is not None  # a benchmark stops in preflight until it is supported
     if cfg.ray.address is None:
         # Read by Ray when it is imported: the embedded instance keeps to loopback and sends no stats.
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
@@ -41,7 +40,8 @@ def main(raw: DictConfig) -> None:
     from run.report import print_result
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    if cfg.resume and not (run_dir / "journal.jsonl").exists():
+    # A benchmark's directory holds one sub-run per task and seed, and resumes each of them.
+    if cfg.resume and cfg.benchmark is None and not (run_dir / "journal.jsonl").exists():
         console.print(
             f"[bold red]cannot resume:[/] {escape(str(run_dir))} holds no journal.jsonl of an earlier run"
         )
@@ -49,6 +49,13 @@ def main(raw: DictConfig) -> None:
     console.print(f"run directory: {run_dir}")
     try:
         connect_ray(cfg)
+        if cfg.benchmark is not None:
+            from run.benchmark import print_benchmark, run_benchmark
+
+            summary = run_benchmark(cfg, run_dir, console, run_search, fatal=(ClusterError,))
+            print_benchmark(summary, run_dir, console)
+            return
+        assert task is not None  # preflight resolves the task of a single run
         result = run_search(cfg, task, run_dir, console)
     except ClusterError as e:
         console.print(f"[bold red]cannot start:[/]\n{escape(str(e))}", highlight=False, soft_wrap=True)

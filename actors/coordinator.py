@@ -20,6 +20,9 @@ from search.population import Population
 from search.run_dir import RunDir, write_json_atomic
 from search.steady_state import SteadyStatePolicy
 
+# How long a crashed worker may take to restart before it gets no more jobs.
+WORKER_RECOVERY_S = 300.0
+
 
 class CoordinatorSettings(BaseModel):
     seed: int
@@ -54,6 +57,7 @@ class SearchOutcome(BaseModel):
     valid_nodes: int
     wall_s: float
     jobs_per_worker: dict[int, int]
+    budget_stop: str | None = None  # why dispatch stopped early: the policy's token or cost budget
 
 
 class SearchCoordinator:
@@ -64,9 +68,16 @@ class SearchCoordinator:
     """
 
     def __init__(
-        self, settings: CoordinatorSettings, run_dir: str, workers: list[Any], evaluator: Any
+        self,
+        settings: CoordinatorSettings,
+        run_dir: str,
+        workers: list[Any],
+        evaluator: Any,
+        ledger: Any = None,
     ) -> None:
         self.s = settings
+        self.ledger = ledger  # the run's TokenLedger actor (serving/budget.py), None without a budget
+        self.budget_stop: str | None = None
         self.run_dir = RunDir(Path(run_dir))
         self.workers = workers
         self.evaluator = evaluator
@@ -89,6 +100,7 @@ class SearchCoordinator:
         self.running: dict[int, Job] = {}
         self.jobs_per_worker: dict[int, int] = {i: 0 for i in range(len(workers))}
         self.done = False
+        self.retired: set[int] = set()
 
     def _elapsed(self) -> float:
         return self.elapsed_before + time.time() - self.started
@@ -131,10 +143,14 @@ class SearchCoordinator:
             self.started - self.elapsed_before, self.s.wall_clock_s, self.s.max_nodes, self.s.grace_s
         )
         free = list(range(len(self.workers)))
-        tasks: dict[asyncio.Task[None], int] = {}
+        tasks: dict[asyncio.Task[bool], int] = {}
         dispatched = len(self.population)
         while True:
             while free and budget.allows_dispatch(dispatched, time.time()):
+                if self.ledger is not None and self.budget_stop is None:
+                    self.budget_stop = await self.ledger.exhausted.remote()
+                if self.budget_stop is not None:
+                    break  # no new jobs; running episodes end at their next policy request
                 worker_id = free.pop(0)
                 job = self._make_job(budget.deadline)
                 dispatched += 1
@@ -151,8 +167,9 @@ class SearchCoordinator:
                 await asyncio.gather(*tasks, return_exceptions=True)
                 break
             for task in done:
-                free.append(tasks.pop(task))
-                task.result()
+                worker_id = tasks.pop(task)
+                if task.result():  # a worker that never came back after a crash gets no more jobs
+                    free.append(worker_id)
         self.done = True
         valid = self.population.valid
         final: FinalChoice | None = await self.evaluator.select_final.remote(
@@ -166,9 +183,11 @@ class SearchCoordinator:
             valid_nodes=len(valid),
             wall_s=self._elapsed(),
             jobs_per_worker=self.jobs_per_worker,
+            budget_stop=self.budget_stop,
         )
 
-    async def _execute(self, worker_id: int, job: Job) -> None:
+    async def _execute(self, worker_id: int, job: Job) -> bool:
+        """Run one job on one worker and record its node; False when the worker is gone for good."""
         self.running[job.node_id] = job
         self.jobs_per_worker[worker_id] += 1
         ref = self.workers[worker_id].run.remote(job)
@@ -195,9 +214,22 @@ class SearchCoordinator:
             )
             score = await self.evaluator.score.remote(job.node_id, None, reason)
             self._record(job, None, score, worker_id, started)
-            return
+            return await self._recovered(worker_id)
         score = await self.evaluator.score.remote(job.node_id, candidate.submission, candidate.reason)
         self._record(job, candidate, score, worker_id, started)
+        return True
+
+    async def _recovered(self, worker_id: int) -> bool:
+        """Wait for a crashed worker's restart, so that its next job is not lost to the restart too."""
+        give_up = time.time() + WORKER_RECOVERY_S
+        while time.time() < give_up:
+            try:
+                await self.workers[worker_id].__ray_ready__.remote()
+                return True
+            except ray.exceptions.RayError:
+                await asyncio.sleep(1.0)
+        self.retired.add(worker_id)
+        return False
 
     def _record(
         self, job: Job, cand: Candidate | None, score: SearchScore, worker_id: int, started: float

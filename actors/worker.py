@@ -1,24 +1,25 @@
-"""The experiment worker actor: runs one ReAct episode per job in its own workspace."""
+"""The experiment worker actor: runs one ReAct episode per job in its own sandbox."""
 
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import ray
-from openai import AsyncOpenAI
 
 from agents.candidate import Candidate
 from agents.react import AgentSettings, ParentCode, run_episode
 from agents.task_card import TaskCard
-from sandbox.process import ProcessSandbox
+from sandbox import SandboxSettings, open_sandbox
 from search.job import Job
+from serving.client import ClientSettings, PolicyClient
 
 
 class ExperimentWorker:
-    """One worker = one GPU (or one CPU slot): a policy client and a workspace per episode.
+    """One worker = one GPU (or one CPU slot): a policy client and a sandbox per episode.
 
-    The GPU ids come from Ray's assignment and are passed into the sandbox as
-    CUDA_VISIBLE_DEVICES; they are reported in every candidate.
+    The GPU ids come from Ray's assignment (static for the actor's life) and go into each sandbox
+    as CUDA_VISIBLE_DEVICES and as its only GPU device nodes; every candidate reports them.
     """
 
     def __init__(
@@ -27,22 +28,20 @@ class ExperimentWorker:
         card: TaskCard,
         public_dir: str,
         workspace_root: str,
-        base_url: str,
-        model: str,
-        request_timeout_s: float,
-        max_retries: int,
+        client: ClientSettings,
         settings: AgentSettings,
+        ledger: Any = None,
+        sandbox: SandboxSettings | None = None,
     ) -> None:
         self.worker_id = worker_id
         self.card = card
         self.public_dir = Path(public_dir)
         self.workspace_root = Path(workspace_root)
-        self.model = model
         self.settings = settings
+        self.sandbox = sandbox or SandboxSettings()
         self.gpu_ids = [str(g) for g in ray.get_gpu_ids()]
-        self.client = AsyncOpenAI(
-            base_url=base_url, api_key="aira-local", timeout=request_timeout_s, max_retries=max_retries
-        )
+        # `ledger` is the run's TokenLedger actor: the client reports usage and honours the budget.
+        self.client = PolicyClient(client, ledger)
 
     def info(self) -> dict[str, object]:
         """Who this worker is and which GPUs Ray gave it."""
@@ -61,15 +60,14 @@ class ExperimentWorker:
         workspace.mkdir(parents=True)
         for i, parent in enumerate(job.parents, start=1):
             (workspace / f"parent_{i}.py").write_text(parent.code)
-        env = {"CUDA_VISIBLE_DEVICES": ",".join(self.gpu_ids)} if self.gpu_ids else {}
-        sandbox = ProcessSandbox(workspace=workspace, data_dir=self.public_dir, env=env)
+        sandbox = open_sandbox(self.sandbox, workspace, self.public_dir, self.gpu_ids)
         parents = [
             ParentCode(node_id=p.node_id, code=p.code, search_score=p.search_score) for p in job.parents
         ]
         try:
             outcome = await run_episode(
                 self.client,
-                self.model,
+                self.client.model_for(job.operator),
                 sandbox,
                 self.card,
                 job.operator,

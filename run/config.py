@@ -22,6 +22,10 @@ class TaskConfig(_Strict):
     bundled: str | None = "digits"
     data_dir: Path | None = None
     cache_dir: Path = Path.home() / ".cache" / "aira"
+    # mlebench: the mle-bench checkout (grader names, leaderboards) and, optionally, a column whose
+    # equal values stay in one HCE split (e.g. breath_id).
+    mlebench_repo: Path | None = None
+    group_column: str | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> "TaskConfig":
@@ -53,8 +57,14 @@ class AgentConfig(_Strict):
 
 
 class SandboxConfig(_Strict):
-    isolation: Literal["process"] = "process"
+    """Where agent code runs: bubblewrap namespaces (default), or a bare process group (isolation=none)."""
+
+    isolation: Literal["bwrap", "none"] = "bwrap"
     exec_timeout_s: float = Field(gt=0)
+    network: bool = False
+    memory_mb: int = Field(16384, ge=0)
+    max_processes: int = Field(512, ge=0)
+    workspace_mb: int = Field(20480, ge=0)
 
 
 class RayConfig(_Strict):
@@ -86,12 +96,24 @@ class HCEConfig(_Strict):
 
 
 class BenchmarkConfig(_Strict):
-    """Many runs: the tasks of an mle-bench split (or an explicit list) x seeds."""
+    """Many runs: the tasks of a list x seeds, one search each.
 
+    kind=local: bundled offline tasks (`tasks`, empty = all of them). kind=mlebench: competitions of
+    an mle-bench split file (`<mlebench_repo>/experiments/splits/<split>.txt`) or of `tasks`.
+    """
+
+    name: str = "benchmark"
+    kind: Literal["local", "mlebench"] = "mlebench"
     split: str | None = None
     mlebench_repo: Path | None = None
     tasks: list[str] = Field(default_factory=list)
-    seeds: list[int] = Field(default_factory=lambda: [0])
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+
+    @model_validator(mode="after")
+    def _has_a_list(self) -> "BenchmarkConfig":
+        if self.kind == "mlebench" and not self.split and not self.tasks:
+            raise ValueError("set benchmark.split (e.g. systemcard, low) or benchmark.tasks=[...]")
+        return self
 
 
 class RunConfig(_Strict):

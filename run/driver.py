@@ -20,8 +20,11 @@ from evaluation.task import Task
 from run.config import RunConfig
 from run.progress import follow
 from run.result import RunResult
+from sandbox import SandboxSettings, data_dir_seen_by_agent
 from search.journal import Journal
 from search.run_dir import RunDir, write_json_atomic
+from serving.budget import TokenLedgerActor, cost_usd
+from serving.client import client_settings
 from serving.server import APP_NAME, PolicyEndpoint, start_policy_server
 
 CPU_SLOT = "experiment_slot"
@@ -90,10 +93,17 @@ class RunActors(NamedTuple):
     evaluator: Any
     workers: list[Any]
     coordinator: Any
+    ledger: Any  # the TokenLedger every worker's policy client reports usage to
 
     def kill(self) -> None:
-        for actor in [self.coordinator, self.evaluator, *self.workers]:
+        for actor in [self.coordinator, self.evaluator, *self.workers, self.ledger]:
             ray.kill(actor)
+
+
+def sandbox_settings(cfg: RunConfig) -> SandboxSettings:
+    """The workers' sandbox settings from the validated `sandbox.*` config."""
+    b = cfg.sandbox
+    return SandboxSettings(b.isolation, b.network, b.memory_mb, b.max_processes, b.workspace_mb)
 
 
 def start_actors(cfg: RunConfig, task: Task, rd: RunDir, endpoint: PolicyEndpoint) -> RunActors:
@@ -106,13 +116,14 @@ def start_actors(cfg: RunConfig, task: Task, rd: RunDir, endpoint: PolicyEndpoin
         str(rd.hidden_dir / "sealed_scores.jsonl"),
     )
     ray.get(evaluator.__ray_ready__.remote())
+    box = sandbox_settings(cfg)
     card = TaskCard(
         name=task.spec.name,
         metric=task.spec.metric,
         lower_is_better=task.lower_is_better,
         id_column=task.spec.id_column,
         target_columns=task.spec.target_columns,
-        data_dir=str(rd.public_dir),
+        data_dir=data_dir_seen_by_agent(box, rd.public_dir),
         description=(rd.public_dir / "description.md").read_text(),
     )
     settings = AgentSettings(
@@ -121,17 +132,17 @@ def start_actors(cfg: RunConfig, task: Task, rd: RunDir, endpoint: PolicyEndpoin
         observation_chars=cfg.agent.observation_chars,
         exec_timeout_s=cfg.sandbox.exec_timeout_s,
     )
+    # A resumed run starts its token count from the nodes it already has.
+    done = Journal(rd.journal).load()
+    ledger: Any = TokenLedgerActor.remote(
+        cfg.policy.budget,
+        sum(n.prompt_tokens for n in done),
+        sum(n.completion_tokens for n in done),
+    )
+    client = client_settings(cfg.policy, endpoint)
     workers: list[Any] = [
         ExperimentWorkerActor.options(**worker_options(cfg)).remote(
-            i,
-            card,
-            str(rd.public_dir),
-            str(rd.workspaces),
-            endpoint.base_url,
-            endpoint.model,
-            cfg.policy.request_timeout_s,
-            cfg.policy.max_retries,
-            settings,
+            i, card, str(rd.public_dir), str(rd.workspaces), client, settings, ledger, box
         )
         for i in range(cfg.search.num_workers)
     ]
@@ -151,8 +162,9 @@ def start_actors(cfg: RunConfig, task: Task, rd: RunDir, endpoint: PolicyEndpoin
         str(rd.root),
         workers,
         evaluator,
+        ledger,
     )
-    return RunActors(evaluator, workers, coordinator)
+    return RunActors(evaluator, workers, coordinator, ledger)
 
 
 def run_search(cfg: RunConfig, task: Task, run_dir: Path, console: Console) -> RunResult:
@@ -164,18 +176,22 @@ def run_search(cfg: RunConfig, task: Task, run_dir: Path, console: Console) -> R
     endpoint = start_policy_server(cfg.policy, cfg.serve.host, cfg.serve.port)
     console.print(f"policy server: {cfg.policy.name} at {endpoint.base_url} (model {endpoint.model})")
     actors = start_actors(cfg, task, rd, endpoint)
-    outcome_ref = actors.coordinator.run.remote()
+    try:
+        outcome_ref = actors.coordinator.run.remote()
 
-    def poll() -> SearchStatus:
-        status: SearchStatus = ray.get(actors.coordinator.status.remote())
-        return status
+        def poll() -> SearchStatus:
+            status: SearchStatus = ray.get(actors.coordinator.status.remote())
+            return status
 
-    follow(poll, lambda: bool(ray.wait([outcome_ref], timeout=0)[0]), console)
-    outcome: SearchOutcome = ray.get(outcome_ref)
-    result = build_result(cfg, task, rd, outcome)
-    write_json_atomic(rd.result, result.model_dump(mode="json"))
-    serve.delete(APP_NAME)
-    actors.kill()
+        follow(poll, lambda: bool(ray.wait([outcome_ref], timeout=0)[0]), console)
+        outcome: SearchOutcome = ray.get(outcome_ref)
+        result = build_result(cfg, task, rd, outcome)
+        write_json_atomic(rd.result, result.model_dump(mode="json"))
+    finally:
+        # Also after a failure: a benchmark starts its next run on the same Ray, and leftover workers
+        # would hold the worker slots it needs.
+        serve.delete(APP_NAME)
+        actors.kill()
     return result
 
 
@@ -208,5 +224,11 @@ def build_result(cfg: RunConfig, task: Task, rd: RunDir, outcome: SearchOutcome)
         policy=cfg.policy.name,
         prompt_tokens=sum(n.prompt_tokens for n in nodes.values()),
         completion_tokens=sum(n.completion_tokens for n in nodes.values()),
+        cost_usd=cost_usd(
+            cfg.policy.budget,
+            sum(n.prompt_tokens for n in nodes.values()),
+            sum(n.completion_tokens for n in nodes.values()),
+        ),
+        budget_stop=outcome.budget_stop,
         run_dir=str(rd.root),
     )

@@ -4,35 +4,40 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 from evaluation.task import Task, TaskError
+from run.benchmark import BenchmarkError, benchmark_tasks
 from run.config import RunConfig
 from run.task_source import resolve_task
-from serving.config import VLLMPolicyConfig
-from serving.vllm_app import vllm_missing
+from sandbox import bwrap_missing
+from serving.server import policy_missing
 
 
 class PreflightError(Exception):
     """One or more problems that stop the run before Ray starts; one line each."""
 
 
-def benchmark_tasks(cfg: RunConfig) -> list[str]:
-    """The competition ids of the configured benchmark (its split file or explicit list)."""
-    b = cfg.benchmark
-    if b is None:
+def benchmark_problems(cfg: RunConfig) -> list[str]:
+    """What stops the configured benchmark: an unresolvable task list or missing MLE-bench data."""
+    assert cfg.benchmark is not None
+    try:
+        names = benchmark_tasks(cfg.benchmark)
+    except BenchmarkError as e:
+        return [str(e)]
+    if cfg.benchmark.kind == "local":
         return []
-    if b.tasks:
-        return list(b.tasks)
-    repo = Path(b.mlebench_repo or ".").expanduser()
-    split_file = repo / "experiments" / "splits" / f"{b.split}.txt"
-    if not split_file.is_file():
-        raise PreflightError(
-            f"benchmark.split={b.split}: {split_file} not found: clone mle-bench and set "
-            "benchmark.mlebench_repo (or MLEBENCH_REPO) to it"
-        )
-    return [line.strip() for line in split_file.read_text().splitlines() if line.strip()]
+    data_dir = cfg.task.data_dir
+    missing = [n for n in names if data_dir is None or not (Path(data_dir) / n / "prepared").is_dir()]
+    if missing:
+        return [
+            f"task: MLE-bench data missing for {len(missing)} of {len(names)} competitions under "
+            f"task.data_dir={data_dir} (e.g. {', '.join(missing[:3])}): prepare them with `mlebench "
+            "prepare` on a machine with a Kaggle account and set task.data_dir or MLEBENCH_DATA_DIR"
+        ]
+    return []
 
 
 def preflight(cfg: RunConfig) -> Task | None:
@@ -43,33 +48,40 @@ def preflight(cfg: RunConfig) -> Task | None:
     problems: list[str] = []
     task: Task | None = None
     if cfg.benchmark is not None:
-        try:
-            names = benchmark_tasks(cfg)
-            data_dir = cfg.task.data_dir
-            missing = [n for n in names if data_dir is None or not (Path(data_dir) / n / "prepared").is_dir()]
-            if missing:
-                problems.append(
-                    f"task: MLE-bench data missing for {len(missing)} of {len(names)} competitions under "
-                    f"task.data_dir={data_dir} (e.g. {', '.join(missing[:3])}): prepare them with `mlebench "
-                    "prepare` on a machine with a Kaggle account and set task.data_dir or MLEBENCH_DATA_DIR"
-                )
-            else:
-                problems.append("benchmark: running MLE-bench competitions is not supported yet")
-        except PreflightError as e:
-            problems.append(str(e))
+        problems += benchmark_problems(cfg)
     else:
         try:
             task = resolve_task(cfg.task)
         except TaskError as e:
             problems.append(f"task: {e}")
-    if isinstance(cfg.policy, VLLMPolicyConfig):
-        why = vllm_missing()
-        if why:
-            problems.append(f"policy: {why}")
+    if why := policy_missing(cfg.policy):
+        problems.append(f"policy: {why}")
     problems += ray_problems(cfg)
+    problems += sandbox_problems(cfg)
     if problems:
         raise PreflightError("\n".join(problems))
     return task
+
+
+UNSANDBOXED_WARNING = (
+    "WARNING: sandbox.isolation=none: agent code runs WITHOUT isolation, as this user, with this "
+    "machine's files and network; it can read the hidden labels and anything else here. Use it only "
+    "where bubblewrap cannot run, with code you trust."
+)
+_warned = False
+
+
+def sandbox_problems(cfg: RunConfig) -> list[str]:
+    """Refuse a bwrap sandbox this node cannot run; warn (once per process, loudly) without one."""
+    global _warned
+    if cfg.sandbox.isolation == "none":
+        if not _warned:
+            _warned = True
+            bar = "!" * 100
+            print(f"{bar}\n{UNSANDBOXED_WARNING}\n{bar}", file=sys.stderr)
+        return []
+    why = bwrap_missing()
+    return [f"sandbox: {why}"] if why else []
 
 
 def port_taken(host: str, port: int) -> str | None:

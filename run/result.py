@@ -24,4 +24,6 @@ class RunResult(BaseModel):
     policy: str
     prompt_tokens: int
     completion_tokens: int
+    cost_usd: float | None = None  # at policy.budget's prices, when they are configured
+    budget_stop: str | None = None  # set when the token or cost budget stopped new jobs
     run_dir: str

@@ -34,6 +34,8 @@ def test_more_cpu_workers_than_slots_is_refused() -> None:
 def test_each_gpu_worker_holds_its_own_gpu(tmp_path: Path) -> None:
     from actors.worker import ExperimentWorkerActor
     from agents.react import AgentSettings
+    from serving.client import client_settings
+    from serving.server import PolicyEndpoint
 
     cfg = compose_config("resources.gpus_per_worker=1")
     assert worker_options(cfg)["num_gpus"] == 1
@@ -41,7 +43,12 @@ def test_each_gpu_worker_holds_its_own_gpu(tmp_path: Path) -> None:
     settings = AgentSettings(max_steps=1, max_consecutive_errors=1, observation_chars=1000, exec_timeout_s=5)
     workers: list[Any] = [
         ExperimentWorkerActor.options(**worker_options(cfg)).remote(
-            i, card, str(tmp_path), str(tmp_path / "ws"), "http://127.0.0.1:9/v1", "m", 1.0, 0, settings
+            i,
+            card,
+            str(tmp_path),
+            str(tmp_path / "ws"),
+            client_settings(cfg.policy, PolicyEndpoint("http://127.0.0.1:9/v1", "m")),
+            settings,
         )
         for i in range(2)
     ]

@@ -1,10 +1,10 @@
-"""The ReAct loop, driven by a scripted stand-in for openai.AsyncOpenAI: happy and unhappy paths."""
+"""The ReAct loop, driven by a scripted stand-in for the policy client: happy and unhappy paths."""
 
 import asyncio
 import json
 import time
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import httpx2
 import openai
@@ -12,8 +12,16 @@ import pytest
 from openai.types.chat import ChatCompletion
 
 from agents.prompt import NUDGE, ParentCode
-from agents.react import DEADLINE_REASON, STEP_LIMIT_REASON, AgentSettings, EpisodeOutcome, run_episode
+from agents.react import (
+    DEADLINE_REASON,
+    STEP_LIMIT_REASON,
+    AgentSettings,
+    EpisodeOutcome,
+    PolicyStop,
+    run_episode,
+)
 from agents.task_card import TaskCard
+from agents.text_calls import TextCall, parse_text_calls
 from sandbox import ExecResult, ProcessSandbox
 
 SETTINGS = AgentSettings(max_steps=8, max_consecutive_errors=3, observation_chars=2000, exec_timeout_s=30)
@@ -39,18 +47,19 @@ def reply(*calls: dict[str, Any], content: str = "thinking") -> dict[str, Any]:
 
 
 class ScriptedClientDouble:
-    """A test double for openai.AsyncOpenAI: `chat.completions.create` plays back a script of replies
+    """A test double for serving.client.PolicyClient: `complete` plays back a script of replies
     (assistant message dicts), raising the exceptions in it, and records every request."""
 
     def __init__(self, *script: dict[str, Any] | Exception, delay_s: float = 0.0) -> None:
         self.script = list(script)
         self.requests: list[dict[str, Any]] = []
         self.delay_s = delay_s
-        self.chat = self
-        self.completions = self
 
-    async def create(self, **request: Any) -> ChatCompletion:
-        self.requests.append({**request, "messages": list(request["messages"])})
+    async def complete(
+        self, model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]], seed: int
+    ) -> ChatCompletion:
+        request = {"model": model, "messages": list(messages), "tools": tools, "seed": seed}
+        self.requests.append(request)
         await asyncio.sleep(self.delay_s)
         step = self.script.pop(0) if self.script else reply(content="(script exhausted)")
         if isinstance(step, Exception):
@@ -79,6 +88,17 @@ class RecordingSandboxDouble:
         self.timeouts.append(timeout)
         return ExecResult(0, "ok\n", 0.01)
 
+    async def run_shell(self, command: str, timeout: float) -> ExecResult:
+        self.timeouts.append(timeout)
+        return ExecResult(0, "ok\n", 0.01)
+
+    async def run_python(self, code: str, timeout: float) -> ExecResult:
+        self.timeouts.append(timeout)
+        return ExecResult(0, "ok\n", 0.01)
+
+    async def read_data(self, rel: str) -> bytes:
+        raise FileNotFoundError(rel)
+
     async def read_file(self, rel: str) -> bytes:
         raise FileNotFoundError(rel)
 
@@ -104,7 +124,7 @@ def episode(
 ) -> EpisodeOutcome:
     return asyncio.run(
         run_episode(
-            cast(openai.AsyncOpenAI, client),
+            client,
             "test-model",
             sandbox,
             CARD,
@@ -137,8 +157,13 @@ def test_happy_path_ends_with_the_submission_and_the_code(sandbox: ProcessSandbo
     assert outcome.trajectory.messages[3]["tool_call_id"] == "call_1"
     assert (outcome.trajectory.prompt_tokens, outcome.trajectory.completion_tokens) == (200, 20)
     request = client.requests[0]
-    assert request["model"] == "test-model" and request["seed"] == 7 and request["tool_choice"] == "auto"
-    assert [t["function"]["name"] for t in request["tools"]] == ["bash", "python", "submit"]
+    assert request["model"] == "test-model" and request["seed"] == 7
+    assert [t["function"]["name"] for t in request["tools"]] == [
+        "bash",
+        "python",
+        "validate_submission",
+        "submit",
+    ]
 
 
 def test_the_first_messages_carry_the_task_and_the_parents(sandbox: ProcessSandbox) -> None:
@@ -177,7 +202,7 @@ def test_an_unknown_tool_gets_the_list_of_tools(sandbox: ProcessSandbox) -> None
     outcome = episode(client, sandbox)
     assert outcome.reason is None
     assert outcome.trajectory.steps[0].observation == (
-        "error: unknown tool 'web_search'; the tools are: bash, python, submit"
+        "error: unknown tool 'web_search'; the tools are: bash, python, validate_submission, submit"
     )
 
 
@@ -293,3 +318,52 @@ def test_calls_after_submit_in_the_same_turn_are_not_run(sandbox: ProcessSandbox
 def test_an_operator_without_its_parents_is_refused(sandbox: ProcessSandbox) -> None:
     with pytest.raises(ValueError, match="operator 'mutate' takes 1 parent"):
         episode(ScriptedClientDouble(), sandbox, operator="mutate")
+
+
+def test_tool_calls_written_as_text_are_run(sandbox: ProcessSandbox) -> None:
+    tagged = f"<tool_call>{json.dumps({'name': 'bash', 'arguments': {'command': WRITE_FILES}})}</tool_call>"
+    fenced = '```json\n{"name": "submit", "arguments": {}}\n```'
+    client = ScriptedClientDouble(reply(content=f"I write the files.\n{tagged}"), reply(content=fenced))
+    outcome = episode(client, sandbox)
+    assert outcome.reason is None and outcome.submission == b"id,y\n1,0\n"
+    assert [s.tool for s in outcome.trajectory.steps] == ["bash", "submit"]
+    # The text stays text in the history; the observation comes back as a user message.
+    second = client.requests[1]["messages"]
+    assert second[2] == {"role": "assistant", "content": f"I write the files.\n{tagged}"}
+    assert second[3]["role"] == "user" and "written" in second[3]["content"]
+
+
+def test_a_malformed_text_call_gets_an_error_observation(sandbox: ProcessSandbox) -> None:
+    client = ScriptedClientDouble(reply(content='<tool_call>{"name": "bash", "arguments": {</tool_call>'))
+    outcome = episode(client, sandbox, settings=SETTINGS._replace(max_steps=1))
+    step = outcome.trajectory.steps[0]
+    assert step.error is not None and "not valid JSON" in step.error
+    assert "not valid JSON" in client.requests[0]["messages"][-1]["content"] or outcome.reason
+
+
+def test_an_empty_reply_is_named_as_such(sandbox: ProcessSandbox) -> None:
+    client = ScriptedClientDouble(reply(content=""), *happy_path())
+    outcome = episode(client, sandbox)
+    assert outcome.trajectory.steps[0].error == "the reply was empty"
+    assert outcome.reason is None
+
+
+def test_a_spent_budget_ends_the_episode_at_its_next_request(sandbox: ProcessSandbox) -> None:
+    client = ScriptedClientDouble(
+        reply(tool_call("bash", {"command": "echo hi"})), PolicyStop("token budget")
+    )
+    outcome = episode(client, sandbox)
+    assert outcome.reason == "token budget" and outcome.submission is None
+    assert len(outcome.trajectory.steps) == 1
+
+
+def test_text_calls_are_read_from_tags_fences_or_a_bare_object() -> None:
+    assert parse_text_calls('{"name": "bash", "parameters": {"command": "ls"}}') == [
+        TextCall("bash", '{"command": "ls"}')
+    ]
+    two = '<tool_call>{"name": "a", "arguments": {}}</tool_call> then <tool_call>{"name": "b"}</tool_call>'
+    assert [c.name for c in parse_text_calls(two)] == ["a", "b"]
+    assert parse_text_calls("```python\nprint(1)\n```") == []  # code is not a call
+    assert parse_text_calls("I will think first.") == []
+    (bad,) = parse_text_calls('```json\n{"arguments": {}}\n```')
+    assert bad.problem is not None and "must be an object" in bad.problem
