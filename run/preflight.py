@@ -13,7 +13,7 @@ from run.benchmark import BenchmarkError, benchmark_tasks
 from run.config import RunConfig
 from run.task_source import resolve_task
 from sandbox import bwrap_missing
-from serving.server import policy_missing
+from serving.endpoint import policy_missing
 
 
 class PreflightError(Exception):

@@ -20,7 +20,7 @@ from agents.react import PolicyStop
 from serving.config import PolicyConfig, SamplingConfig, VLLMPolicyConfig, sampling_for
 
 if TYPE_CHECKING:  # serving.server imports Ray Serve, which a worker does not need
-    from serving.server import PolicyEndpoint
+    from serving.endpoint import PolicyEndpoint
 
 RETRYABLE = (openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError)
 _MAX_BACKOFF_S = 30.0

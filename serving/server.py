@@ -1,7 +1,6 @@
 """The policy factory: turn the `policy` config into a running Ray Serve app and where agents reach it."""
 
-import os
-from typing import Any, NamedTuple
+from typing import Any
 
 import ray
 from ray import serve
@@ -14,23 +13,26 @@ from serving.config import (
     ReplayPolicyConfig,
     VLLMPolicyConfig,
 )
+from serving.endpoint import (
+    LOCAL_API_KEY,
+    PolicyEndpoint,
+    PolicyError,
+    external_endpoint,
+    policy_missing,
+)
 
 APP_NAME = "policy"
-LOCAL_API_KEY = "aira-local"  # the project's own apps check no key; the openai client needs one
 
-
-class PolicyEndpoint(NamedTuple):
-    """Where the agents' OpenAI client points: `base_url` (ends in /v1), the default model id, the key,
-    and the model of each operator that does not use the default."""
-
-    base_url: str
-    model: str
-    api_key: str = LOCAL_API_KEY
-    operator_models: dict[str, str] = {}  # noqa: RUF012 - a NamedTuple default, never mutated
-
-
-class PolicyError(Exception):
-    """The policy cannot start (missing key, file or package); the message names the fix."""
+__all__ = [
+    "APP_NAME",
+    "LOCAL_API_KEY",
+    "PolicyEndpoint",
+    "PolicyError",
+    "build_policy_app",
+    "external_endpoint",
+    "policy_missing",
+    "start_policy_server",
+]
 
 
 def start_policy_server(policy: PolicyConfig, host: str, port: int) -> PolicyEndpoint:
@@ -70,41 +72,3 @@ def build_policy_app(policy: PolicyConfig) -> Any:
 
         return build_vllm_app(policy)
     raise PolicyError(f"policy={policy.name} is not served by Ray Serve")
-
-
-def external_endpoint(policy: OpenAIPolicyConfig) -> PolicyEndpoint:
-    """The endpoint of an external OpenAI-compatible server, its key read from the environment."""
-    key = os.environ.get(policy.api_key_env)
-    if not key:
-        raise PolicyError(
-            f"policy=openai reads its API key from ${policy.api_key_env}, which is not set: export it, "
-            "or name another variable with policy.api_key_env"
-        )
-    return PolicyEndpoint(base_url=policy.base_url.rstrip("/"), model=policy.model, api_key=key)
-
-
-def policy_missing(policy: PolicyConfig) -> str | None:
-    """Why the configured policy cannot start here (package, key or file missing), None when it can."""
-    if isinstance(policy, VLLMPolicyConfig):
-        from serving.vllm_app import vllm_missing
-
-        return vllm_missing()
-    if isinstance(policy, LlamaCppPolicyConfig):
-        from serving.llamacpp_app import llamacpp_missing
-
-        if policy.gguf is not None and not policy.gguf.is_file():
-            return f"policy.gguf={policy.gguf}: no such file; give a GGUF model file or null for the default"
-        return llamacpp_missing()
-    if isinstance(policy, OpenAIPolicyConfig):
-        try:
-            external_endpoint(policy)
-        except PolicyError as e:
-            return str(e)
-    if isinstance(policy, ReplayPolicyConfig) and policy.path is not None:
-        from serving.replay_policy import ReplayError, ReplayPolicy
-
-        try:
-            ReplayPolicy(policy.path)
-        except ReplayError as e:
-            return str(e)
-    return None

@@ -110,3 +110,10 @@ def test_gpu_workers_on_a_machine_without_gpus_fail_before_ray_starts() -> None:
     assert proc.returncode == 2
     assert "GPU workers need as many GPUs" in proc.stdout
     assert "Started a local Ray" not in proc.stdout + proc.stderr
+
+
+def test_preflight_runs_before_ray_is_imported() -> None:
+    # Ray reads its loopback setting when imported, so the launcher must decide it first.
+    code = "import sys, launch, run.preflight; assert 'ray' not in sys.modules, 'ray imported too early'"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stderr
