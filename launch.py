@@ -33,6 +33,8 @@ def main(raw: DictConfig) -> None:
         # Read by Ray when it is imported: the embedded instance keeps to loopback and sends no stats.
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        # Serve kills an HTTP proxy that is not ready within 5 s, which a busy 2-core machine misses.
+        os.environ.setdefault("RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S", "60")
 
     import ray
 

@@ -27,6 +27,7 @@ from serving._baseline_config import (
     problem_of,
 )
 from serving._baseline_script import SUBMISSION_WRITTEN, render_script
+from serving._openai_wire import message_text
 
 SOLUTION_FILE = "solution.py"
 _HEREDOC_END = "AIRA_SOLUTION_EOF"
@@ -54,7 +55,7 @@ class BaselinePolicy:
     ) -> dict[str, Any]:
         """The next assistant message (OpenAI format) for the conversation `messages`."""
         first_user = next((m for m in messages if m.get("role") == "user"), None)
-        text = _text(first_user.get("content")) if first_user else ""
+        text = message_text(first_user.get("content")) if first_user else ""
         card = parse_task_card(text)
         if card is None:
             return _reply(_NEEDS_CARD)
@@ -146,19 +147,10 @@ def _last_tool_result(messages: list[dict[str, Any]]) -> tuple[str | None, str]:
     }
     for m in reversed(messages):
         if m.get("role") == "tool":
-            return names.get(m.get("tool_call_id")), _text(m.get("content"))
+            return names.get(m.get("tool_call_id")), message_text(m.get("content"))
     return None, ""
 
 
 def _succeeded(observation: str) -> bool:
     status = EXIT_STATUS_RE.match(observation)
     return status is not None and int(status.group(1)) == 0 and SUBMISSION_WRITTEN in observation
-
-
-def _text(content: Any) -> str:
-    """Message content as text: a string, or the text parts of a content list."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
-    return ""

@@ -7,6 +7,8 @@ Pure Python (no llama.cpp import), so the format is unit-tested without the mode
 import json
 from typing import Any
 
+from serving._openai_wire import message_text
+
 ASSISTANT = "Assistant:"
 STOP = ["\nUser:", "\nTool", "\nSystem:", "\n###"]
 
@@ -60,7 +62,7 @@ def render_prompt(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | 
     lines = ["### Transcript"]
     names: dict[str, str] = {}
     for m in messages:
-        role, content = m.get("role"), _text(m.get("content"))
+        role, content = m.get("role"), message_text(m.get("content"))
         if role == "system":
             lines.append(f"System: {content}")
         elif role == "user":
@@ -110,11 +112,3 @@ def _history_call(call: dict[str, Any]) -> str:
     except json.JSONDecodeError:
         arguments = {}
     return _call_json(function.get("name", ""), arguments if isinstance(arguments, dict) else {})
-
-
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
-    return ""
