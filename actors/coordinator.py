@@ -56,7 +56,6 @@ class SearchOutcome(BaseModel):
     nodes: int
     valid_nodes: int
     wall_s: float
-    jobs_per_worker: dict[int, int]
     budget_stop: str | None = None  # why dispatch stopped early: the policy's token or cost budget
 
 
@@ -182,7 +181,6 @@ class SearchCoordinator:
             nodes=len(self.population),
             valid_nodes=len(valid),
             wall_s=self._elapsed(),
-            jobs_per_worker=self.jobs_per_worker,
             budget_stop=self.budget_stop,
         )
 

@@ -35,12 +35,7 @@ def edit_distance(a: str, b: str) -> int:
 
 def levenshtein_distance(answers: pd.DataFrame, submission: pd.DataFrame, target_columns: list[str]) -> float:
     """Mean character-level Levenshtein distance between answer and submitted strings, over all cells."""
-    distances = [
-        edit_distance(a, b)
-        for column in target_columns
-        for a, b in zip(_texts(answers[column]), _texts(submission[column]), strict=True)
-    ]
-    return float(np.mean(distances))
+    return _cellwise_mean(edit_distance, answers, submission, target_columns)
 
 
 def word_jaccard(a: str, b: str) -> float:
@@ -54,8 +49,18 @@ def word_jaccard(a: str, b: str) -> float:
 
 def jaccard_similarity(answers: pd.DataFrame, submission: pd.DataFrame, target_columns: list[str]) -> float:
     """Mean word-level Jaccard similarity over all cells."""
+    return _cellwise_mean(word_jaccard, answers, submission, target_columns)
+
+
+def _cellwise_mean(
+    compare: Callable[[str, str], float],
+    answers: pd.DataFrame,
+    submission: pd.DataFrame,
+    target_columns: list[str],
+) -> float:
+    """The mean of `compare(answer, submitted)` over every target cell, rows already aligned."""
     values = [
-        word_jaccard(a, b)
+        compare(a, b)
         for column in target_columns
         for a, b in zip(_texts(answers[column]), _texts(submission[column]), strict=True)
     ]
