@@ -12,13 +12,18 @@ Limits: each process gets RLIMIT_AS (`memory_mb`), RLIMIT_NPROC (`max_processes`
 is capped at `workspace_mb`. RLIMIT_NPROC counts the processes of a real user and the kernel does
 not apply it to root (nor to root mapped into a user namespace), so a worker running as root runs
 bwrap without a user namespace and drops, inside,
-to an unprivileged user of the sandbox's own (uid 100000 + the worker's pid, which nothing else on
-the node uses) with no capabilities and no_new_privs (`setpriv`). A non-root worker's sandboxes run
-as its own user in a user namespace, and the limit is then added to what that user already runs.
+to an unprivileged user of the sandbox's own, with no capabilities and no_new_privs (`setpriv`). Each
+sandbox gets a fresh uid (from the worker's pid and a counter, skipping any uid that still runs a
+process), so processes still dying in an earlier sandbox never count toward the next one's limit,
+and closing a sandbox kills whatever still runs as its user. A non-root worker's sandboxes run as
+its own user in a user namespace, and the limit is then added to what that user already runs.
 """
 
+import contextlib
+import itertools
 import os
 import shutil
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -46,6 +51,9 @@ _ETC = (
 _NET_ETC = ("resolv.conf", "hosts", "gai.conf")
 _GPU_SHARED = ("nvidiactl", "nvidia-uvm", "nvidia-uvm-tools", "nvidia-modeset")
 _SANDBOX_UID_BASE = 100000
+# Sandbox uids a worker process cycles through: 100000 + pid * 256 + slot stays below 2**31.
+_UIDS_PER_PROCESS = 256
+_uid_slots = itertools.count()
 # How often (s) a running command may re-measure the workspace: walking it costs time.
 _MEASURE_EVERY_S = 1.0
 
@@ -71,8 +79,20 @@ def bwrap_missing() -> str | None:
 
 
 def sandbox_uid() -> int | None:
-    """The user sandboxes of this process run as: a dedicated one when the worker is root, else None."""
-    return _SANDBOX_UID_BASE + os.getpid() if os.geteuid() == 0 else None
+    """A user for a new sandbox: a fresh one nothing on the node runs as when the worker is root,
+    else None (the sandbox keeps the worker's user)."""
+    if os.geteuid() != 0:
+        return None
+    first = _SANDBOX_UID_BASE + os.getpid() * _UIDS_PER_PROCESS
+    busy = _uids_running()
+    for _ in range(_UIDS_PER_PROCESS):
+        uid = first + next(_uid_slots) % _UIDS_PER_PROCESS
+        if uid not in busy:
+            return uid
+    raise RuntimeError(
+        f"all {_UIDS_PER_PROCESS} sandbox users of this worker still run processes: earlier sandboxes "
+        "were not cleaned up"
+    )
 
 
 def bwrap_argv(
@@ -172,6 +192,11 @@ class BwrapSandbox(ProcessSandbox):
         self._measured_at = 0.0
 
     @property
+    def user(self) -> int | None:
+        """The uid this sandbox's processes run as (its own, for a root worker), None for the worker's."""
+        return self._owner
+
+    @property
     def data_dir(self) -> str:
         """The task data as the agent's code sees it: /data, read-only."""
         return DATA
@@ -180,6 +205,20 @@ class BwrapSandbox(ProcessSandbox):
     def workdir(self) -> str:
         """The workspace as the agent's code sees it."""
         return WORKSPACE
+
+    async def close(self) -> None:
+        """Close as a process sandbox does, then kill whatever still runs as this sandbox's own user:
+        nothing of it may outlive the episode, whatever it did to leave the process tree."""
+        await super().close()
+        if self._owner is None:
+            return
+        for _ in range(3):  # a process forking while we kill: its children show in the next pass
+            pids = _pids_of(self._owner)
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            if not pids:
+                return
 
     def _over_limit(self) -> str | None:
         limit = self._settings.workspace_mb
@@ -216,17 +255,39 @@ def _chown_tree(root: Path, uid: int) -> None:
             os.chown(os.path.join(folder, name), uid, uid, follow_symlinks=False)
 
 
+def _uids_running() -> set[int]:
+    """The real uids of every process on the node now."""
+    return set(_threads_by_uid())
+
+
 def _processes_of(uid: int) -> int:
     """How many processes (threads count too, as for RLIMIT_NPROC) `uid` runs now."""
-    count = 0
+    return _threads_by_uid().get(uid, 0)
+
+
+def _pids_of(uid: int) -> list[int]:
+    """The processes whose real uid is `uid`."""
+    return [pid for pid, (real, _) in _status_by_pid().items() if real == uid]
+
+
+def _threads_by_uid() -> dict[int, int]:
+    """Threads per real uid on the node now."""
+    counts: dict[int, int] = {}
+    for uid, threads in _status_by_pid().values():
+        counts[uid] = counts.get(uid, 0) + threads
+    return counts
+
+
+def _status_by_pid() -> dict[int, tuple[int, int]]:
+    """(real uid, threads) of every process on the node now, from /proc/<pid>/status."""
+    found: dict[int, tuple[int, int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             status = Path(f"/proc/{entry}/status").read_text()
         except OSError:
-            continue
+            continue  # it ended while we looked
         fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        if int(fields.get("Uid", "-1").split()[0]) == uid:
-            count += int(fields.get("Threads", "1"))
-    return count
+        found[int(entry)] = (int(fields.get("Uid", "-1").split()[0]), int(fields.get("Threads", "1")))
+    return found

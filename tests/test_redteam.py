@@ -17,7 +17,7 @@ from openai.types.chat import ChatCompletion
 
 from agents.react import AgentSettings, EpisodeOutcome, run_episode
 from sandbox import SandboxSettings, open_sandbox
-from sandbox.bwrap import sandbox_uid
+from sandbox.bwrap import BwrapSandbox
 from tests.conftest import tiny_card
 
 HIDDEN = "HIDDEN-LABEL-7f3a"
@@ -59,6 +59,7 @@ class Arena(NamedTuple):
     host_paths: list[Path]
     listener: socket.socket
     bystander: subprocess.Popen[bytes]
+    users: list[int]  # the uids the drill's sandboxes ran as (a root worker's own per sandbox)
 
 
 @pytest.fixture
@@ -83,13 +84,16 @@ def arena(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     listener.listen()
     listener.setblocking(False)
     bystander = subprocess.Popen(["sleep", "300"])
-    yield Arena(run, public, run / "workspaces" / "node-0001", hidden[-1].parent, hidden, listener, bystander)
+    workspace = run / "workspaces" / "node-0001"
+    yield Arena(run, public, workspace, hidden[-1].parent, hidden, listener, bystander, [])
     listener.close()
     bystander.kill()
     bystander.wait()
 
 
-def play(arena: Arena, *drill: tuple[str, dict[str, Any]]) -> tuple[EpisodeOutcome, list[str]]:
+def play(
+    arena: Arena, *drill: tuple[str, dict[str, Any]], settings: AgentSettings = SETTINGS
+) -> tuple[EpisodeOutcome, list[str]]:
     """One episode: the drill's calls, then a copy of the sample submission, then submit."""
     policy = ScriptedPolicyDouble(
         turn(*drill),
@@ -98,10 +102,12 @@ def play(arena: Arena, *drill: tuple[str, dict[str, Any]]) -> tuple[EpisodeOutco
     )
     sandbox = open_sandbox(LIMITS, arena.workspace, arena.public, kill_grace_s=0.5)
     card = tiny_card(Path(sandbox.data_dir))
+    if isinstance(sandbox, BwrapSandbox) and sandbox.user is not None:
+        arena.users.append(sandbox.user)
 
     async def episode() -> EpisodeOutcome:
         try:
-            return await run_episode(policy, "m", sandbox, card, "draft", [], 0, time.time() + 120, SETTINGS)
+            return await run_episode(policy, "m", sandbox, card, "draft", [], 0, time.time() + 120, settings)
         finally:
             await sandbox.close()
 
@@ -125,6 +131,8 @@ def test_hidden_labels_evaluator_files_and_other_runs_are_not_there(arena: Arena
                 " grep -rs HIDDEN /etc /tmp /run /data /workspace /dev; echo done"
             },
         ),
+        # A dozen processes: on a loaded machine they can take longer than the drills' 4 s.
+        settings=SETTINGS._replace(exec_timeout_s=60),
     )
     assert seen.count("No such file or directory") == len(arena.host_paths) + 1  # + the run directory
     assert seen.rstrip().endswith("done")
@@ -210,7 +218,9 @@ for pid in children:
 
 
 def test_a_fork_bomb_is_capped_at_the_process_limit_and_cleaned_up(arena: Arena) -> None:
-    count = "n=0; for p in /proc/[0-9]*; do n=$((n+1)); done; echo processes $n"  # builtins: no fork
+    # Builtins only (no fork). The bomb is frozen first: counting a churning /proc counts both the
+    # processes that die and those born while it is read.
+    count = "kill -STOP -1; n=0; for p in /proc/[0-9]*; do n=$((n+1)); done; echo processes $n"
     _, (flood, _, counted, cleanup) = play(
         arena,
         # Python's fork does not retry: it shows the cap at once. Then the classic bomb.
@@ -224,7 +234,7 @@ def test_a_fork_bomb_is_capped_at_the_process_limit_and_cleaned_up(arena: Arena)
     processes = re.search(r"processes (\d+)", counted)
     assert processes is not None and int(processes.group(1)) <= LIMITS.max_processes + 5, counted
     assert "cleaned up" in cleanup  # and play() saw the next command work
-    assert sandbox_user_processes() == [], "processes of the sandbox user outlived it"
+    assert sandbox_user_processes(arena) == [], "processes of the sandbox user outlived it"
 
 
 def test_memory_past_the_limit_fails_in_the_cell_not_the_worker(arena: Arena) -> None:
@@ -263,6 +273,8 @@ def test_100_mb_of_output_is_trimmed(arena: Arena) -> None:
         arena,
         ("bash", {"command": "head -c 100000000 /dev/zero | tr '\\0' x; echo END"}),
         ("python", {"code": "print('y' * 100_000_000); print('END')"}),
+        # Streaming 100 MB takes the kernel several seconds on a loaded machine: not a timeout drill.
+        settings=SETTINGS._replace(exec_timeout_s=60),
     )
     for seen in (shell, kernel):
         assert len(seen) <= SETTINGS.observation_chars and seen.rstrip().endswith("END")
@@ -272,7 +284,7 @@ def test_100_mb_of_output_is_trimmed(arena: Arena) -> None:
 def test_a_killed_shell_does_not_leave_the_sandbox_user_running(arena: Arena) -> None:
     # The sandbox is closed at the end of every episode: nothing of its user survives it.
     play(arena, ("bash", {"command": "(setsid sleep 300 &) ; nohup sleep 300 >/dev/null 2>&1 &"}))
-    assert sandbox_user_processes() == []
+    assert sandbox_user_processes(arena) == []
     # SIGKILL is delivered asynchronously: under load a killed process may still run for a moment.
     deadline = time.monotonic() + 5
     while (sleepers := [p for p in _pids_running(b"sleep\x00300\x00") if p != arena.bystander.pid]) and (
@@ -282,15 +294,15 @@ def test_a_killed_shell_does_not_leave_the_sandbox_user_running(arena: Arena) ->
     assert sleepers == [], "a setsid/nohup process outlived its sandbox"
 
 
-def sandbox_user_processes() -> list[str]:
-    """What still runs as the sandbox user (a root worker's) after its sandbox closed. Killed
-    processes may stay zombies until the host's init reaps them: they get a few seconds."""
-    uid = sandbox_uid()
-    if uid is None:
+def sandbox_user_processes(arena: Arena) -> list[str]:
+    """What still runs as the drill's sandbox users (a root worker's) after their sandboxes closed.
+    Killed processes may stay zombies until the host's init reaps them: they get a few seconds."""
+    if not arena.users:
         return []
+    users = ",".join(map(str, arena.users))
     deadline = time.monotonic() + 5
     while True:
-        ps = subprocess.run(["ps", "-o", "pid=,stat=,args=", "-u", str(uid)], capture_output=True, text=True)
+        ps = subprocess.run(["ps", "-o", "pid=,stat=,args=", "-u", users], capture_output=True, text=True)
         left = ps.stdout.splitlines()
         if not left or time.monotonic() > deadline:
             return left

@@ -2,7 +2,10 @@
 agent sees, its GPU, and the network switch."""
 
 import asyncio
+import os
 import socket
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -87,3 +90,34 @@ def test_network_true_opens_the_network(tmp_path: Path) -> None:
                 await box.close()
 
         assert asyncio.run(connect()) == "connected\n"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="sandboxes get users of their own only under a root worker")
+def test_each_sandbox_runs_as_a_user_of_its_own_and_leaves_nothing_of_it(tmp_path: Path) -> None:
+    """Processes still running in one sandbox never count toward the next one's process limit."""
+    first = open_sandbox(SandboxSettings(max_processes=8), tmp_path / "a", tmp_path)
+    second = open_sandbox(SandboxSettings(max_processes=8), tmp_path / "b", tmp_path)
+    assert isinstance(first, BwrapSandbox) and isinstance(second, BwrapSandbox)
+    assert first.user is not None and second.user is not None and first.user != second.user
+
+    async def session() -> tuple[str, str]:
+        try:
+            # The first sandbox's user runs 6 processes; the second still has room for its own 6.
+            await first.run_shell("for i in 1 2 3 4 5 6; do sleep 300 & done; echo started", 10)
+            held = await second.run_shell("for i in 1 2 3 4 5 6; do sleep 300 & done; id -u", 10)
+        finally:
+            await first.close()
+        deadline = time.monotonic() + 5  # killed processes stay zombies until init reaps them
+        while (left := _processes_of(first.user)) and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        await second.close()
+        return held.output, left
+
+    held, left = asyncio.run(session())
+    assert held.strip() == str(second.user), held
+    assert left.strip() == "", "the first sandbox's processes outlived its close"
+
+
+def _processes_of(uid: int | None) -> str:
+    ps = subprocess.run(["ps", "-o", "pid=,stat=,args=", "-u", str(uid)], capture_output=True, text=True)
+    return ps.stdout
