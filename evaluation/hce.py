@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from evaluation._opaque import opaque_ids, opaque_key
+from evaluation.grading import grade_aligned
 from evaluation.metrics import get_metric
 from evaluation.scores import Scores
 from evaluation.split_store import saved_split
@@ -73,11 +74,13 @@ class HiddenConsistentEvaluation:
         # Typed, so a submission's column must be numeric wherever the original sample's is.
         self._sample = pd.read_csv(task.sample_submission_csv, dtype={self._id: str})
         answers_text = answers.set_index(self._id, drop=False)
+        kept = [self._id, *self._targets, *spec.hidden_columns]
+        labelled = self._labelled_train(self._train_text)
         self._answers = {
-            name: _typed(source.loc[self._split[name], [self._id, *self._targets]], self._targets)
+            name: _typed(source.loc[self._split[name], kept], [*self._targets, *spec.hidden_columns])
             for name, source in (
-                ("search", self._train_text),
-                ("val", self._train_text),
+                ("search", labelled),
+                ("val", labelled),
                 ("test", answers_text),
             )
         }
@@ -112,6 +115,25 @@ class HiddenConsistentEvaluation:
                 f"HCE builds test inputs from training rows, so every input column must be in both"
             )
 
+    def _labelled_train(self, train: pd.DataFrame) -> pd.DataFrame:
+        """train.csv with the submission's target columns: a class column one-hot encoded when the task
+        has one (`label_column`), else as it is."""
+        label = self.task.spec.label_column
+        if label is None:
+            return train
+        unknown = sorted(set(train[label]) - set(self._targets))
+        if unknown:
+            raise TaskError(
+                f"{self.task.train_csv}: class(es) {unknown[:5]} of {label!r} have no probability column in "
+                f"{self.task.sample_submission_csv} (it has {self._targets[:5]}...); fix label_column or "
+                "target_columns in task.yaml"
+            )
+        one_hot = pd.DataFrame(
+            {c: (train[label] == c).astype(int).astype(str) for c in self._targets}, index=train.index
+        )
+        rest = train.drop(columns=[c for c in self._targets if c in train.columns])
+        return pd.concat([rest, one_hot], axis=1)
+
     def _new_split(self, train: pd.DataFrame) -> dict[str, list[str]]:
         ids = list(train[self._id])
         group = self.task.spec.group_column
@@ -124,9 +146,10 @@ class HiddenConsistentEvaluation:
 
     def _strata(self, train: pd.DataFrame) -> list[str] | None:
         """The class labels to stratify on: a single target with few distinct values, else None."""
-        if len(self._targets) != 1:
+        label = self.task.spec.label_column
+        if label is None and len(self._targets) != 1:
             return None
-        labels = list(train[self._targets[0]])
+        labels = list(train[label or self._targets[0]])
         return labels if len(set(labels)) <= MAX_CLASSES_TO_STRATIFY else None
 
     def split_ids(self) -> dict[str, list[str]]:
@@ -202,7 +225,4 @@ class HiddenConsistentEvaluation:
         rows[self._id] = [row_id for split, row_id in pairs if split == name]
         answers = self._answers[name]
         aligned = rows.set_index(self._id).loc[answers[self._id]].reset_index()
-        value = float(self.metric.fn(answers, aligned, self._targets))
-        if not math.isfinite(value):
-            raise ValueError(f"{self.metric.name} is {value}")
-        return value
+        return grade_aligned(self.task.spec, answers, aligned, self.metric)

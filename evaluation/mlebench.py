@@ -14,10 +14,12 @@ clear "not supported yet".
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import yaml
 
+from evaluation.grading import grade_aligned
 from evaluation.metrics import UnknownMetricError, get_metric
 from evaluation.submission import read_submission
 from evaluation.task import Task, TaskError, load_task
@@ -33,18 +35,25 @@ COVERED = {
     "nomad2018-predict-transparent-conductors": "mean column-wise RMSLE on the two energies",
     "us-patent-phrase-to-phrase-matching": "Pearson correlation on score",
     "tweet-sentiment-extraction": "word-level Jaccard on selected_text",
+    "ventilator-pressure-prediction": "MAE on pressure, u_out == 0 rows only, breaths kept whole",
+    "champs-scalar-coupling": "log-MAE averaged over coupling types, molecules kept whole",
+    "spooky-author-identification": "multi-class log loss, one probability column per author",
     "tabular-playground-series-may-2022": "ROC AUC on target (Lite)",
     "tabular-playground-series-dec-2021": "accuracy on Cover_Type (Lite)",
+    "leaf-classification": "multi-class log loss over 99 species, from the tabular leaf features (Lite)",
+}
+
+# What HCE needs to know of a competition besides its files, read off mle-bench's prepare.py (how
+# it split) and grade.py (which rows and answer columns it scores). task.yaml keys of evaluation.task.
+PRESETS: dict[str, dict[str, Any]] = {
+    "ventilator-pressure-prediction": {"group_column": "breath_id", "score_where": {"u_out": 0}},
+    "champs-scalar-coupling": {"group_column": "molecule_name", "answer_columns": ["type"]},
+    "spooky-author-identification": {"label_column": "author"},
+    "leaf-classification": {"label_column": "species"},
 }
 
 # Why the other table-like competitions are not covered yet.
 NOT_YET = {
-    "ventilator-pressure-prediction": "MLE-bench scores only the rows with u_out == 0; HCE scores every "
-    "row (a breath_id group split is ready: task.group_column=breath_id)",
-    "champs-scalar-coupling": "log-MAE is averaged per coupling type, which the answers file lacks",
-    "spooky-author-identification": "train.csv has one author column; the submission one probability "
-    "column per author (HCE needs the target columns in train.csv)",
-    "leaf-classification": "train.csv has one species column; the submission one column per species",
     "stanford-covid-vaccine": "targets are per-base sequences in JSON, not CSV columns",
     "random-acts-of-pizza": "the data is JSON, not CSV",
     "detecting-insults-in-social-commentary": "the prepared CSVs have no id column",
@@ -56,11 +65,11 @@ def competition_dir(mlebench_repo: Path, competition: str) -> Path:
     return Path(mlebench_repo).expanduser() / "mlebench" / "competitions" / competition
 
 
-def grader_name(mlebench_repo: Path | None, competition: str) -> str:
-    """The grader name of mle-bench's config.yaml for the competition (with known fixes applied)."""
-    if competition in GRADER_FIXES:
-        return GRADER_FIXES[competition]
+def _config(mlebench_repo: Path | None, competition: str) -> dict[str, Any]:
+    """mle-bench's config.yaml of the competition ({} without a checkout when none is needed)."""
     if mlebench_repo is None:
+        if competition in GRADER_FIXES:
+            return {}
         raise TaskError(
             f"{competition}: the grader is named in mle-bench's competition config; clone mle-bench and "
             "set task.mlebench_repo (or MLEBENCH_REPO) to the checkout"
@@ -68,16 +77,40 @@ def grader_name(mlebench_repo: Path | None, competition: str) -> str:
     config = competition_dir(mlebench_repo, competition) / "config.yaml"
     try:
         raw = yaml.safe_load(config.read_text())
-        return str(raw["grader"]["name"])
     except FileNotFoundError:
         raise TaskError(
             f"{competition}: {config} not found; set task.mlebench_repo to an mle-bench checkout that "
             "has this competition"
         ) from None
-    except (yaml.YAMLError, KeyError, TypeError) as e:
-        raise TaskError(
-            f"{config} has no grader.name ({e}); is it an mle-bench competition config?"
-        ) from None
+    except yaml.YAMLError as e:
+        raise TaskError(f"{config} is not valid YAML ({e})") from None
+    if not isinstance(raw, dict):
+        raise TaskError(f"{config} is not a mapping; is it an mle-bench competition config?")
+    return raw
+
+
+def grader_name(mlebench_repo: Path | None, competition: str) -> str:
+    """The grader name of mle-bench's config.yaml for the competition (with known fixes applied)."""
+    if competition in GRADER_FIXES:
+        return GRADER_FIXES[competition]
+    config = _config(mlebench_repo, competition)
+    try:
+        return str(config["grader"]["name"])
+    except (KeyError, TypeError) as e:
+        path = competition_dir(Path(str(mlebench_repo)), competition) / "config.yaml"
+        raise TaskError(f"{path} has no grader.name ({e}); is it an mle-bench competition config?") from None
+
+
+def answers_file(config: dict[str, Any], private: Path) -> str:
+    """The answers file under prepared/private: config.yaml's `dataset.answers`, else the one there is."""
+    dataset = config.get("dataset")
+    named = dataset.get("answers") if isinstance(dataset, dict) else None
+    if isinstance(named, str) and Path(named).parent.name == "private":
+        return Path(named).name
+    for name in ("test.csv", "answers.csv"):
+        if (private / name).is_file():
+            return name
+    return "test.csv"
 
 
 def _header(path: Path) -> list[str]:
@@ -111,6 +144,7 @@ def mlebench_task_dir(
         )
     if competition in NOT_YET:
         raise not_supported(competition, NOT_YET[competition])
+    config = _config(mlebench_repo, competition)
     metric = grader_name(mlebench_repo, competition)
     try:
         get_metric(metric)
@@ -121,7 +155,9 @@ def mlebench_task_dir(
     sample = _header(prepared / "public" / "sample_submission.csv")
     train = _header(prepared / "public" / "train.csv")
     id_column, targets = sample[0], sample[1:]
-    missing = [c for c in [id_column, *targets] if c not in train]
+    preset = dict(PRESETS.get(competition, {}))
+    labels = [preset["label_column"]] if "label_column" in preset else targets
+    missing = [c for c in [id_column, *labels] if c not in train]
     if missing:
         raise not_supported(competition, f"train.csv lacks the submission column(s) {missing}")
     spec: dict[str, object] = {
@@ -130,6 +166,8 @@ def mlebench_task_dir(
         "id_column": id_column,
         "target_columns": targets,
         "leaderboard_kind": "kaggle",
+        "answers_file": answers_file(config, prepared / "private"),
+        **preset,
     }
     if (
         mlebench_repo is not None
@@ -168,7 +206,7 @@ def grade_on_answers(task: Task, submission_csv: Path) -> float:
     # The ids are unique and complete (read_submission checked): align by position lookup.
     positions = pd.Index(table[spec.id_column]).get_indexer(answers[spec.id_column])
     aligned = table.iloc[positions].reset_index(drop=True)
-    return float(get_metric(spec.metric).fn(answers, aligned, list(spec.target_columns)))
+    return grade_aligned(spec, answers, aligned)
 
 
 def load_mlebench_task(

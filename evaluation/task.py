@@ -34,6 +34,23 @@ class TaskSpec(BaseModel):
     description: str | None = None
     # Rows sharing a value of this train.csv column stay in one HCE split (e.g. a breath id).
     group_column: str | None = None
+    # The hidden labels of the competition's test set, a CSV under prepared/private.
+    answers_file: str = "test.csv"
+    # When train.csv holds one class column and the submission one probability column per class
+    # (named by the class, e.g. author -> EAP, HPL, MWS): that class column. HCE one-hot encodes it.
+    label_column: str | None = None
+    # Columns of train.csv and the answers file the grader needs besides the targets (e.g. the coupling
+    # `type` log-MAE averages over). They stay with the hidden answers.
+    answer_columns: list[str] = []
+    # Score only the rows whose answer columns equal these values (e.g. {u_out: 0}: the expiratory
+    # phase of a breath is not scored). The columns stay with the hidden answers.
+    score_where: dict[str, str | int | float] = {}
+
+    @property
+    def hidden_columns(self) -> list[str]:
+        """The columns besides id and targets that the hidden answers keep for the grader."""
+        extra = [*self.answer_columns, *self.score_where]
+        return [c for c in dict.fromkeys(extra) if c not in self.target_columns]
 
 
 @dataclass(frozen=True)
@@ -70,7 +87,7 @@ class Task:
     @property
     def answers_csv(self) -> Path:
         """The hidden labels of the competition's test set."""
-        return self.private_dir / "test.csv"
+        return self.private_dir / self.spec.answers_file
 
     @property
     def leaderboard_csv(self) -> Path | None:
@@ -99,17 +116,20 @@ def load_task(directory: Path) -> Task:
     if missing:
         raise TaskError(
             f"task directory {directory} lacks {', '.join(missing)}; it needs the MLE-bench layout "
-            f"prepared/public/{{{', '.join(PUBLIC_FILES)}}} and prepared/private/test.csv"
+            f"prepared/public/{{{', '.join(PUBLIC_FILES)}}} and prepared/private/{task.spec.answers_file} "
+            "(task.yaml's answers_file)"
         )
     if task.leaderboard_csv is not None and not task.leaderboard_csv.is_file():
         raise TaskError(
             f"{directory / 'task.yaml'}: leaderboard file {task.leaderboard_csv} does not exist; "
             f"fix the path (relative to the task directory) or remove the `leaderboard` key"
         )
-    needed = [task.spec.id_column, *task.spec.target_columns]
-    for path in (task.train_csv, task.answers_csv, task.sample_submission_csv):
-        _require_columns(path, needed)
-    _require_columns(task.test_csv, [task.spec.id_column])
+    spec = task.spec
+    labels = [spec.label_column] if spec.label_column is not None else spec.target_columns
+    _require_columns(task.train_csv, [spec.id_column, *labels, *spec.hidden_columns])
+    _require_columns(task.answers_csv, [spec.id_column, *spec.target_columns, *spec.hidden_columns])
+    _require_columns(task.sample_submission_csv, [spec.id_column, *spec.target_columns])
+    _require_columns(task.test_csv, [spec.id_column])
     if task.spec.group_column is not None:
         _require_columns(task.train_csv, [task.spec.group_column])
     return task
@@ -132,6 +152,15 @@ def _read_spec(path: Path) -> TaskSpec:
         raise TaskError(f"{path}: {_explain(e)}") from None
     if not spec.target_columns:
         raise TaskError(f"{path}: target_columns is empty; list the column(s) a submission predicts")
+    if Path(spec.answers_file).name != spec.answers_file:
+        raise TaskError(
+            f"{path}: answers_file must be a file name under prepared/private, got {spec.answers_file!r}"
+        )
+    if spec.label_column is not None and len(spec.target_columns) < 2:
+        raise TaskError(
+            f"{path}: label_column {spec.label_column!r} needs one target column per class "
+            f"(the submission's probability columns), got {spec.target_columns}"
+        )
     return spec
 
 
@@ -158,5 +187,6 @@ def _require_columns(path: Path, columns: list[str]) -> None:
         raise TaskError(
             f"{path} lacks the column(s) {', '.join(map(repr, missing))} named in task.yaml "
             f"(it has {', '.join(map(repr, list(header)[:10]))}{', ...' if len(header) > 10 else ''}); "
-            f"fix id_column/target_columns in task.yaml or the file"
+            "fix the column keys of task.yaml (id_column, target_columns, label_column, answer_columns, "
+            "score_where) or the file"
         )

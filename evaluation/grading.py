@@ -1,0 +1,42 @@
+"""Grading answers and a submission aligned row for row: the task's row filter, then its metric."""
+
+import math
+
+import pandas as pd
+
+from evaluation.metrics import Metric, get_metric
+from evaluation.task import TaskSpec
+
+
+def scored_rows(spec: TaskSpec, answers: pd.DataFrame) -> pd.Series:
+    """Which answer rows count: those whose `score_where` columns hold the given values (all rows when
+    the task sets none). Values compare as numbers when both sides are numbers, else as text."""
+    keep = pd.Series(True, index=answers.index)
+    for column, wanted in spec.score_where.items():
+        cells = answers[column]
+        numbers = pd.to_numeric(cells, errors="coerce")
+        if isinstance(wanted, int | float) and numbers.notna().all():
+            keep &= numbers == wanted
+        else:
+            keep &= cells.astype(str) == str(wanted)
+    return keep
+
+
+def grade_aligned(
+    spec: TaskSpec, answers: pd.DataFrame, aligned: pd.DataFrame, metric: Metric | None = None
+) -> float:
+    """`metric` (the task's by default) on the scored rows of `answers` and `aligned` (same ids and order).
+
+    Raises ValueError when no row is scored or the metric is not a finite number.
+    """
+    keep = scored_rows(spec, answers).to_numpy()
+    if not keep.all():
+        if not keep.any():
+            raise ValueError(f"no row of the answers matches score_where {spec.score_where}")
+        answers = answers[keep].reset_index(drop=True)
+        aligned = aligned[keep].reset_index(drop=True)
+    metric = metric or get_metric(spec.metric)
+    value = float(metric.fn(answers, aligned, list(spec.target_columns)))
+    if not math.isfinite(value):
+        raise ValueError(f"{metric.name} is {value}")
+    return value
