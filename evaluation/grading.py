@@ -8,17 +8,22 @@ from evaluation.metrics import Metric, get_metric
 from evaluation.task import TaskSpec
 
 
+def _equals(cells: pd.Series, wanted: str | int | float) -> pd.Series:
+    """Which cells hold `wanted`: compared as numbers when both sides are numbers, else as text."""
+    numbers = pd.to_numeric(cells, errors="coerce")
+    if isinstance(wanted, int | float) and numbers.notna().all():
+        return numbers == wanted
+    return cells.astype(str) == str(wanted)
+
+
 def scored_rows(spec: TaskSpec, answers: pd.DataFrame) -> pd.Series:
-    """Which answer rows count: those whose `score_where` columns hold the given values (all rows when
-    the task sets none). Values compare as numbers when both sides are numbers, else as text."""
+    """Which answer rows count: those whose `score_where` columns hold the given values and whose
+    `skip_where` columns do not (all rows when the task sets neither)."""
     keep = pd.Series(True, index=answers.index)
     for column, wanted in spec.score_where.items():
-        cells = answers[column]
-        numbers = pd.to_numeric(cells, errors="coerce")
-        if isinstance(wanted, int | float) and numbers.notna().all():
-            keep &= numbers == wanted
-        else:
-            keep &= cells.astype(str) == str(wanted)
+        keep &= _equals(answers[column], wanted)
+    for column, unwanted in spec.skip_where.items():
+        keep &= ~_equals(answers[column], unwanted)
     return keep
 
 
@@ -32,7 +37,10 @@ def grade_aligned(
     keep = scored_rows(spec, answers).to_numpy()
     if not keep.all():
         if not keep.any():
-            raise ValueError(f"no row of the answers matches score_where {spec.score_where}")
+            raise ValueError(
+                f"no row of the answers is scored (score_where {spec.score_where}, "
+                f"skip_where {spec.skip_where})"
+            )
         answers = answers[keep].reset_index(drop=True)
         aligned = aligned[keep].reset_index(drop=True)
     metric = metric or get_metric(spec.metric)

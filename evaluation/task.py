@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from evaluation.metrics import UnknownMetricError, get_metric
 
 PUBLIC_FILES = ("description.md", "train.csv", "test.csv", "sample_submission.csv")
+_FILE_KEYS = {"train.csv": "train_file"}
 
 
 class TaskError(Exception):
@@ -34,6 +35,8 @@ class TaskSpec(BaseModel):
     description: str | None = None
     # Rows sharing a value of this train.csv column stay in one HCE split (e.g. a breath id).
     group_column: str | None = None
+    # The labelled rows, a CSV under prepared/public (new-york-city-taxi-fare-prediction: labels.csv).
+    train_file: str = "train.csv"
     # The hidden labels of the competition's test set, a CSV under prepared/private.
     answers_file: str = "test.csv"
     # When train.csv holds one class column and the submission one probability column per class
@@ -45,11 +48,14 @@ class TaskSpec(BaseModel):
     # Score only the rows whose answer columns equal these values (e.g. {u_out: 0}: the expiratory
     # phase of a breath is not scored). The columns stay with the hidden answers.
     score_where: dict[str, str | int | float] = {}
+    # Do not score the rows where an answer column holds this value (e.g. {toxic: -1}: rows Kaggle
+    # left unscored). The columns stay with the hidden answers.
+    skip_where: dict[str, str | int | float] = {}
 
     @property
     def hidden_columns(self) -> list[str]:
         """The columns besides id and targets that the hidden answers keep for the grader."""
-        extra = [*self.answer_columns, *self.score_where]
+        extra = [*self.answer_columns, *self.score_where, *self.skip_where]
         return [c for c in dict.fromkeys(extra) if c not in self.target_columns]
 
 
@@ -70,7 +76,7 @@ class Task:
 
     @property
     def train_csv(self) -> Path:
-        return self.public_dir / "train.csv"
+        return self.public_dir / self.spec.train_file
 
     @property
     def test_csv(self) -> Path:
@@ -111,13 +117,14 @@ def load_task(directory: Path) -> Task:
         get_metric(task.spec.metric)
     except UnknownMetricError as e:
         raise TaskError(f"{directory / 'task.yaml'}: {e}") from None
-    required = [task.public_dir / name for name in PUBLIC_FILES] + [task.answers_csv]
+    names = [getattr(task.spec, _FILE_KEYS[n]) if n in _FILE_KEYS else n for n in PUBLIC_FILES]
+    required = [task.public_dir / name for name in names] + [task.answers_csv]
     missing = [str(path.relative_to(directory)) for path in required if not path.is_file()]
     if missing:
         raise TaskError(
             f"task directory {directory} lacks {', '.join(missing)}; it needs the MLE-bench layout "
-            f"prepared/public/{{{', '.join(PUBLIC_FILES)}}} and prepared/private/{task.spec.answers_file} "
-            "(task.yaml's answers_file)"
+            f"prepared/public/{{{', '.join(names)}}} and prepared/private/{task.spec.answers_file} "
+            "(task.yaml's train_file and answers_file name the CSVs of labelled rows and hidden labels)"
         )
     if task.leaderboard_csv is not None and not task.leaderboard_csv.is_file():
         raise TaskError(
@@ -152,10 +159,10 @@ def _read_spec(path: Path) -> TaskSpec:
         raise TaskError(f"{path}: {_explain(e)}") from None
     if not spec.target_columns:
         raise TaskError(f"{path}: target_columns is empty; list the column(s) a submission predicts")
-    if Path(spec.answers_file).name != spec.answers_file:
-        raise TaskError(
-            f"{path}: answers_file must be a file name under prepared/private, got {spec.answers_file!r}"
-        )
+    for key, folder in (("train_file", "public"), ("answers_file", "private")):
+        name = getattr(spec, key)
+        if Path(name).name != name:
+            raise TaskError(f"{path}: {key} must be a file name under prepared/{folder}, got {name!r}")
     if spec.label_column is not None and len(spec.target_columns) < 2:
         raise TaskError(
             f"{path}: label_column {spec.label_column!r} needs one target column per class "

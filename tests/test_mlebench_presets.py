@@ -244,3 +244,71 @@ def test_a_class_without_a_probability_column_is_named(tmp_path: Path) -> None:
     )
     with pytest.raises(TaskError, match=r"lacks the column\(s\) 'flag'"):
         load_task(root)
+
+
+def test_jigsaw_toxic_leaves_rows_labelled_minus_one_unscored(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    classes = ["toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate"]
+    n_train, n_test = 300, 80
+    labels = rng.integers(0, 2, (n_train + n_test, len(classes)))
+    table = pd.DataFrame(labels, columns=classes)
+    table.insert(0, "comment_text", [f"comment {k}" for k in range(n_train + n_test)])
+    table.insert(0, "id", [f"{k:016x}" for k in rng.permutation(10**6)[: n_train + n_test]])
+    train, test = table.iloc[:n_train], table.iloc[n_train:].copy()
+    test.loc[test.index[:30], classes] = -1  # Kaggle's test_labels: rows it did not score
+    lay_out(
+        tmp_path / "data",
+        tmp_path / "repo",
+        "jigsaw-toxic-comment-classification-challenge",
+        "column-wise ROC AUC",
+        train,
+        test[["id", "comment_text"]],
+        test[["id", *classes]],
+        test[["id"]].assign(**dict.fromkeys(classes, 0.5)),
+    )
+    task = load(tmp_path, "jigsaw-toxic-comment-classification-challenge")
+    answers = pd.read_csv(task.answers_csv)
+    # Right on the scored rows, inverted on the -1 rows: a perfect column-wise AUC all the same.
+    right = answers.copy()
+    right.loc[right.index[:30], classes] = 1
+    right.to_csv(tmp_path / "sub.csv", index=False)
+    assert grade_on_answers(task, tmp_path / "sub.csv") == pytest.approx(1.0)
+    hce = HiddenConsistentEvaluation(task, split_seed=SEED)
+    assert hce.score(
+        to_bytes(
+            submit(
+                hce,
+                tmp_path / "public",
+                lambda t: pd.DataFrame({c: rng.uniform(size=len(t)) for c in classes}),
+            )
+        )
+    ).valid
+
+
+def test_new_york_taxi_reads_its_labelled_rows_from_labels_csv(tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    n = 200
+    table = pd.DataFrame(
+        {
+            "key": [f"2012-01-01 00:00:{k:02d}.{k:07d}" for k in range(n)],
+            "passenger_count": rng.integers(1, 6, n),
+            "fare_amount": rng.uniform(3, 60, n).round(2),
+        }
+    )
+    lay_out(
+        tmp_path / "data",
+        tmp_path / "repo",
+        "new-york-city-taxi-fare-prediction",
+        "root-mean-squared-error",
+        table.iloc[:150],
+        table.iloc[150:].drop(columns="fare_amount"),
+        table.iloc[150:][["key", "fare_amount"]],
+        table.iloc[150:][["key"]].assign(fare_amount=11.35),
+    )
+    public = tmp_path / "data" / "new-york-city-taxi-fare-prediction" / "prepared" / "public"
+    (public / "train.csv").rename(public / "labels.csv")
+    task = load(tmp_path, "new-york-city-taxi-fare-prediction")
+    assert task.train_csv.name == "labels.csv"
+    hce = HiddenConsistentEvaluation(task, split_seed=SEED)
+    hce.write_public(tmp_path / "agent")
+    assert len(pd.read_csv(tmp_path / "agent" / "train.csv")) == 120  # the agent's copy: D_train rows

@@ -55,7 +55,7 @@ def _broken(tmp_path: Path, task_yaml: str = TASK_YAML) -> Path:
         ("- a list\n", "must be a YAML mapping"),
         (TASK_YAML + "colour: blue\n", "unknown key 'colour'"),
         ("name: toy\nmetric: accuracy\ntarget_columns: [y]\n", "required key 'id_column' is missing"),
-        (TASK_YAML.replace("accuracy", "f1-score"), "unknown metric 'f1-score'"),
+        (TASK_YAML.replace("accuracy", "f2-score"), "unknown metric 'f2-score'"),
         (TASK_YAML.replace("[y]", "[]"), "target_columns is empty"),
         (TASK_YAML.replace("[y]", "[z]"), "lacks the column(s) 'z'"),
         (TASK_YAML.replace("id_column: id", "id_column: key"), "lacks the column(s) 'key'"),
