@@ -23,8 +23,9 @@ class ExecResult(NamedTuple):
 class SandboxSettings(NamedTuple):
     """How episodes are isolated (config group `sandbox`): 0 for a limit means none.
 
-    `memory_mb` bounds each process's address space (RLIMIT_AS), `max_processes` the processes and
-    threads of the sandbox's user (RLIMIT_NPROC), `workspace_mb` the workspace's total size.
+    `memory_mb` bounds the sandbox's total memory (its cgroup; each process's address space where the
+    node allows no cgroup), `max_processes` its processes and threads, `workspace_mb` the workspace's
+    total size.
     """
 
     isolation: Literal["bwrap", "none"] = "bwrap"

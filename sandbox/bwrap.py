@@ -7,29 +7,37 @@ only its GPU's device nodes. Nothing else of the host: not the run directory, no
 files, not other workspaces. The network namespace is empty unless `network=True`. Its processes
 cannot see or signal the worker's (own PID namespace).
 
-Limits: each process gets RLIMIT_AS (`memory_mb`), RLIMIT_NPROC (`max_processes`) and RLIMIT_FSIZE
-(`workspace_mb`); the workspace's total size is checked while a command runs, and the tmpfs /tmp
-is capped at `workspace_mb`. RLIMIT_NPROC counts the processes of a real user and the kernel does
-not apply it to root (nor to root mapped into a user namespace), so a worker running as root runs
-bwrap without a user namespace and drops, inside,
-to an unprivileged user of the sandbox's own, with no capabilities and no_new_privs (`setpriv`). Each
-sandbox gets a fresh uid (from the worker's pid and a counter, skipping any uid that still runs a
-process), so processes still dying in an earlier sandbox never count toward the next one's limit,
-and closing a sandbox kills whatever still runs as its user. A non-root worker's sandboxes run as
-its own user in a user namespace, and the limit is then added to what that user already runs.
+Limits: a cgroup per sandbox caps the memory of all its processes together (`memory_mb`) and their
+number (`max_processes`), see sandbox/cgroup.py; where the node allows no cgroup, each process gets
+RLIMIT_AS instead (not with a GPU: CUDA reserves more address space than it uses). Each process
+also gets RLIMIT_NPROC (`max_processes`) and RLIMIT_FSIZE (`workspace_mb`); the workspace's total
+size is checked while a command runs, and the tmpfs /tmp is capped at `workspace_mb`.
+
+RLIMIT_NPROC counts the processes of a real user and the kernel does not apply it to root (nor to
+root mapped into a user namespace), so a worker running as root runs bwrap without a user
+namespace and drops, inside, to an unprivileged user of the sandbox's own, with no capabilities and
+no_new_privs (`setpriv`). Each sandbox gets a fresh uid (from the worker's pid and a counter,
+skipping any uid that still runs a process), so processes still dying in an earlier sandbox never
+count toward the next one's limit, and closing a sandbox kills whatever still runs as its user. A
+non-root worker's sandboxes run as its own user in a user namespace, and the limit is then added to
+what that user already runs.
 """
 
+import asyncio
 import contextlib
 import itertools
+import logging
 import os
 import shutil
 import signal
 import sys
 import time
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
-from sandbox.base import SandboxSettings
+from sandbox.base import ExecResult, SandboxSettings
+from sandbox.cgroup import CgroupUnavailableError, SandboxCgroup
 from sandbox.process import ProcessSandbox
 
 WORKSPACE = "/workspace"
@@ -54,6 +62,13 @@ _SANDBOX_UID_BASE = 100000
 # Sandbox uids a worker process cycles through: 100000 + pid * 256 + slot stays below 2**31.
 _UIDS_PER_PROCESS = 256
 _uid_slots = itertools.count()
+_cgroup_names = itertools.count()
+# Processes of the sandbox itself that its cgroup counts besides the agent's (two per bwrap: the
+# shell's, the kernel's and a command's), so that `max_processes` stays the agent's own budget.
+_PLUMBING = 16
+# Why this worker's sandboxes get no cgroup (logged once), None while it has not been refused.
+_cgroup_refusal: str | None = None
+logger = logging.getLogger(__name__)
 # How often (s) a running command may re-measure the workspace: walking it costs time.
 _MEASURE_EVERY_S = 1.0
 
@@ -103,10 +118,13 @@ def bwrap_argv(
     gpu_ids: Sequence[str],
     nproc: int,
     uid: int | None,
+    address_space: bool = True,
 ) -> list[str]:
     """The bwrap command line (and the limits wrapper inside it) that every sandboxed command follows.
 
     `uid` is the unprivileged user to drop to inside (a root worker), None to keep the caller's.
+    `address_space` applies `memory_mb` to each process (RLIMIT_AS): when a cgroup caps the sandbox's
+    total instead, or a GPU is bound (CUDA reserves more address space than any limit), it is off.
     """
     argv = ["bwrap", "--die-with-parent", "--new-session"]
     if uid is None:
@@ -140,7 +158,7 @@ def bwrap_argv(
     argv += ["--perms", "0755", "--dir", str(Path(CTL).parent), "--bind", str(ctl), CTL]
     argv += ["--chdir", WORKSPACE, "--setenv", "HOME", WORKSPACE, "--setenv", "TMPDIR", "/tmp"]
     limits = [f"-u {nproc}"]
-    if settings.memory_mb:
+    if settings.memory_mb and address_space:
         limits.append(f"-v {settings.memory_mb * 1024}")
     if settings.workspace_mb:
         limits.append(f"-f {settings.workspace_mb * 1024}")  # bash counts 1024-byte blocks
@@ -185,9 +203,25 @@ class BwrapSandbox(ProcessSandbox):
             _chown_tree(self._workspace, self._owner)
             os.chown(self._ctl, self._owner, self._owner)
         self._env.update({"HOME": WORKSPACE, "TMPDIR": "/tmp"})
-        self._prefix = bwrap_argv(
-            settings, self._workspace, data_dir.resolve(), self._ctl, gpu_ids, nproc, self._owner
+        self._cgroup = _sandbox_cgroup(settings)
+        # Where sandbox.memory_mb applies: "sandbox" (a cgroup's total), "process" (RLIMIT_AS each), "none".
+        self.memory_scope: str
+        if self._cgroup is not None:
+            weakref.finalize(self, self._cgroup.close)  # also when the episode never closes it
+            self.memory_scope = "sandbox" if settings.memory_mb else "none"
+        else:
+            self.memory_scope = "process" if settings.memory_mb and not gpu_ids else "none"
+        prefix = bwrap_argv(
+            settings,
+            self._workspace,
+            data_dir.resolve(),
+            self._ctl,
+            gpu_ids,
+            nproc,
+            self._owner,
+            address_space=self.memory_scope == "process",
         )
+        self._prefix = [*(self._cgroup.join_argv() if self._cgroup else []), *prefix]
         self._ctl_inside = CTL
         self._measured_at = 0.0
 
@@ -206,10 +240,41 @@ class BwrapSandbox(ProcessSandbox):
         """The workspace as the agent's code sees it."""
         return WORKSPACE
 
+    async def exec(self, argv: list[str], timeout: float, input: str | None = None) -> ExecResult:
+        """Run `argv` in the sandbox (see ProcessSandbox.exec); says so when it ran out of memory."""
+        before = self._oom_kills()
+        return self._say_oom(before, await super().exec(argv, timeout, input))
+
+    async def run_shell(self, command: str, timeout: float) -> ExecResult:
+        """Run `command` in the persistent bash; says so when it ran out of memory."""
+        before = self._oom_kills()
+        return self._say_oom(before, await super().run_shell(command, timeout))
+
+    async def run_python(self, code: str, timeout: float) -> ExecResult:
+        """Run `code` in the persistent kernel; says so when it ran out of memory."""
+        before = self._oom_kills()
+        return self._say_oom(before, await super().run_python(code, timeout))
+
+    def _oom_kills(self) -> int:
+        return self._cgroup.oom_kills() if self._cgroup is not None else 0
+
+    def _say_oom(self, before: int, result: ExecResult) -> ExecResult:
+        killed = self._oom_kills() - before
+        if killed <= 0:
+            return result
+        note = (
+            f"\n[out of memory: the sandbox reached its limit of {self._settings.memory_mb} MB "
+            f"(sandbox.memory_mb) and the kernel killed {killed} of its processes; use less memory]"
+        )
+        return result._replace(output=result.output + note)
+
     async def close(self) -> None:
-        """Close as a process sandbox does, then kill whatever still runs as this sandbox's own user:
-        nothing of it may outlive the episode, whatever it did to leave the process tree."""
+        """Close as a process sandbox does, then kill whatever still runs as this sandbox's own user
+        or in its cgroup: nothing of it may outlive the episode, whatever it did to leave the
+        process tree."""
         await super().close()
+        if self._cgroup is not None:
+            await asyncio.to_thread(self._cgroup.close)
         if self._owner is None:
             return
         for _ in range(3):  # a process forking while we kill: its children show in the next pass
@@ -235,6 +300,27 @@ class BwrapSandbox(ProcessSandbox):
             f"stopped: the workspace holds {used:.0f} MB, over its limit of {limit} MB "
             "(sandbox.workspace_mb); delete files before going on"
         )
+
+
+def _sandbox_cgroup(settings: SandboxSettings) -> SandboxCgroup | None:
+    """A cgroup capping the new sandbox's total memory and processes, or None (said once) when the
+    node does not allow one: memory is then capped per process."""
+    global _cgroup_refusal
+    if not (settings.memory_mb or settings.max_processes):
+        return None
+    name = f"sandbox-{os.getpid()}-{next(_cgroup_names)}"
+    try:
+        processes = settings.max_processes + _PLUMBING if settings.max_processes else 0
+        return SandboxCgroup.create(name, settings.memory_mb, processes)
+    except CgroupUnavailableError as e:
+        if _cgroup_refusal is None:
+            _cgroup_refusal = str(e)
+            logger.warning(
+                "sandboxes get no cgroup (%s): sandbox.memory_mb caps each process's address space "
+                "instead of the sandbox's total, and nothing caps it when a GPU is bound",
+                e,
+            )
+        return None
 
 
 def _tree_bytes(root: Path) -> int:

@@ -60,6 +60,7 @@ class Arena(NamedTuple):
     listener: socket.socket
     bystander: subprocess.Popen[bytes]
     users: list[int]  # the uids the drill's sandboxes ran as (a root worker's own per sandbox)
+    memory_scopes: list[str]  # where each sandbox's memory_mb applied: "sandbox" (cgroup) or "process"
 
 
 @pytest.fixture
@@ -85,7 +86,7 @@ def arena(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     listener.setblocking(False)
     bystander = subprocess.Popen(["sleep", "300"])
     workspace = run / "workspaces" / "node-0001"
-    yield Arena(run, public, workspace, hidden[-1].parent, hidden, listener, bystander, [])
+    yield Arena(run, public, workspace, hidden[-1].parent, hidden, listener, bystander, [], [])
     listener.close()
     bystander.kill()
     bystander.wait()
@@ -102,8 +103,10 @@ def play(
     )
     sandbox = open_sandbox(LIMITS, arena.workspace, arena.public, kill_grace_s=0.5)
     card = tiny_card(Path(sandbox.data_dir))
-    if isinstance(sandbox, BwrapSandbox) and sandbox.user is not None:
-        arena.users.append(sandbox.user)
+    if isinstance(sandbox, BwrapSandbox):
+        arena.memory_scopes.append(sandbox.memory_scope)
+        if sandbox.user is not None:
+            arena.users.append(sandbox.user)
 
     async def episode() -> EpisodeOutcome:
         try:
@@ -240,11 +243,17 @@ def test_a_fork_bomb_is_capped_at_the_process_limit_and_cleaned_up(arena: Arena)
 def test_memory_past_the_limit_fails_in_the_cell_not_the_worker(arena: Arena) -> None:
     _, (seen, after) = play(
         arena,
-        ("python", {"code": "keep = 1\nblob = bytearray(3 << 30)"}),
-        ("python", {"code": "print('kernel ok', keep)"}),
+        # Written, not just reserved: resident memory is what a cgroup counts.
+        ("python", {"code": "keep = 1\nblob = b'x' * (3 << 30)"}),
+        ("python", {"code": "print('kernel ok', globals().get('keep'))"}),
     )
-    assert "MemoryError" in seen
-    assert after.rstrip().endswith("kernel ok 1")
+    if arena.memory_scopes == ["sandbox"]:  # a cgroup caps the sandbox's total: the kernel is killed
+        assert "out of memory: the sandbox reached its limit of 2048 MB" in seen, seen
+        assert "a new one starts" in seen and after.rstrip().endswith("kernel ok None")
+    else:  # each process's address space is capped: the allocation fails in the cell
+        assert arena.memory_scopes == ["process"]
+        assert "MemoryError" in seen
+        assert after.rstrip().endswith("kernel ok 1")
 
 
 def test_writing_past_the_workspace_limit_stops_the_command(arena: Arena) -> None:
