@@ -7,6 +7,10 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import cohen_kappa_score, label_ranking_average_precision_score, roc_auc_score
 
+from evaluation.bias_metrics import jigsaw_bias_score
+from evaluation.clinical_metrics import modified_laplace_log_likelihood
+from evaluation.location_metrics import average_haversine_distance, kuzushiji_f1
+from evaluation.mask_metrics import dice_hausdorff_combo, mean_dice_of_rle_masks
 from evaluation.text_metrics import jaccard_similarity, levenshtein_distance, map_at_k, micro_f1
 
 MetricFn = Callable[[pd.DataFrame, pd.DataFrame, list[str]], float]
@@ -247,6 +251,12 @@ _METRICS = {
         _metric("micro-f1-score", False, False, micro_f1),
         _metric("map-at-5", False, False, map_at_k(5)),
         _metric("map-at-12", False, False, map_at_k(12)),
+        _metric("dice-coefficient", False, False, mean_dice_of_rle_masks),
+        _metric("dice-hausdorff-combo", False, False, dice_hausdorff_combo),
+        _metric("average-haversine-distance", True, False, average_haversine_distance),
+        _metric("f1-score", False, False, kuzushiji_f1),
+        _metric("modified-laplace-log-likelihood", False, False, modified_laplace_log_likelihood),
+        _metric("jigsaw-unintended-bias-in-toxicity-classification-score", False, True, jigsaw_bias_score),
     )
 }
 
