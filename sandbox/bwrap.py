@@ -37,7 +37,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sandbox.base import ExecResult, SandboxSettings
-from sandbox.cgroup import CgroupUnavailableError, SandboxCgroup
+from sandbox.cgroup import CgroupUnavailableError, SandboxCgroup, group_name, remove_orphans
 from sandbox.process import ProcessSandbox
 
 WORKSPACE = "/workspace"
@@ -308,7 +308,11 @@ def _sandbox_cgroup(settings: SandboxSettings) -> SandboxCgroup | None:
     global _cgroup_refusal
     if not (settings.memory_mb or settings.max_processes):
         return None
-    name = f"sandbox-{os.getpid()}-{next(_cgroup_names)}"
+    serial = next(_cgroup_names)
+    if serial == 0:  # this worker's first sandbox: clear what dead workers left
+        with contextlib.suppress(OSError):
+            remove_orphans()
+    name = group_name(os.getpid(), serial)
     try:
         processes = settings.max_processes + _PLUMBING if settings.max_processes else 0
         return SandboxCgroup.create(name, settings.memory_mb, processes)

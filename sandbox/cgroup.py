@@ -135,6 +135,28 @@ class SandboxCgroup:
             time.sleep(0.05)
 
 
+def group_name(pid: int, serial: int) -> str:
+    """The name of a worker process's `serial`-th sandbox group (the pid says whose it is)."""
+    return f"sandbox-{pid}-{serial}"
+
+
+def remove_orphans(root: Path = CGROUP_ROOT) -> list[str]:
+    """Remove the sandbox groups of worker processes that no longer run (a worker killed before it
+    could close its sandboxes leaves them behind, empty once bwrap took its processes down)."""
+    removed = []
+    for parent in (root / PARENT, root / "memory" / PARENT, root / "pids" / PARENT):
+        if not parent.is_dir():
+            continue
+        for group in parent.glob("sandbox-*-*"):
+            pid = group.name.split("-")[1]
+            if not pid.isdigit() or Path(f"/proc/{pid}").exists():
+                continue
+            SandboxCgroup(1, {"group": group}).close(wait_s=1.0)
+            if not group.exists():
+                removed.append(str(group))
+    return removed
+
+
 def _version(root: Path) -> int:
     """2 for a unified hierarchy with the memory and pids controllers, 1 for v1 memory + pids."""
     controllers = root / "cgroup.controllers"

@@ -9,7 +9,7 @@ import pytest
 
 from sandbox import BwrapSandbox, SandboxSettings, open_sandbox
 from sandbox.bwrap import bwrap_argv
-from sandbox.cgroup import CGROUP_ROOT, CgroupUnavailableError, SandboxCgroup
+from sandbox.cgroup import CGROUP_ROOT, CgroupUnavailableError, SandboxCgroup, group_name, remove_orphans
 
 
 def _cgroups_here() -> str | None:
@@ -112,3 +112,19 @@ def test_address_space_limit_is_off_with_a_cgroup_or_a_gpu(tmp_path: Path) -> No
         return next(a for a in argv if a.startswith("ulimit"))
 
     assert "-v 1048576" in limits(True) and "-v" not in limits(False)
+
+
+@needs_cgroups
+def test_groups_of_dead_workers_are_removed(tmp_path: Path) -> None:
+    # Above pid_max: no process has it.
+    dead = int(Path("/proc/sys/kernel/pid_max").read_text()) + 1 + os.getpid() % 1000
+    orphan = SandboxCgroup.create(group_name(dead, 0), 64, 64)
+    mine = SandboxCgroup.create(group_name(os.getpid(), 99_999), 64, 64)
+    try:
+        removed = remove_orphans()
+        assert any(f"sandbox-{dead}-0" in path for path in removed)
+        assert not any(f"sandbox-{os.getpid()}-" in path for path in removed)
+        assert mine.pids() == [] and all(d.is_dir() for d in mine._groups.values())
+    finally:
+        orphan.close()
+        mine.close()
