@@ -19,6 +19,19 @@ from run.preflight import PreflightError, preflight
 
 OmegaConf.register_new_resolver("aira_run_dir", lambda resume, default: resume or default)
 
+# Read by Ray when it is imported, for the local instance `python launch.py` starts (a user's cluster
+# keeps its own settings); a variable the user set wins.
+EMBEDDED_RAY_ENV = {
+    # Loopback only, and no usage stats sent.
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    "RAY_USAGE_STATS_ENABLED": "0",
+    # Serve kills an HTTP proxy that is not ready within 5 s, which a busy 2-core machine misses.
+    "RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S": "60",
+    # Ray starts its workers at niceness 15: any other busy process on the machine then starves the
+    # Serve controller and proxy, and the run fails before it begins.
+    "RAY_worker_niceness": "0",
+}
+
 
 @hydra.main(config_path="conf", config_name="config", version_base="1.3")
 def main(raw: DictConfig) -> None:
@@ -30,11 +43,8 @@ def main(raw: DictConfig) -> None:
         console.print(f"[bold red]cannot start:[/]\n{escape(str(e))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     if cfg.ray.address is None:
-        # Read by Ray when it is imported: the embedded instance keeps to loopback and sends no stats.
-        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        # Serve kills an HTTP proxy that is not ready within 5 s, which a busy 2-core machine misses.
-        os.environ.setdefault("RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S", "60")
+        for name, value in EMBEDDED_RAY_ENV.items():
+            os.environ.setdefault(name, value)
 
     import ray
 

@@ -6,6 +6,9 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 # Serve kills an HTTP proxy that is not ready within 5 s, which a busy 2-core machine misses.
 os.environ.setdefault("RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S", "60")
+# Ray starts its workers at niceness 15: any other busy process on the machine then starves the
+# Serve controller and proxy, and the run fails before it begins. The embedded instance is ours.
+os.environ.setdefault("RAY_worker_niceness", "0")
 os.environ.setdefault("WANDB_MODE", "offline")
 
 

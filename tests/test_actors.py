@@ -1,6 +1,7 @@
 """The actors through a real Ray instance: GPU assignment, cluster checks, a worker killed mid-run."""
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -125,3 +126,13 @@ def test_wall_clock_budget_stops_the_search_and_keeps_every_started_node(
     assert len(nodes) == outcome.nodes >= 2
     assert sorted(n["id"] for n in nodes) == list(range(1, len(nodes) + 1)), "no started job is lost"
     actors.kill()
+
+
+def test_ray_workers_run_at_normal_priority() -> None:
+    """Niced workers (Ray's default, 15) starve behind any busy process; tests run like launch.py."""
+
+    @ray.remote
+    def niceness() -> int:
+        return os.nice(0)
+
+    assert ray.get(niceness.remote()) == 0

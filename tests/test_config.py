@@ -117,3 +117,11 @@ def test_preflight_runs_before_ray_is_imported() -> None:
     code = "import sys, launch, run.preflight; assert 'ray' not in sys.modules, 'ray imported too early'"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_the_embedded_ray_keeps_to_loopback_and_runs_workers_at_normal_priority() -> None:
+    from launch import EMBEDDED_RAY_ENV
+
+    assert EMBEDDED_RAY_ENV["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] == "0"
+    # At Ray's default niceness of 15, a busy machine starved Serve's proxy past its 60 s start.
+    assert EMBEDDED_RAY_ENV["RAY_worker_niceness"] == "0"

@@ -134,3 +134,40 @@ def test_agent_visible_copy_holds_no_hidden_label(run_dir: Path):
     assert not hidden & set(test["id"]), "opaque ids must not reveal the original ids"
     for f in public.rglob("*"):
         assert f.name in {"train.csv", "test.csv", "sample_submission.csv", "description.md"}, f
+
+
+def test_resume_continues_a_run_in_its_own_directory_and_keeps_its_nodes(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    """An interrupted or finished run goes on with `resume=<run dir>` (here: a bigger node budget):
+    the nodes it had stay as they were, new ones follow them, and result.json counts them all."""
+    import shutil
+
+    copy = tmp_path / "resumed"
+    shutil.copytree(run_dir, copy)
+    before = (copy / "journal.jsonl").read_text().splitlines()
+    other_runs = set((ROOT / "runs").glob("*/*"))
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "launch.py"),
+            f"resume={copy}",
+            "search.num_workers=2",
+            "search.budget.max_nodes=11",
+            "search.budget.wall_clock_s=400",
+            "search.num_drafts=3",
+            f"serve.port={free_port()}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    after = (copy / "journal.jsonl").read_text().splitlines()
+    assert after[: len(before)] == before, "the earlier nodes were rewritten"
+    nodes = [json.loads(line) for line in after]
+    assert sorted(n["id"] for n in nodes) == list(range(1, 12))  # new ids follow the earlier ones
+    result = json.loads((copy / "result.json").read_text())
+    assert result["nodes"] == 11
+    assert set((ROOT / "runs").glob("*/*")) == other_runs, "a resumed run writes into its own directory only"
