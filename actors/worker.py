@@ -3,7 +3,6 @@
 import shutil
 import time
 from pathlib import Path
-from typing import Any
 
 import ray
 
@@ -30,7 +29,7 @@ class ExperimentWorker:
         workspace_root: str,
         client: ClientSettings,
         settings: AgentSettings,
-        ledger: Any = None,
+        ledger_name: str | None = None,
         sandbox: SandboxSettings | None = None,
     ) -> None:
         self.worker_id = worker_id
@@ -40,7 +39,9 @@ class ExperimentWorker:
         self.settings = settings
         self.sandbox = sandbox or SandboxSettings()
         self.gpu_ids = [str(g) for g in ray.get_gpu_ids()]
-        # `ledger` is the run's TokenLedger actor: the client reports usage and honours the budget.
+        # The run's TokenLedger actor, found by name: the client reports usage and honours the budget.
+        # A name, not a handle: Ray cannot promise a restarted actor the handles it was created with.
+        ledger = ray.get_actor(ledger_name) if ledger_name is not None else None
         self.client = PolicyClient(client, ledger)
 
     def info(self) -> dict[str, object]:

@@ -2,6 +2,7 @@
 
 import logging
 import os
+import uuid
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -134,7 +135,8 @@ def start_actors(cfg: RunConfig, task: Task, rd: RunDir, endpoint: PolicyEndpoin
     )
     # A resumed run starts its token count from the nodes it already has.
     done = Journal(rd.journal).load()
-    ledger: Any = TokenLedgerActor.remote(
+    ledger_name = f"aira-token-ledger-{uuid.uuid4().hex[:12]}"
+    ledger: Any = TokenLedgerActor.options(name=ledger_name).remote(
         cfg.policy.budget,
         sum(n.prompt_tokens for n in done),
         sum(n.completion_tokens for n in done),
@@ -142,7 +144,7 @@ def start_actors(cfg: RunConfig, task: Task, rd: RunDir, endpoint: PolicyEndpoin
     client = client_settings(cfg.policy, endpoint)
     workers: list[Any] = [
         ExperimentWorkerActor.options(**worker_options(cfg)).remote(
-            i, card, str(rd.public_dir), str(rd.workspaces), client, settings, ledger, box
+            i, card, str(rd.public_dir), str(rd.workspaces), client, settings, ledger_name, box
         )
         for i in range(cfg.search.num_workers)
     ]
