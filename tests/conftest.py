@@ -13,6 +13,8 @@ os.environ.setdefault("WANDB_MODE", "offline")
 
 
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,6 +31,18 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def run_launch(*overrides: str, timeout: float = 600) -> "subprocess.CompletedProcess[str]":
+    """`python launch.py <overrides>` from the project root, as a user runs it, on a free Serve port."""
+    root = Path(__file__).resolve().parents[1]
+    return subprocess.run(
+        [sys.executable, str(root / "launch.py"), *overrides, f"serve.port={free_port()}"],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=root,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,6 @@
 """The whole system through real Ray, Ray Serve and HTTP: `python launch.py` on the bundled task."""
 
 import json
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -11,35 +8,21 @@ import pytest
 
 from evaluation.hce import HiddenConsistentEvaluation
 from evaluation.task import load_task
+from tests.conftest import run_launch
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.integration
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("run")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "launch.py"),
-            "search.num_workers=2",
-            "search.budget.max_nodes=8",
-            "search.budget.wall_clock_s=400",
-            "search.num_drafts=3",
-            f"serve.port={free_port()}",
-            f"hydra.run.dir={out}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=ROOT,
+    proc = run_launch(
+        "search.num_workers=2",
+        "search.budget.max_nodes=8",
+        "search.budget.wall_clock_s=400",
+        "search.num_drafts=3",
+        f"hydra.run.dir={out}",
     )
     (out / "stdout.txt").write_text(proc.stdout + "\n--- stderr ---\n" + proc.stderr)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -147,21 +130,12 @@ def test_resume_continues_a_run_in_its_own_directory_and_keeps_its_nodes(
     shutil.copytree(run_dir, copy)
     before = (copy / "journal.jsonl").read_text().splitlines()
     other_runs = set((ROOT / "runs").glob("*/*"))
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "launch.py"),
-            f"resume={copy}",
-            "search.num_workers=2",
-            "search.budget.max_nodes=11",
-            "search.budget.wall_clock_s=400",
-            "search.num_drafts=3",
-            f"serve.port={free_port()}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=ROOT,
+    proc = run_launch(
+        f"resume={copy}",
+        "search.num_workers=2",
+        "search.budget.max_nodes=11",
+        "search.budget.wall_clock_s=400",
+        "search.num_drafts=3",
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     after = (copy / "journal.jsonl").read_text().splitlines()

@@ -2,35 +2,24 @@
 finishes cleanly and records the trajectories and token counts, whatever the model manages."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import run_launch
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.integration
 
 
 def test_a_llamacpp_run_finishes_and_records_its_trajectories(tmp_path: Path) -> None:
     pytest.importorskip("llama_cpp", reason="needs the llamacpp extra (see README)")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "launch.py"),
-            "policy=llamacpp",
-            "search.budget.max_nodes=2",
-            "agent.max_steps=3",  # the tiny model rarely submits; 3 steps show the loop in CI time
-            "policy.max_new_tokens=128",
-            f"serve.port={free_port()}",
-            f"hydra.run.dir={tmp_path}",
-        ],
-        capture_output=True,
-        text=True,
+    proc = run_launch(
+        "policy=llamacpp",
+        "search.budget.max_nodes=2",
+        "agent.max_steps=3",  # the tiny model rarely submits; 3 steps show the loop in CI time
+        "policy.max_new_tokens=128",
+        f"hydra.run.dir={tmp_path}",
         timeout=900,
-        cwd=ROOT,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     result = json.loads((tmp_path / "result.json").read_text())
