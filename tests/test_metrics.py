@@ -284,3 +284,19 @@ def test_micro_f1_pools_counts_over_rows() -> None:
     # tp = 1 + 2, fp = 1 + 0, fn = 1 + 1.
     value = score("micro-f1-score", ["1 2", "3 4 5"], ["1 9", "3 4"])
     assert value == pytest.approx(2 * 3 / (2 * 3 + 1 + 2))
+
+
+DIRECTIONS = {
+    "dice-coefficient": False,
+    "dice-hausdorff-combo": False,
+    "average-haversine-distance": True,
+    "f1-score": False,
+    "modified-laplace-log-likelihood": False,
+    "jigsaw-unintended-bias-in-toxicity-classification-score": False,
+}
+
+
+def test_directions() -> None:
+    for name, lower in DIRECTIONS.items():
+        assert get_metric(name).lower_is_better is lower, name
+    assert get_metric("jigsaw-unintended-bias-in-toxicity-classification-score").wants_probabilities
