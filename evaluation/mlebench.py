@@ -130,16 +130,17 @@ def _config(mlebench_repo: Path | None, competition: str) -> dict[str, Any]:
     return raw
 
 
-def grader_name(mlebench_repo: Path | None, competition: str) -> str:
-    """The grader name of mle-bench's config.yaml for the competition (with known fixes applied)."""
+def grader_name(config: dict[str, Any], competition: str) -> str:
+    """The grader name in the competition's config.yaml (see `_config`), with known fixes applied."""
     if competition in GRADER_FIXES:
         return GRADER_FIXES[competition]
-    config = _config(mlebench_repo, competition)
     try:
         return str(config["grader"]["name"])
     except (KeyError, TypeError) as e:
-        path = competition_dir(Path(str(mlebench_repo)), competition) / "config.yaml"
-        raise TaskError(f"{path} has no grader.name ({e}); is it an mle-bench competition config?") from None
+        raise TaskError(
+            f"{competition}: mle-bench's config.yaml has no grader.name ({e}); is it an mle-bench "
+            "competition config?"
+        ) from None
 
 
 def answers_file(config: dict[str, Any], private: Path) -> str:
@@ -186,7 +187,7 @@ def mlebench_task_dir(
     if competition in NOT_YET:
         raise not_supported(competition, NOT_YET[competition])
     config = _config(mlebench_repo, competition)
-    metric = grader_name(mlebench_repo, competition)
+    metric = grader_name(config, competition)
     try:
         get_metric(metric)
     except UnknownMetricError:

@@ -33,7 +33,7 @@ import signal
 import sys
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from pathlib import Path
 
 from sandbox.base import ExecResult, SandboxSettings
@@ -66,8 +66,8 @@ _cgroup_names = itertools.count()
 # Processes of the sandbox itself that its cgroup counts besides the agent's (two per bwrap: the
 # shell's, the kernel's and a command's), so that `max_processes` stays the agent's own budget.
 _PLUMBING = 16
-# Why this worker's sandboxes get no cgroup (logged once), None while it has not been refused.
-_cgroup_refusal: str | None = None
+# Whether this worker has logged that its sandboxes get no cgroup (said once).
+_cgroup_refused = False
 logger = logging.getLogger(__name__)
 # How often (s) a running command may re-measure the workspace: walking it costs time.
 _MEASURE_EVERY_S = 1.0
@@ -99,7 +99,7 @@ def sandbox_uid() -> int | None:
     if os.geteuid() != 0:
         return None
     first = _SANDBOX_UID_BASE + os.getpid() * _UIDS_PER_PROCESS
-    busy = _uids_running()
+    busy = set(_threads_by_uid())
     for _ in range(_UIDS_PER_PROCESS):
         uid = first + next(_uid_slots) % _UIDS_PER_PROCESS
         if uid not in busy:
@@ -242,24 +242,24 @@ class BwrapSandbox(ProcessSandbox):
 
     async def exec(self, argv: list[str], timeout: float, input: str | None = None) -> ExecResult:
         """Run `argv` in the sandbox (see ProcessSandbox.exec); says so when it ran out of memory."""
-        before = self._oom_kills()
-        return self._say_oom(before, await super().exec(argv, timeout, input))
+        return await self._noting_oom(super().exec(argv, timeout, input))
 
     async def run_shell(self, command: str, timeout: float) -> ExecResult:
         """Run `command` in the persistent bash; says so when it ran out of memory."""
-        before = self._oom_kills()
-        return self._say_oom(before, await super().run_shell(command, timeout))
+        return await self._noting_oom(super().run_shell(command, timeout))
 
     async def run_python(self, code: str, timeout: float) -> ExecResult:
         """Run `code` in the persistent kernel; says so when it ran out of memory."""
-        before = self._oom_kills()
-        return self._say_oom(before, await super().run_python(code, timeout))
+        return await self._noting_oom(super().run_python(code, timeout))
 
-    def _oom_kills(self) -> int:
-        return self._cgroup.oom_kills() if self._cgroup is not None else 0
-
-    def _say_oom(self, before: int, result: ExecResult) -> ExecResult:
-        killed = self._oom_kills() - before
+    async def _noting_oom(self, call: Awaitable[ExecResult]) -> ExecResult:
+        """Await `call` (not started yet) and add a note when the kernel's out-of-memory killer ended
+        processes of this sandbox meanwhile."""
+        if self._cgroup is None:
+            return await call
+        before = self._cgroup.oom_kills()
+        result = await call
+        killed = self._cgroup.oom_kills() - before
         if killed <= 0:
             return result
         note = (
@@ -273,8 +273,9 @@ class BwrapSandbox(ProcessSandbox):
         or in its cgroup: nothing of it may outlive the episode, whatever it did to leave the
         process tree."""
         await super().close()
-        if self._cgroup is not None:
+        if self._cgroup is not None:  # holds every process of the sandbox, whatever its user
             await asyncio.to_thread(self._cgroup.close)
+            return
         if self._owner is None:
             return
         for _ in range(3):  # a process forking while we kill: its children show in the next pass
@@ -305,7 +306,7 @@ class BwrapSandbox(ProcessSandbox):
 def _sandbox_cgroup(settings: SandboxSettings) -> SandboxCgroup | None:
     """A cgroup capping the new sandbox's total memory and processes, or None (said once) when the
     node does not allow one: memory is then capped per process."""
-    global _cgroup_refusal
+    global _cgroup_refused
     if not (settings.memory_mb or settings.max_processes):
         return None
     serial = next(_cgroup_names)
@@ -317,8 +318,8 @@ def _sandbox_cgroup(settings: SandboxSettings) -> SandboxCgroup | None:
         processes = settings.max_processes + _PLUMBING if settings.max_processes else 0
         return SandboxCgroup.create(name, settings.memory_mb, processes)
     except CgroupUnavailableError as e:
-        if _cgroup_refusal is None:
-            _cgroup_refusal = str(e)
+        if not _cgroup_refused:
+            _cgroup_refused = True
             logger.warning(
                 "sandboxes get no cgroup (%s): sandbox.memory_mb caps each process's address space "
                 "instead of the sandbox's total, and nothing caps it when a GPU is bound",
@@ -343,11 +344,6 @@ def _chown_tree(root: Path, uid: int) -> None:
     for folder, dirs, files in os.walk(root):
         for name in dirs + files:
             os.chown(os.path.join(folder, name), uid, uid, follow_symlinks=False)
-
-
-def _uids_running() -> set[int]:
-    """The real uids of every process on the node now."""
-    return set(_threads_by_uid())
 
 
 def _processes_of(uid: int) -> int:
