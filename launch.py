@@ -14,8 +14,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from evaluation.task import TaskError
-from run.config import ConfigError, load_config
-from run.preflight import PreflightError, preflight
+from launcher.config import ConfigError, load_config
+from launcher.preflight import PreflightError, preflight
 
 OmegaConf.register_new_resolver("aira_run_dir", lambda resume, default: resume or default)
 
@@ -48,8 +48,8 @@ def main(raw: DictConfig) -> None:
 
     import ray
 
-    from run.driver import ClusterError, connect_ray, run_search
-    from run.report import print_result
+    from launcher.driver import ClusterError, connect_ray, run_search
+    from launcher.report import print_result
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     # A benchmark's directory holds one sub-run per task and seed, and resumes each of them.
@@ -62,7 +62,7 @@ def main(raw: DictConfig) -> None:
     try:
         connect_ray(cfg)
         if cfg.benchmark is not None:
-            from run.benchmark import print_benchmark, run_benchmark
+            from launcher.benchmark import print_benchmark, run_benchmark
 
             summary = run_benchmark(cfg, run_dir, console, run_search, fatal=(ClusterError,))
             print_benchmark(summary, run_dir, console)

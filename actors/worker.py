@@ -9,7 +9,7 @@ import ray
 from agents.candidate import Candidate
 from agents.react import AgentSettings, ParentCode, run_episode
 from agents.task_card import TaskCard
-from sandbox import SandboxSettings, open_sandbox
+from sandbox import SandboxConfig, open_sandbox
 from search.job import Job
 from serving.client import ClientSettings, PolicyClient
 
@@ -30,14 +30,14 @@ class ExperimentWorker:
         client: ClientSettings,
         settings: AgentSettings,
         ledger_name: str | None = None,
-        sandbox: SandboxSettings | None = None,
+        sandbox: SandboxConfig | None = None,
     ) -> None:
         self.worker_id = worker_id
         self.card = card
         self.public_dir = Path(public_dir)
         self.workspace_root = Path(workspace_root)
         self.settings = settings
-        self.sandbox = sandbox or SandboxSettings()
+        self.sandbox = sandbox or SandboxConfig()
         self.gpu_ids = [str(g) for g in ray.get_gpu_ids()]
         # The run's TokenLedger actor, found by name: the client reports usage and honours the budget.
         # A name, not a handle: Ray cannot promise a restarted actor the handles it was created with.

@@ -115,7 +115,7 @@ def main() -> int:
     import ray
     from ray import serve
 
-    from run.config import load_config
+    from launcher.config import load_config
     from serving.server import start_policy_server
 
     ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)

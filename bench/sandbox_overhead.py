@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from agents.tools import ToolLimits, call_tool
-from sandbox import SandboxSettings, open_sandbox
+from sandbox import SandboxConfig, open_sandbox
 
 TARGET_MS = 50.0
 LIMITS = ToolLimits(timeout_s=60, observation_chars=4000)
@@ -43,7 +43,7 @@ async def _timed(call: Callable[[], Awaitable[object]], n: int) -> list[float]:
 async def _bench(isolation: str, n: int, root: Path) -> dict[str, float]:
     data = root / "data"
     data.mkdir(exist_ok=True)
-    settings = SandboxSettings(isolation="bwrap" if isolation == "bwrap" else "none")
+    settings = SandboxConfig(isolation="bwrap" if isolation == "bwrap" else "none")
     started = time.perf_counter()
     box = open_sandbox(settings, root / f"ws-{isolation}", data)
     await call_tool(box, "bash", {"command": "true"}, LIMITS)

@@ -1,6 +1,7 @@
 """Isolated execution of agent code: the `Sandbox` interface and its providers."""
 
-from sandbox.base import ExecResult, Sandbox, SandboxSettings
+from sandbox.base import ExecResult, Sandbox
+from sandbox.config import SandboxConfig
 from sandbox.bwrap import BwrapMissingError, BwrapSandbox, bwrap_missing
 from sandbox.factory import data_dir_seen_by_agent, open_sandbox
 from sandbox.process import ProcessSandbox, minimal_env
@@ -11,7 +12,7 @@ __all__ = [
     "ExecResult",
     "ProcessSandbox",
     "Sandbox",
-    "SandboxSettings",
+    "SandboxConfig",
     "bwrap_missing",
     "data_dir_seen_by_agent",
     "minimal_env",

@@ -1,7 +1,7 @@
 """The sandbox interface: where agent code runs. Providers (bubblewrap, a bare process group) plug in here."""
 
 from pathlib import Path
-from typing import Literal, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 
 class ExecResult(NamedTuple):
@@ -18,21 +18,6 @@ class ExecResult(NamedTuple):
     duration_s: float
     timed_out: bool = False
     truncated_bytes: int = 0
-
-
-class SandboxSettings(NamedTuple):
-    """How episodes are isolated (config group `sandbox`): 0 for a limit means none.
-
-    `memory_mb` bounds the sandbox's total memory (its cgroup; each process's address space where the
-    node allows no cgroup), `max_processes` its processes and threads, `workspace_mb` the workspace's
-    total size.
-    """
-
-    isolation: Literal["bwrap", "none"] = "bwrap"
-    network: bool = False
-    memory_mb: int = 16384
-    max_processes: int = 512
-    workspace_mb: int = 20480
 
 
 class Sandbox(Protocol):

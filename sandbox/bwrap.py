@@ -36,7 +36,8 @@ import weakref
 from collections.abc import Awaitable, Sequence
 from pathlib import Path
 
-from sandbox.base import ExecResult, SandboxSettings
+from sandbox.base import ExecResult
+from sandbox.config import SandboxConfig
 from sandbox.cgroup import CgroupUnavailableError, SandboxCgroup, group_name, remove_orphans
 from sandbox.process import ProcessSandbox
 
@@ -111,7 +112,7 @@ def sandbox_uid() -> int | None:
 
 
 def bwrap_argv(
-    settings: SandboxSettings,
+    settings: SandboxConfig,
     workspace: Path,
     data_dir: Path,
     ctl: Path,
@@ -183,7 +184,7 @@ class BwrapSandbox(ProcessSandbox):
         data_dir: Path,
         env: dict[str, str] | None = None,
         *,
-        settings: SandboxSettings | None = None,
+        settings: SandboxConfig | None = None,
         gpu_ids: Sequence[str] = (),
         max_output_bytes: int = 4 << 20,
         kill_grace_s: float = 2.0,
@@ -193,7 +194,7 @@ class BwrapSandbox(ProcessSandbox):
         super().__init__(
             workspace, data_dir, env, max_output_bytes=max_output_bytes, kill_grace_s=kill_grace_s
         )
-        settings = settings or SandboxSettings()
+        settings = settings or SandboxConfig()
         self._settings = settings
         self._owner = sandbox_uid()
         nproc = settings.max_processes or 1 << 20
@@ -303,7 +304,7 @@ class BwrapSandbox(ProcessSandbox):
         )
 
 
-def _sandbox_cgroup(settings: SandboxSettings) -> SandboxCgroup | None:
+def _sandbox_cgroup(settings: SandboxConfig) -> SandboxCgroup | None:
     """A cgroup capping the new sandbox's total memory and processes, or None (said once) when the
     node does not allow one: memory is then capped per process."""
     global _cgroup_refused

@@ -3,13 +3,14 @@
 from collections.abc import Sequence
 from pathlib import Path
 
-from sandbox.base import Sandbox, SandboxSettings
+from sandbox.base import Sandbox
+from sandbox.config import SandboxConfig
 from sandbox.bwrap import DATA, BwrapSandbox
 from sandbox.process import ProcessSandbox
 
 
 def open_sandbox(
-    settings: SandboxSettings,
+    settings: SandboxConfig,
     workspace: Path,
     data_dir: Path,
     gpu_ids: Sequence[str] = (),
@@ -25,6 +26,6 @@ def open_sandbox(
     )
 
 
-def data_dir_seen_by_agent(settings: SandboxSettings, host_dir: Path) -> str:
+def data_dir_seen_by_agent(settings: SandboxConfig, host_dir: Path) -> str:
     """The task data's path as agent code sees it: /data in bubblewrap, the host path otherwise."""
     return str(host_dir.resolve()) if settings.isolation == "none" else DATA

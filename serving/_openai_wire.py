@@ -71,12 +71,3 @@ def approx_tokens(messages: list[dict[str, Any]], message: dict[str, Any]) -> tu
         len(c["function"]["arguments"]) for c in message.get("tool_calls") or []
     )
     return prompt_chars // 4, completion_chars // 4
-
-
-def message_text(content: Any) -> str:
-    """Message content as text: a string, or the text parts of a content list."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
-    return ""

@@ -1,6 +1,6 @@
 """The baseline policy behind an OpenAI-compatible `/v1/chat/completions`, as a Ray Serve app.
 
-The baseline is a scripted test double (see serving/baseline_policy.py), not a language model.
+The baseline is a scripted test double (see policies/baseline.py), not a language model.
 Serving it through the same HTTP surface as vLLM keeps the workers' code path identical.
 """
 
@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from ray import serve
 
 from serving._openai_wire import ChatRequest, approx_tokens, completion_response, models_response, wrong_model
-from serving.baseline_policy import BaselinePolicy
+from policies.baseline import BaselinePolicy
 
 api = FastAPI(title="AIRA baseline policy (LLM-free test double)")
 

@@ -59,7 +59,7 @@ def policy_missing(policy: PolicyConfig) -> str | None:
         except PolicyError as e:
             return str(e)
     if isinstance(policy, ReplayPolicyConfig) and policy.path is not None:
-        from serving.replay_policy import ReplayError, ReplayPolicy
+        from policies.replay import ReplayError, ReplayPolicy
 
         try:
             ReplayPolicy(policy.path)

@@ -7,7 +7,7 @@ Pure Python (no llama.cpp import), so the format is unit-tested without the mode
 import json
 from typing import Any
 
-from serving._openai_wire import message_text
+from policies.messages import message_text
 
 ASSISTANT = "Assistant:"
 STOP = ["\nUser:", "\nTool", "\nSystem:", "\n###"]

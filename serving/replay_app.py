@@ -1,4 +1,4 @@
-"""The replay policy (serving/replay_policy.py) behind an OpenAI-compatible `/v1/chat/completions`.
+"""The replay policy (policies/replay.py) behind an OpenAI-compatible `/v1/chat/completions`.
 
 A test double, not a language model: it plays back a JSONL file of assistant turns and the faults
 written in it (HTTP errors, delays, non-JSON bodies), so drills run over real HTTP.
@@ -20,7 +20,7 @@ from serving._openai_wire import (
     models_response,
     wrong_model,
 )
-from serving.replay_policy import ReplayError, ReplayPolicy
+from policies.replay import ReplayError, ReplayPolicy
 
 api = FastAPI(title="AIRA replay policy (test double)")
 

@@ -32,6 +32,7 @@ __all__ = [
     "external_endpoint",
     "policy_missing",
     "start_policy_server",
+    "stop_policy_server",
 ]
 
 
@@ -50,6 +51,13 @@ def start_policy_server(policy: PolicyConfig, host: str, port: int) -> PolicyEnd
     return PolicyEndpoint(
         base_url=f"http://{reach}:{port}/v1", model=policy.model, operator_models=operator_models
     )
+
+
+def stop_policy_server(policy: PolicyConfig) -> None:
+    """Delete the policy app this process deployed; an external endpoint was never deployed."""
+    if isinstance(policy, OpenAIPolicyConfig):
+        return
+    serve.delete(APP_NAME)
 
 
 def build_policy_app(policy: PolicyConfig) -> Any:

@@ -23,7 +23,7 @@ import pytest
 
 if TYPE_CHECKING:
     from agents.task_card import TaskCard
-    from run.config import RunConfig
+    from launcher.config import RunConfig
 
 
 def free_port() -> int:
@@ -70,7 +70,7 @@ def ray_session() -> Iterator[None]:
 def digits_task_dir() -> Path:
     """The bundled task, built once into the user's cache (as `python launch.py` does)."""
     from evaluation.bundled import ensure_bundled
-    from run.config import TaskConfig
+    from launcher.config import TaskConfig
 
     return ensure_bundled("digits", TaskConfig().cache_dir)
 
@@ -82,7 +82,7 @@ def compose_config(*overrides: str) -> "RunConfig":
     """The validated config that `python launch.py <overrides>` would run with."""
     from hydra import compose, initialize_config_dir
 
-    from run.config import load_config
+    from launcher.config import load_config
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return load_config(compose(config_name="config", overrides=list(overrides)))

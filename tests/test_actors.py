@@ -10,7 +10,7 @@ import pytest
 import ray
 
 from evaluation.task import load_task
-from run.driver import ClusterError, RunActors, check_cluster, start_actors, worker_options
+from launcher.driver import ClusterError, RunActors, check_cluster, start_actors, worker_options
 from search.run_dir import RunDir
 from serving.server import start_policy_server
 from tests.conftest import compose_config, free_port, tiny_card

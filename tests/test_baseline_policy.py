@@ -18,15 +18,15 @@ from agents.react import AgentSettings, run_episode
 from agents.task_card import TaskCard
 from agents.tools import tool_schemas
 from sandbox import ProcessSandbox
-from serving._baseline_config import (
+from policies._baseline_config import (
     BaselineConfig,
     crossover_config,
     fallback_config,
     mutate_config,
     parse_config_line,
 )
-from serving._baseline_script import SUBMISSION_WRITTEN, render_script
-from serving.baseline_policy import BaselinePolicy
+from policies._baseline_script import SUBMISSION_WRITTEN, render_script
+from policies.baseline import BaselinePolicy
 
 SETTINGS = AgentSettings(max_steps=6, max_consecutive_errors=3, observation_chars=4000, exec_timeout_s=120)
 HGB = BaselineConfig(

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from evaluation.bundled import bundled_names
-from run.benchmark import BenchmarkError, BenchmarkRow, benchmark_tasks, markdown_table, summarise_rows
-from run.config import BenchmarkConfig
-from run.preflight import PreflightError, preflight
+from launcher.benchmark import BenchmarkError, BenchmarkRow, benchmark_tasks, markdown_table, summarise_rows
+from launcher.config import BenchmarkConfig
+from launcher.preflight import PreflightError, preflight
 from tests.conftest import compose_config
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from run.config import ConfigError
+from launcher.config import ConfigError
 from tests.conftest import compose_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -114,7 +114,7 @@ def test_gpu_workers_on_a_machine_without_gpus_fail_before_ray_starts() -> None:
 
 def test_preflight_runs_before_ray_is_imported() -> None:
     # Ray reads its loopback setting when imported, so the launcher must decide it first.
-    code = "import sys, launch, run.preflight; assert 'ray' not in sys.modules, 'ray imported too early'"
+    code = "import sys, launch, launcher.preflight; assert 'ray' not in sys.modules, 'ray imported too early'"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 0, proc.stderr
 

@@ -100,7 +100,7 @@ def test_agent_visible_copy_holds_no_hidden_label(run_dir: Path):
     import yaml
 
     from evaluation.bundled import ensure_bundled
-    from run.config import RunConfig
+    from launcher.config import RunConfig
 
     cfg = RunConfig.model_validate(yaml.safe_load(config))
     task = load_task(ensure_bundled("digits", cfg.task.cache_dir))

@@ -12,8 +12,8 @@ from evaluation.hce import HiddenConsistentEvaluation
 from evaluation.leaderboard import Leaderboard
 from evaluation.mlebench import COVERED, NOT_YET, grade_on_answers, load_mlebench_task
 from evaluation.task import TaskError
-from run.config import TaskConfig
-from run.task_source import resolve_task
+from launcher.config import TaskConfig
+from launcher.task_source import resolve_task
 
 PATENTS = "us-patent-phrase-to-phrase-matching"
 

@@ -10,8 +10,8 @@ import pytest
 from rich.console import Console
 
 from evaluation.task import load_task
-from run.driver import run_search
-from run.result import RunResult
+from launcher.driver import run_search
+from launcher.result import RunResult
 from search.run_dir import RunDir
 from tests.conftest import compose_config, free_port
 

@@ -8,7 +8,7 @@ import pytest
 
 from agents.prompt import render_system_prompt, render_user_message
 from agents.tools import tool_schemas
-from run.config import ConfigError
+from launcher.config import ConfigError
 from serving.client import PolicyClient, client_settings
 from serving.config import BaselinePolicyConfig, VLLMPolicyConfig
 from serving.server import PolicyEndpoint, policy_missing, start_policy_server

@@ -16,14 +16,14 @@ import pytest
 from openai.types.chat import ChatCompletion
 
 from agents.react import AgentSettings, EpisodeOutcome, run_episode
-from sandbox import SandboxSettings, open_sandbox
+from sandbox import SandboxConfig, open_sandbox
 from sandbox.bwrap import BwrapSandbox
 from tests.conftest import tiny_card
 
 HIDDEN = "HIDDEN-LABEL-7f3a"
 WORKER_SECRET = "WORKER-ENV-SECRET-91c2"
 SAMPLE = b"id,y\na,0\nb,0\n"
-LIMITS = SandboxSettings(memory_mb=2048, max_processes=128, workspace_mb=64)
+LIMITS = SandboxConfig(memory_mb=2048, max_processes=128, workspace_mb=64)
 SETTINGS = AgentSettings(max_steps=6, max_consecutive_errors=3, observation_chars=3000, exec_timeout_s=4)
 
 

@@ -7,8 +7,8 @@ from typing import Any
 import openai
 import pytest
 
-from run.config import ConfigError
-from serving.replay_policy import ReplayError, ReplayPolicy
+from launcher.config import ConfigError
+from policies.replay import ReplayError, ReplayPolicy
 from tests.conftest import compose_config, free_port
 
 BASH = {"content": "look", "tool_calls": [{"name": "bash", "arguments": {"command": "ls"}}]}

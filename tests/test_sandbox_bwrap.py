@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from run.config import ConfigError
-from run.preflight import UNSANDBOXED_WARNING, sandbox_problems
-from sandbox import BwrapSandbox, SandboxSettings, data_dir_seen_by_agent, open_sandbox
+from launcher.config import ConfigError
+from launcher.preflight import UNSANDBOXED_WARNING, sandbox_problems
+from sandbox import BwrapSandbox, SandboxConfig, data_dir_seen_by_agent, open_sandbox
 from sandbox.bwrap import bwrap_argv
 from tests.conftest import compose_config
 
@@ -34,9 +34,9 @@ def test_missing_bwrap_refuses_to_start_with_install_instructions(
 
 
 def test_isolation_none_warns_once_and_loudly(capsys: pytest.CaptureFixture[str]) -> None:
-    import run.preflight
+    import launcher.preflight
 
-    run.preflight._warned = False
+    launcher.preflight._warned = False
     cfg = compose_config("sandbox.isolation=none")
     assert sandbox_problems(cfg) == [] and sandbox_problems(cfg) == []
     err = capsys.readouterr().err
@@ -47,9 +47,9 @@ def test_the_agent_sees_data_and_workspace_at_fixed_paths(tmp_path: Path) -> Non
     data = tmp_path / "public"
     data.mkdir()
     (data / "train.csv").write_text("a\n1\n")
-    assert data_dir_seen_by_agent(SandboxSettings(), data) == "/data"
-    assert data_dir_seen_by_agent(SandboxSettings(isolation="none"), data) == str(data.resolve())
-    box = open_sandbox(SandboxSettings(), tmp_path / "ws", data, gpu_ids=["1"])
+    assert data_dir_seen_by_agent(SandboxConfig(), data) == "/data"
+    assert data_dir_seen_by_agent(SandboxConfig(isolation="none"), data) == str(data.resolve())
+    box = open_sandbox(SandboxConfig(), tmp_path / "ws", data, gpu_ids=["1"])
     assert isinstance(box, BwrapSandbox) and box.data_dir == "/data"
 
     async def session() -> str:
@@ -69,10 +69,10 @@ def test_the_agent_sees_data_and_workspace_at_fixed_paths(tmp_path: Path) -> Non
 
 
 def test_only_the_workers_gpu_device_is_bound(tmp_path: Path) -> None:
-    argv = bwrap_argv(SandboxSettings(), tmp_path, tmp_path, tmp_path, ["1"], 64, None)
+    argv = bwrap_argv(SandboxConfig(), tmp_path, tmp_path, tmp_path, ["1"], 64, None)
     bound = [argv[i + 1] for i, a in enumerate(argv) if a == "--dev-bind-try"]
     assert "/dev/nvidia1" in bound and "/dev/nvidia0" not in bound and "/dev/nvidiactl" in bound
-    assert "--dev-bind-try" not in bwrap_argv(SandboxSettings(), tmp_path, tmp_path, tmp_path, [], 64, None)
+    assert "--dev-bind-try" not in bwrap_argv(SandboxConfig(), tmp_path, tmp_path, tmp_path, [], 64, None)
 
 
 def test_network_true_opens_the_network(tmp_path: Path) -> None:
@@ -80,7 +80,7 @@ def test_network_true_opens_the_network(tmp_path: Path) -> None:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         port = listener.getsockname()[1]
-        box = open_sandbox(SandboxSettings(network=True), tmp_path / "ws", tmp_path)
+        box = open_sandbox(SandboxConfig(network=True), tmp_path / "ws", tmp_path)
 
         async def connect() -> str:
             try:
@@ -95,8 +95,8 @@ def test_network_true_opens_the_network(tmp_path: Path) -> None:
 @pytest.mark.skipif(os.geteuid() != 0, reason="sandboxes get users of their own only under a root worker")
 def test_each_sandbox_runs_as_a_user_of_its_own_and_leaves_nothing_of_it(tmp_path: Path) -> None:
     """Processes still running in one sandbox never count toward the next one's process limit."""
-    first = open_sandbox(SandboxSettings(max_processes=8), tmp_path / "a", tmp_path)
-    second = open_sandbox(SandboxSettings(max_processes=8), tmp_path / "b", tmp_path)
+    first = open_sandbox(SandboxConfig(max_processes=8), tmp_path / "a", tmp_path)
+    second = open_sandbox(SandboxConfig(max_processes=8), tmp_path / "b", tmp_path)
     assert isinstance(first, BwrapSandbox) and isinstance(second, BwrapSandbox)
     assert first.user is not None and second.user is not None and first.user != second.user
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox import BwrapSandbox, SandboxSettings, open_sandbox
+from sandbox import BwrapSandbox, SandboxConfig, open_sandbox
 from sandbox.bwrap import bwrap_argv
 from sandbox.cgroup import CGROUP_ROOT, CgroupUnavailableError, SandboxCgroup, group_name, remove_orphans
 
@@ -33,7 +33,7 @@ TWO_HOGS = (
 
 @needs_cgroups
 def test_memory_is_capped_for_the_whole_sandbox_not_per_process(tmp_path: Path) -> None:
-    box = open_sandbox(SandboxSettings(memory_mb=600), tmp_path / "ws", tmp_path)
+    box = open_sandbox(SandboxConfig(memory_mb=600), tmp_path / "ws", tmp_path)
     assert isinstance(box, BwrapSandbox) and box.memory_scope == "sandbox"
 
     async def session() -> tuple[str, str]:
@@ -51,7 +51,7 @@ def test_memory_is_capped_for_the_whole_sandbox_not_per_process(tmp_path: Path) 
 
 @needs_cgroups
 def test_the_cgroup_is_removed_at_close_with_everything_in_it(tmp_path: Path) -> None:
-    box = open_sandbox(SandboxSettings(), tmp_path / "ws", tmp_path)
+    box = open_sandbox(SandboxConfig(), tmp_path / "ws", tmp_path)
     assert isinstance(box, BwrapSandbox) and box._cgroup is not None
     cgroup = box._cgroup
 
@@ -107,7 +107,7 @@ def test_no_controllers_is_refused_with_the_reason(tmp_path: Path, monkeypatch: 
 def test_address_space_limit_is_off_with_a_cgroup_or_a_gpu(tmp_path: Path) -> None:
     def limits(address_space: bool) -> str:
         argv = bwrap_argv(
-            SandboxSettings(memory_mb=1024), tmp_path, tmp_path, tmp_path, [], 64, None, address_space
+            SandboxConfig(memory_mb=1024), tmp_path, tmp_path, tmp_path, [], 64, None, address_space
         )
         return next(a for a in argv if a.startswith("ulimit"))
 

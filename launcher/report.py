@@ -3,7 +3,7 @@
 from rich.console import Console
 from rich.table import Table
 
-from run.result import RunResult
+from launcher.result import RunResult
 
 
 def _fmt(x: float | None) -> str:

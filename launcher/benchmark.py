@@ -18,9 +18,9 @@ from rich.table import Table
 from evaluation.aggregate import Estimate, summarise
 from evaluation.bundled import bundled_names
 from evaluation.task import Task, TaskError
-from run.config import BenchmarkConfig, RunConfig, TaskConfig
-from run.result import RunResult
-from run.task_source import resolve_task
+from launcher.config import BenchmarkConfig, RunConfig, TaskConfig
+from launcher.result import RunResult
+from launcher.task_source import resolve_task
 from search.run_dir import write_json_atomic
 
 RESULT_FILE = "result.json"

@@ -5,7 +5,7 @@ from pathlib import Path
 from evaluation.bundled import ensure_bundled
 from evaluation.mlebench import load_mlebench_task
 from evaluation.task import Task, TaskError, load_task
-from run.config import TaskConfig
+from launcher.config import TaskConfig
 
 
 def resolve_task(cfg: TaskConfig) -> Task:

@@ -1,4 +1,8 @@
-"""The validated configuration of a run: Hydra composes it, pydantic checks it before Ray starts."""
+"""The validated configuration of a run: Hydra composes it, pydantic checks it before Ray starts.
+
+Each package owns its own section (search/, agents/, sandbox/, evaluation/ for HCE, serving/ for the
+policy); this module composes them with the launcher's own (task, ray, serve, resources, benchmark).
+"""
 
 from pathlib import Path
 from typing import Any, Literal
@@ -6,6 +10,10 @@ from typing import Any, Literal
 from omegaconf import DictConfig, OmegaConf
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from agents.config import AgentConfig
+from evaluation.config import HCEConfig
+from sandbox.config import SandboxConfig
+from search.config import SearchConfig
 from serving.config import PolicyConfig
 
 
@@ -34,39 +42,6 @@ class TaskConfig(_Strict):
         return self
 
 
-class BudgetConfig(_Strict):
-    wall_clock_s: float = Field(gt=0)
-    max_nodes: int = Field(ge=1)
-    grace_s: float = Field(30.0, ge=0)
-
-
-class SearchConfig(_Strict):
-    """Steady-state evolution: rank selection with temperature T, crossover with probability c."""
-
-    num_workers: int = Field(ge=1)
-    temperature: float = Field(gt=0, description="T must be > 0 (T -> 0 is greedy)")
-    crossover_prob: float = Field(ge=0, le=1)
-    num_drafts: int = Field(3, ge=1)
-    budget: BudgetConfig
-
-
-class AgentConfig(_Strict):
-    max_steps: int = Field(ge=1)
-    max_consecutive_errors: int = Field(3, ge=1)
-    observation_chars: int = Field(4000, ge=200)
-
-
-class SandboxConfig(_Strict):
-    """Where agent code runs: bubblewrap namespaces (default), or a bare process group (isolation=none)."""
-
-    isolation: Literal["bwrap", "none"] = "bwrap"
-    exec_timeout_s: float = Field(gt=0)
-    network: bool = False
-    memory_mb: int = Field(16384, ge=0)
-    max_processes: int = Field(512, ge=0)
-    workspace_mb: int = Field(20480, ge=0)
-
-
 class RayConfig(_Strict):
     address: str | None = None
     namespace: str = "aira"
@@ -82,17 +57,6 @@ class ServeConfig(_Strict):
 class ResourcesConfig(_Strict):
     gpus_per_worker: Literal[0, 1] = 0
     cpus_per_worker: float = Field(1, gt=0)
-
-
-class HCEConfig(_Strict):
-    split_seed: int = 2603
-    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
-
-    @model_validator(mode="after")
-    def _fractions(self) -> "HCEConfig":
-        if any(f <= 0 for f in self.fractions) or abs(sum(self.fractions) - 1) > 1e-9:
-            raise ValueError("hce.fractions must be three positive numbers summing to 1")
-        return self
 
 
 class BenchmarkConfig(_Strict):

@@ -17,7 +17,7 @@ from typing import Any
 from agents.prompt import OPERATOR_PARENTS, ParentCode, parse_operator, parse_parents
 from agents.task_card import TaskCard, parse_task_card
 from agents.tools import EXIT_STATUS_RE
-from serving._baseline_config import (
+from policies._baseline_config import (
     BaselineConfig,
     crossover_config,
     draft_config,
@@ -26,8 +26,8 @@ from serving._baseline_config import (
     parse_config_line,
     problem_of,
 )
-from serving._baseline_script import SUBMISSION_WRITTEN, render_script
-from serving._openai_wire import message_text
+from policies._baseline_script import SUBMISSION_WRITTEN, render_script
+from policies.messages import message_text
 
 SOLUTION_FILE = "solution.py"
 _HEREDOC_END = "AIRA_SOLUTION_EOF"

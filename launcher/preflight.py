@@ -9,9 +9,9 @@ import tempfile
 from pathlib import Path
 
 from evaluation.task import Task, TaskError
-from run.benchmark import BenchmarkError, benchmark_tasks
-from run.config import RunConfig
-from run.task_source import resolve_task
+from launcher.benchmark import BenchmarkError, benchmark_tasks
+from launcher.config import RunConfig
+from launcher.task_source import resolve_task
 from sandbox import bwrap_missing
 from serving.endpoint import policy_missing
 

@@ -8,7 +8,6 @@ from typing import Any, NamedTuple
 
 import ray
 import yaml
-from ray import serve
 from rich.console import Console
 
 from actors.coordinator import CoordinatorSettings, SearchCoordinatorActor, SearchOutcome, SearchStatus
@@ -18,15 +17,15 @@ from agents.react import AgentSettings
 from agents.task_card import TaskCard
 from evaluation.leaderboard import Leaderboard
 from evaluation.task import Task
-from run.config import RunConfig
-from run.progress import follow
-from run.result import RunResult
-from sandbox import SandboxSettings, data_dir_seen_by_agent
+from launcher.config import RunConfig
+from launcher.progress import follow
+from launcher.result import RunResult
+from sandbox import SandboxConfig, data_dir_seen_by_agent
 from search.journal import Journal
 from search.run_dir import RunDir, write_json_atomic
 from serving.budget import TokenLedgerActor, cost_usd
 from serving.client import client_settings
-from serving.server import APP_NAME, PolicyEndpoint, start_policy_server
+from serving.server import PolicyEndpoint, start_policy_server, stop_policy_server
 
 CPU_SLOT = "experiment_slot"
 
@@ -101,12 +100,6 @@ class RunActors(NamedTuple):
             ray.kill(actor)
 
 
-def sandbox_settings(cfg: RunConfig) -> SandboxSettings:
-    """The workers' sandbox settings from the validated `sandbox.*` config."""
-    b = cfg.sandbox
-    return SandboxSettings(b.isolation, b.network, b.memory_mb, b.max_processes, b.workspace_mb)
-
-
 def start_actors(cfg: RunConfig, task: Task, rd: RunDir, endpoint: PolicyEndpoint) -> RunActors:
     """Create the run's evaluator (which writes the agent-visible task), workers and coordinator."""
     evaluator: Any = HCEEvaluatorActor.remote(
@@ -117,7 +110,7 @@ def start_actors(cfg: RunConfig, task: Task, rd: RunDir, endpoint: PolicyEndpoin
         str(rd.hidden_dir / "sealed_scores.jsonl"),
     )
     ray.get(evaluator.__ray_ready__.remote())
-    box = sandbox_settings(cfg)
+    box = cfg.sandbox
     card = TaskCard(
         name=task.spec.name,
         metric=task.spec.metric,
@@ -192,7 +185,7 @@ def run_search(cfg: RunConfig, task: Task, run_dir: Path, console: Console) -> R
     finally:
         # Also after a failure: a benchmark starts its next run on the same Ray, and leftover workers
         # would hold the worker slots it needs.
-        serve.delete(APP_NAME)
+        stop_policy_server(cfg.policy)
         actors.kill()
     return result
 

@@ -8,7 +8,7 @@ line is the one place a mutation or crossover changes. It prints a hold-out scor
 from string import Template
 
 from agents.task_card import TaskCard
-from serving._baseline_config import PROBA_METRICS, BaselineConfig, problem_of
+from policies._baseline_config import PROBA_METRICS, BaselineConfig, problem_of
 
 SUBMISSION_WRITTEN = "submission written:"
 
