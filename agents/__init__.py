@@ -1,7 +1,7 @@
 """The ReAct operator: prompts, tools and the loop that drives a policy in a sandbox."""
 
-from agents.prompt import ParentCode, render_system_prompt, render_user_message
 from agents.config import AgentConfig
+from agents.prompt import ParentCode, render_system_prompt, render_user_message
 from agents.react import AgentSettings, EpisodeOutcome, run_episode
 from agents.task_card import TaskCard, parse_task_card
 from agents.tools import TOOLS, ToolLimits, ToolResult, call_tool, tool_schemas

@@ -20,7 +20,7 @@ from evaluation.task import Task
 from launcher.config import RunConfig
 from launcher.progress import follow
 from launcher.result import RunResult
-from sandbox import SandboxConfig, data_dir_seen_by_agent
+from sandbox import data_dir_seen_by_agent
 from search.journal import Journal
 from search.run_dir import RunDir, write_json_atomic
 from serving.budget import TokenLedgerActor, cost_usd

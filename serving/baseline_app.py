@@ -10,8 +10,8 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from ray import serve
 
-from serving._openai_wire import ChatRequest, approx_tokens, completion_response, models_response, wrong_model
 from policies.baseline import BaselinePolicy
+from serving._openai_wire import ChatRequest, approx_tokens, completion_response, models_response, wrong_model
 
 api = FastAPI(title="AIRA baseline policy (LLM-free test double)")
 

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.responses import Response
 from ray import serve
 
+from policies.replay import ReplayError, ReplayPolicy
 from serving._openai_wire import (
     ChatRequest,
     approx_tokens,
@@ -20,7 +21,6 @@ from serving._openai_wire import (
     models_response,
     wrong_model,
 )
-from policies.replay import ReplayError, ReplayPolicy
 
 api = FastAPI(title="AIRA replay policy (test double)")
 

@@ -17,7 +17,6 @@ from agents.prompt import ParentCode, render_system_prompt, render_user_message
 from agents.react import AgentSettings, run_episode
 from agents.task_card import TaskCard
 from agents.tools import tool_schemas
-from sandbox import ProcessSandbox
 from policies._baseline_config import (
     BaselineConfig,
     crossover_config,
@@ -27,6 +26,7 @@ from policies._baseline_config import (
 )
 from policies._baseline_script import SUBMISSION_WRITTEN, render_script
 from policies.baseline import BaselinePolicy
+from sandbox import ProcessSandbox
 
 SETTINGS = AgentSettings(max_steps=6, max_consecutive_errors=3, observation_chars=4000, exec_timeout_s=120)
 HGB = BaselineConfig(
