@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from agents.config import AgentConfig
 from evaluation.config import HCEConfig
+from launcher.tracking import WandbConfig
 from sandbox.config import SandboxConfig
 from search.config import SearchConfig
 from serving.config import PolicyConfig
@@ -96,6 +97,7 @@ class RunConfig(_Strict):
     serve: ServeConfig = ServeConfig()
     resources: ResourcesConfig = ResourcesConfig()
     hce: HCEConfig = HCEConfig()
+    wandb: WandbConfig = WandbConfig()
 
 
 class ConfigError(Exception):
