@@ -21,11 +21,12 @@ from actors.evaluator import FinalChoice, SearchScore
 from agents.candidate import Candidate
 from search.budget import Budget
 from search.config import SearchConfig
-from search.dispatch import DispatchLoop, Hold, LoopOps, WorkerLost
+from search.dispatch import DispatchLoop, Hold, LoopOps, WorkerLost, is_disk_full
 from search.evolution import Evolution
 from search.job import Job
 from search.node import Node
 from search.run_dir import RunDir
+from search.search_state import StateWriter
 
 # How long a crashed worker may take to restart before it gets no more jobs.
 WORKER_RECOVERY_S = 300.0
@@ -89,8 +90,12 @@ class SearchCoordinator:
         # The actor's id survives its restarts: Evolution tells a restart from a resume by it.
         session = ray.get_runtime_context().get_actor_id() or f"pid-{os.getpid()}"
         self.evolution = Evolution(RunDir(Path(run_dir)), search, seed, lower_is_better, session)
-        # Node folders and the journal are written off the event loop, one node at a time, in order.
+        # Node folders and the journal are written off the event loop, one node at a time, in order;
+        # so is the state file, in its own thread, so that a dispatch never waits behind a node.
         self.recorder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="record")
+        self.state_file = StateWriter(
+            self.evolution.run_dir.state, ThreadPoolExecutor(max_workers=1, thread_name_prefix="state")
+        )
         self.loop: DispatchLoop[Candidate, SearchScore] | None = None
         self.done = False
 
@@ -120,7 +125,7 @@ class SearchCoordinator:
             await asyncio.gather(*(self._reclaim(r.worker_id) for r in self.evolution.orphans))
         ops: LoopOps[Candidate, SearchScore] = LoopOps(
             new_job=self.evolution.new_job,
-            started=lambda job, worker_id: self.evolution.started(job, worker_id, time.time()),
+            started=self._started,
             run_job=self._run_job,
             score=self._score,
             record=self._record,
@@ -136,6 +141,11 @@ class SearchCoordinator:
             max_scoring=len(self.workers),
         )
         report = await self.loop.run()
+        try:
+            self.evolution.save(time.time())
+        except OSError as e:
+            if not is_disk_full(e):  # a full disk is in the report already; the journal has every node
+                raise
         self.done = True
         population = self.evolution.population
         valid = population.valid
@@ -154,6 +164,9 @@ class SearchCoordinator:
             restarts=self.evolution.state.restarts,
             redispatched=report.redispatched,
         )
+
+    async def _started(self, job: Job, worker_id: int) -> None:
+        await self.state_file.write(self.evolution.note_started(job, worker_id, time.time()))
 
     async def _run_job(self, worker_id: int, job: Job) -> Candidate:
         ref = self.workers[worker_id].run.remote(job)
@@ -201,7 +214,7 @@ class SearchCoordinator:
             cand.submission if cand else None,
             cand.trajectory.model_dump() if cand else {},
         )
-        self.evolution.add(node, time.time())
+        self.evolution.add(node)
 
     async def _recover(self, worker_id: int) -> bool:
         """Wait for a crashed worker's restart, so that its next job is not lost to the restart too."""

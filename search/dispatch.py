@@ -47,16 +47,18 @@ class Hold:
 class LoopOps(Generic[C, S]):
     """What the loop does through the outside world.
 
-    new_job(deadline): plan the next job (pure, fast). started(job, worker_id): note the dispatch
-    durably before the job runs (may raise OSError). run_job(worker_id, job): the episode (raises
-    WorkerLost when the worker dies). score(job, candidate or None, reason): score it (None with the
-    reason when there is no candidate). record(job, worker_id, candidate, score, started_at): journal
-    the node. recover(worker_id): wait for a crashed worker's restart, False if it never comes back.
-    hold(): a reason to hold dispatching, or None.
+    - new_job(deadline): plan the next job (pure, fast).
+    - started(job, worker_id): note the dispatch durably before the job runs (may raise OSError);
+      other dispatches go on meanwhile.
+    - run_job(worker_id, job): the episode; raises WorkerLost when the worker dies.
+    - score(job, candidate or None, reason): score it (None, with the reason, when there is none).
+    - record(job, worker_id, candidate, score, started_at): journal the node.
+    - recover(worker_id): wait for a crashed worker's restart; False if it never comes back.
+    - hold(): a reason to hold dispatching, or None.
     """
 
     new_job: Callable[[float], Job]
-    started: Callable[[Job, int], None]
+    started: Callable[[Job, int], Awaitable[None]]
     run_job: Callable[[int, Job], Awaitable[C]]
     score: Callable[[Job, C | None, str | None], Awaitable[S]]
     record: Callable[[Job, int, C | None, S, float], Awaitable[None]]
@@ -108,6 +110,7 @@ class DispatchLoop(Generic[C, S]):
         self.ops = ops
         self.budget = budget
         self.workers = workers
+        self.orphans = list(orphans)
         self.redo = deque(r for r in orphans if r.attempt < MAX_ATTEMPTS)
         self.lost_twice = [r for r in orphans if r.attempt >= MAX_ATTEMPTS]
         self.dispatched_total = finished + len(orphans)
@@ -196,15 +199,7 @@ class DispatchLoop(Generic[C, S]):
                 if redo
                 else self.ops.new_job(self.budget.deadline)
             )
-            worker_id = free[0]
-            try:
-                self.ops.started(job, worker_id)
-            except OSError as e:
-                if not is_disk_full(e):
-                    raise
-                self._disk_full(f"disk full while noting job {job.node_id} in the search state: {e}")
-                return
-            free.popleft()
+            worker_id = free.popleft()
             if redo:
                 self.redo.popleft()
                 self.report.redispatched.append(job.node_id)
@@ -212,10 +207,18 @@ class DispatchLoop(Generic[C, S]):
                 self.dispatched_total += 1
             self.report.dispatched += 1
             self.jobs_per_worker[worker_id] += 1
-            self.episodes[asyncio.ensure_future(self._episode(worker_id, job))] = worker_id
+            self.episodes[asyncio.ensure_future(self._episode(worker_id, job, redo))] = worker_id
 
-    async def _episode(self, worker_id: int, job: Job) -> bool:
+    async def _episode(self, worker_id: int, job: Job, redo: bool) -> bool:
         """Run one job; hand its result to scoring; False when the worker is gone for good."""
+        try:
+            await self.ops.started(job, worker_id)
+        except OSError as e:
+            if not is_disk_full(e):
+                raise
+            self._disk_full(f"disk full while noting job {job.node_id} in the search state: {e}")
+            self._undo_dispatch(worker_id, job, redo)
+            return True
         started = time.time()
         try:
             candidate = await self.ops.run_job(worker_id, job)
@@ -227,6 +230,16 @@ class DispatchLoop(Generic[C, S]):
             return await self.ops.recover(worker_id)
         self._score_beside(job, worker_id, candidate, None, started)
         return True
+
+    def _undo_dispatch(self, worker_id: int, job: Job, redo: bool) -> None:
+        """The job never ran: it is not counted, and a re-dispatch goes back to the queue."""
+        self.report.dispatched -= 1
+        self.jobs_per_worker[worker_id] -= 1
+        if redo:
+            self.report.redispatched.remove(job.node_id)
+            self.redo.appendleft(next(r for r in self.orphans if r.job.node_id == job.node_id))
+        else:
+            self.dispatched_total -= 1
 
     def _score_beside(
         self, job: Job, worker_id: int, candidate: C | None, reason: str | None, t: float

@@ -8,7 +8,14 @@ from search.journal import Journal
 from search.node import Node
 from search.population import Population
 from search.run_dir import RunDir
-from search.search_state import RunningJob, SearchState, load_state, save_state
+from search.search_state import (
+    RunningJob,
+    SearchState,
+    load_state,
+    save_state,
+    state_text,
+    write_state_text,
+)
 from search.steady_state import SteadyStatePolicy
 
 
@@ -46,6 +53,7 @@ class Evolution:
             r for i, r in sorted(self.state.running.items()) if i not in self.population.nodes
         ]
         self.state.running = {r.job.node_id: r for r in self.orphans}
+        self._running_json = {i: r.model_dump_json() for i, r in self.state.running.items()}
         save_state(run_dir.state, self.state)
         # A resumed run continues the random stream past the nodes it already made.
         self.policy = SteadyStatePolicy(
@@ -87,10 +95,17 @@ class Evolution:
 
     def started(self, job: Job, worker_id: int, now: float) -> None:
         """Note a dispatch in the state file before the job runs (a re-dispatch counts its attempt)."""
+        write_state_text(self.run_dir.state, self.note_started(job, worker_id, now))
+
+    def note_started(self, job: Job, worker_id: int, now: float) -> str:
+        """Note a dispatch in memory; return the state file's new text, for the caller to write."""
         before = self.state.running.get(job.node_id)
         attempt = before.attempt + 1 if before else 1
-        self.state.running[job.node_id] = RunningJob(job=job, worker_id=worker_id, attempt=attempt)
-        self._save(now)
+        running = RunningJob(job=job, worker_id=worker_id, attempt=attempt)
+        self.state.running[job.node_id] = running
+        self._running_json[job.node_id] = running.model_dump_json()
+        self.state.elapsed_s = self.elapsed(now)
+        return state_text(self.state, self._running_json)
 
     def write(self, node: Node, code: str, submission: bytes | None, trajectory: dict[str, object]) -> None:
         """Write the node's folder, then journal it: from then on it is never lost or re-run.
@@ -100,10 +115,18 @@ class Evolution:
         self.run_dir.write_node(node, code, submission, trajectory)
         self.journal.append(node)
 
-    def add(self, node: Node, now: float) -> None:
-        """Add a journaled node to the population; its job is no longer running."""
+    def add(self, node: Node) -> None:
+        """Add a journaled node to the population; its job is no longer running.
+
+        The state file is not rewritten for it: the journal already says the job is done, and the
+        next dispatch (or `save`) writes the shorter list of running jobs.
+        """
         self.population.add(node)
         self.state.running.pop(node.id, None)
+        self._running_json.pop(node.id, None)
+
+    def save(self, now: float) -> None:
+        """Write the state file now (the time used, for a later resume)."""
         self._save(now)
 
     def _save(self, now: float) -> None:

@@ -51,7 +51,7 @@ class World:
         self.next_id += 1
         return job
 
-    def started(self, job: Job, worker_id: int) -> None:
+    async def started(self, job: Job, worker_id: int) -> None:
         self.deadlines[job.node_id] = job.deadline
         self.started_jobs.append((job.node_id, worker_id, time.time()))
 
@@ -255,7 +255,7 @@ def test_disk_full_stops_dispatching_and_keeps_what_is_written() -> None:
 def test_disk_full_while_noting_a_dispatch() -> None:
     world = World()
 
-    def started(job: Job, worker_id: int) -> None:
+    async def started(job: Job, worker_id: int) -> None:
         if job.node_id == 2:
             raise OSError(errno.ENOSPC, "No space left on device")
         world.started_jobs.append((job.node_id, worker_id, time.time()))

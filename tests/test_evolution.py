@@ -34,7 +34,8 @@ def finish(evo: Evolution, node_id: int, now: float, tokens: int = 0) -> Node:
         completion_tokens=1,
     )
     evo.write(node, f"print({node_id})", b"id,y\n1,0\n", {"steps": []})
-    evo.add(node, now)
+    evo.add(node)
+    evo.save(now)
     return node
 
 
@@ -102,3 +103,42 @@ def test_the_token_ledger_counts_from_the_journal(tmp_path: Path) -> None:
     assert ledger.totals() == (90, 2)
     assert ledger.add(5, 2) is None and ledger.add(0, 1) is not None
     assert TokenLedger(PolicyBudgetConfig(max_tokens=100), str(tmp_path / "none.jsonl")).totals() == (0, 0)
+
+
+def test_state_writes_are_shared_and_a_full_disk_reaches_every_waiter(tmp_path: Path) -> None:
+    import asyncio
+    import errno
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from search.search_state import StateWriter
+
+    gate = threading.Event()
+    writes: list[str] = []
+
+    class SlowDisk(ThreadPoolExecutor):
+        def submit(self, fn, /, *args, **kwargs):
+            def slow():
+                gate.wait(5)
+                writes.append(args[1])
+                if args[1] == "full":
+                    raise OSError(errno.ENOSPC, "No space left on device")
+                return fn(*args, **kwargs)
+
+            return super().submit(slow)
+
+    async def main() -> None:
+        writer = StateWriter(tmp_path / "state.json", SlowDisk(max_workers=1))
+        first = asyncio.ensure_future(writer.write('{"a": 1}'))
+        await asyncio.sleep(0.05)
+        rest = [asyncio.ensure_future(writer.write(f'{{"a": {i}}}')) for i in range(2, 6)]
+        await asyncio.sleep(0.05)
+        gate.set()
+        await asyncio.gather(first, *rest)
+        assert writes == ['{"a": 1}', '{"a": 5}'], "four dispatches shared one write of the newest state"
+        assert (tmp_path / "state.json").read_text() == '{"a": 5}'
+        failing = [asyncio.ensure_future(writer.write("full")) for _ in range(3)]
+        results = await asyncio.gather(*failing, return_exceptions=True)
+        assert all(isinstance(r, OSError) and r.errno == errno.ENOSPC for r in results)
+
+    asyncio.run(main())
