@@ -1,9 +1,16 @@
-"""The search coordinator actor: steady-state evolution over an asynchronous worker pool."""
+"""The search coordinator actor: a thin Ray shell around search.dispatch.DispatchLoop.
+
+Restartable: after a crash Ray starts a new process for it (`max_restarts`) and runs `run()` again
+there (`max_task_retries`), so whoever waits on `run.remote()` just waits longer. The new instance
+rebuilds the population from the journal and search_state.json, restarts the workers whose jobs it
+lost (their episodes run on with no one to take the result), and runs those jobs once more.
+"""
 
 import asyncio
-import json
-import random
+import os
 import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -13,26 +20,19 @@ from pydantic import BaseModel
 from actors.evaluator import FinalChoice, SearchScore
 from agents.candidate import Candidate
 from search.budget import Budget
-from search.job import Job, Parent
-from search.journal import Journal
+from search.config import SearchConfig
+from search.dispatch import DispatchLoop, Hold, LoopOps, WorkerLost, is_disk_full
+from search.evolution import Evolution
+from search.job import Job
 from search.node import Node
-from search.population import Population
-from search.run_dir import RunDir, write_json_atomic
-from search.steady_state import SteadyStatePolicy
+from search.run_dir import RunDir
+from search.search_state import StateWriter
 
 # How long a crashed worker may take to restart before it gets no more jobs.
 WORKER_RECOVERY_S = 300.0
-
-
-class CoordinatorSettings(BaseModel):
-    seed: int
-    num_drafts: int
-    temperature: float
-    crossover_prob: float
-    wall_clock_s: float
-    max_nodes: int
-    grace_s: float
-    lower_is_better: bool
+# Restarts of the coordinator in one run; each re-runs a lost job at most once, so a crash loop
+# cannot run any job a third time.
+COORDINATOR_RESTARTS = 20
 
 
 class SearchStatus(BaseModel):
@@ -48,6 +48,8 @@ class SearchStatus(BaseModel):
     max_nodes: int
     done: bool
     jobs_per_worker: dict[int, int]
+    held: str | None = None  # why dispatch is paused right now (hold())
+    restarts: int = 0
 
 
 class SearchOutcome(BaseModel):
@@ -57,180 +59,136 @@ class SearchOutcome(BaseModel):
     valid_nodes: int
     wall_s: float
     budget_stop: str | None = None  # why dispatch stopped early: the policy's token or cost budget
+    disk_full: str | None = None  # set when a full disk stopped dispatching
+    restarts: int = 0  # times the coordinator crashed and came back during the run
+    redispatched: list[int] = []  # node ids run once more after a restart or resume
 
 
 class SearchCoordinator:
-    """Keeps every worker busy: as soon as one finishes, its candidate is scored and it gets a new job.
+    """Keeps every worker busy (search.dispatch) over the run's Evolution (search.evolution).
 
-    Finished nodes are journaled the moment they are scored; on restart the population is rebuilt
-    from the journal, so no finished node is lost or re-run.
+    `workers` and `evaluator` are actor handles or names (a name is looked up, so a restart never
+    depends on handles kept among its creation arguments); `ledger` is the run's TokenLedger actor,
+    None without accounting.
     """
 
     def __init__(
         self,
-        settings: CoordinatorSettings,
+        search: SearchConfig,
+        seed: int,
+        lower_is_better: bool,
         run_dir: str,
-        workers: list[Any],
+        workers: Sequence[Any],
         evaluator: Any,
         ledger: Any = None,
     ) -> None:
-        self.s = settings
-        self.ledger = ledger  # the run's TokenLedger actor (serving/budget.py), None without a budget
-        self.budget_stop: str | None = None
-        self.run_dir = RunDir(Path(run_dir))
-        self.workers = workers
-        self.evaluator = evaluator
-        self.journal = Journal(self.run_dir.journal)
-        self.population = Population(settings.lower_is_better)
-        for node in self.journal.load():
-            self.population.add(node)
-        self.next_id = max(self.population.nodes, default=0) + 1
-        self.elapsed_before = 0.0
-        if self.run_dir.state.exists():
-            self.elapsed_before = float(json.loads(self.run_dir.state.read_text()).get("elapsed_s", 0.0))
-        # A resumed run continues the random stream past the nodes it already made.
-        self.policy = SteadyStatePolicy(
-            settings.temperature,
-            settings.crossover_prob,
-            settings.num_drafts,
-            random.Random(f"{settings.seed}:{len(self.population)}"),
+        self.search = search
+        self.lower_is_better = lower_is_better
+        self.workers = [ray.get_actor(w) if isinstance(w, str) else w for w in workers]
+        self.evaluator = ray.get_actor(evaluator) if isinstance(evaluator, str) else evaluator
+        self.ledger = ray.get_actor(ledger) if isinstance(ledger, str) else ledger
+        # The actor's id survives its restarts: Evolution tells a restart from a resume by it.
+        session = ray.get_runtime_context().get_actor_id() or f"pid-{os.getpid()}"
+        self.evolution = Evolution(RunDir(Path(run_dir)), search, seed, lower_is_better, session)
+        # Node folders and the journal are written off the event loop, one node at a time, in order;
+        # so is the state file, in its own thread, so that a dispatch never waits behind a node.
+        self.recorder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="record")
+        self.state_file = StateWriter(
+            self.evolution.run_dir.state, ThreadPoolExecutor(max_workers=1, thread_name_prefix="state")
         )
-        self.started = time.time()
-        self.running: dict[int, Job] = {}
-        self.jobs_per_worker: dict[int, int] = {i: 0 for i in range(len(workers))}
+        self.loop: DispatchLoop[Candidate, SearchScore] | None = None
         self.done = False
-        self.retired: set[int] = set()
-
-    def _elapsed(self) -> float:
-        return self.elapsed_before + time.time() - self.started
 
     def status(self) -> SearchStatus:
-        best = self.population.best()
+        population = self.evolution.population
+        best = population.best()
         return SearchStatus(
-            nodes=len(self.population),
-            valid=len(self.population.valid),
-            running=len(self.running),
+            nodes=len(population),
+            valid=len(population.valid),
+            running=self.loop.running if self.loop else 0,
             best_search=best.search_score if best else None,
             best_node=best.id if best else None,
-            elapsed_s=self._elapsed(),
-            wall_clock_s=self.s.wall_clock_s,
-            max_nodes=self.s.max_nodes,
+            elapsed_s=self.evolution.elapsed(time.time()),
+            wall_clock_s=self.search.budget.wall_clock_s,
+            max_nodes=self.search.budget.max_nodes,
             done=self.done,
-            jobs_per_worker=self.jobs_per_worker,
-        )
-
-    def _make_job(self, deadline: float) -> Job:
-        plan = self.policy.next_job(self.population)
-        node_id = self.next_id
-        self.next_id += 1
-        parents = [
-            Parent(node_id=p.id, code=self.run_dir.solution_code(p.id), search_score=p.search_score or 0.0)
-            for p in plan.parents
-        ]
-        return Job(
-            node_id=node_id,
-            operator=plan.operator,
-            parents=parents,
-            seed=random.Random(f"{self.s.seed}:{node_id}").randrange(2**31),
-            deadline=deadline,
+            jobs_per_worker=self.loop.jobs_per_worker if self.loop else {},
+            held=self.loop.held if self.loop else None,
+            restarts=self.evolution.state.restarts,
         )
 
     async def run(self) -> SearchOutcome:
         """Run the search to its budget and return the final choice (best D_val among valid nodes)."""
-        self.started = time.time()
-        budget = Budget(
-            self.started - self.elapsed_before, self.s.wall_clock_s, self.s.max_nodes, self.s.grace_s
+        b = self.search.budget
+        deadline = self.evolution.begin(time.time())
+        if self.evolution.restarted:
+            await asyncio.gather(*(self._reclaim(r.worker_id) for r in self.evolution.orphans))
+        ops: LoopOps[Candidate, SearchScore] = LoopOps(
+            new_job=self.evolution.new_job,
+            started=self._started,
+            run_job=self._run_job,
+            score=self._score,
+            record=self._record,
+            recover=self._recover,
+            hold=self._hold,
         )
-        free = list(range(len(self.workers)))
-        tasks: dict[asyncio.Task[bool], int] = {}
-        dispatched = len(self.population)
-        while True:
-            while free and budget.allows_dispatch(dispatched, time.time()):
-                if self.ledger is not None and self.budget_stop is None:
-                    self.budget_stop = await self.ledger.exhausted.remote()
-                if self.budget_stop is not None:
-                    break  # no new jobs; running episodes end at their next policy request
-                worker_id = free.pop(0)
-                job = self._make_job(budget.deadline)
-                dispatched += 1
-                tasks[asyncio.ensure_future(self._execute(worker_id, job))] = worker_id
-            if not tasks:
-                break
-            hard_stop = budget.deadline + budget.grace_s
-            done, _ = await asyncio.wait(
-                tasks, timeout=max(0.0, hard_stop - time.time()), return_when=asyncio.FIRST_COMPLETED
-            )
-            if not done:  # past the grace period: cancel what still runs, record it, stop
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
-                break
-            for task in done:
-                worker_id = tasks.pop(task)
-                if task.result():  # a worker that never came back after a crash gets no more jobs
-                    free.append(worker_id)
+        self.loop = DispatchLoop(
+            ops,
+            Budget(deadline - b.wall_clock_s, b.wall_clock_s, b.max_nodes, b.grace_s),
+            len(self.workers),
+            finished=len(self.evolution.population),
+            orphans=self.evolution.orphans,
+            max_scoring=len(self.workers),
+        )
+        report = await self.loop.run()
+        try:
+            self.evolution.save(time.time())
+        except OSError as e:
+            if not is_disk_full(e):  # a full disk is in the report already; the journal has every node
+                raise
         self.done = True
-        valid = self.population.valid
+        population = self.evolution.population
+        valid = population.valid
         final: FinalChoice | None = await self.evaluator.select_final.remote(
-            [n.id for n in valid], self.s.lower_is_better
+            [n.id for n in valid], self.lower_is_better
         )
-        best = self.population.best()
+        best = population.best()
         return SearchOutcome(
             final=final,
             best_search_node=best.id if best else None,
-            nodes=len(self.population),
+            nodes=len(population),
             valid_nodes=len(valid),
-            wall_s=self._elapsed(),
-            budget_stop=self.budget_stop,
+            wall_s=self.evolution.elapsed(time.time()),
+            budget_stop=report.budget_stop,
+            disk_full=report.disk_full,
+            restarts=self.evolution.state.restarts,
+            redispatched=report.redispatched,
         )
 
-    async def _execute(self, worker_id: int, job: Job) -> bool:
-        """Run one job on one worker and record its node; False when the worker is gone for good."""
-        self.running[job.node_id] = job
-        self.jobs_per_worker[worker_id] += 1
+    async def _started(self, job: Job, worker_id: int) -> None:
+        await self.state_file.write(self.evolution.note_started(job, worker_id, time.time()))
+
+    async def _run_job(self, worker_id: int, job: Job) -> Candidate:
         ref = self.workers[worker_id].run.remote(job)
-        started = time.time()
         try:
             candidate: Candidate = await ref
         except asyncio.CancelledError:
             ray.cancel(ref, force=False)
-            self._record(
-                job,
-                None,
-                SearchScore(
-                    node_id=job.node_id,
-                    valid=False,
-                    reason="cancelled: still running past the budget's grace period",
-                ),
-                worker_id,
-                started,
-            )
             raise
         except (ray.exceptions.RayError, OSError) as e:
-            reason = (
-                f"worker {worker_id} failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-            )
-            score = await self.evaluator.score.remote(job.node_id, None, reason)
-            self._record(job, None, score, worker_id, started)
-            return await self._recovered(worker_id)
-        score = await self.evaluator.score.remote(job.node_id, candidate.submission, candidate.reason)
-        self._record(job, candidate, score, worker_id, started)
-        return True
+            first = str(e).splitlines()[0] if str(e) else ""
+            raise WorkerLost(f"worker {worker_id} failed: {type(e).__name__}: {first}") from None
+        return candidate
 
-    async def _recovered(self, worker_id: int) -> bool:
-        """Wait for a crashed worker's restart, so that its next job is not lost to the restart too."""
-        give_up = time.time() + WORKER_RECOVERY_S
-        while time.time() < give_up:
-            try:
-                await self.workers[worker_id].__ray_ready__.remote()
-                return True
-            except ray.exceptions.RayError:
-                await asyncio.sleep(1.0)
-        self.retired.add(worker_id)
-        return False
+    async def _score(self, job: Job, candidate: Candidate | None, reason: str | None) -> SearchScore:
+        if candidate is None:
+            score: SearchScore = await self.evaluator.score.remote(job.node_id, None, reason)
+        else:
+            score = await self.evaluator.score.remote(job.node_id, candidate.submission, candidate.reason)
+        return score
 
-    def _record(
-        self, job: Job, cand: Candidate | None, score: SearchScore, worker_id: int, started: float
+    async def _record(
+        self, job: Job, worker_id: int, cand: Candidate | None, score: SearchScore, started: float
     ) -> None:
         node = Node(
             id=job.node_id,
@@ -248,16 +206,62 @@ class SearchCoordinator:
             prompt_tokens=cand.trajectory.prompt_tokens if cand else 0,
             completion_tokens=cand.trajectory.completion_tokens if cand else 0,
         )
-        self.run_dir.write_node(
+        await asyncio.get_running_loop().run_in_executor(
+            self.recorder,
+            self.evolution.write,
             node,
             cand.code if cand else "",
             cand.submission if cand else None,
             cand.trajectory.model_dump() if cand else {},
         )
-        self.population.add(node)
-        self.journal.append(node)
-        self.running.pop(job.node_id, None)
-        write_json_atomic(self.run_dir.state, {"elapsed_s": self._elapsed(), "next_id": self.next_id})
+        self.evolution.add(node)
+
+    async def _recover(self, worker_id: int) -> bool:
+        """Wait for a crashed worker's restart, so that its next job is not lost to the restart too."""
+        give_up = time.time() + WORKER_RECOVERY_S
+        while time.time() < give_up:
+            try:
+                await self.workers[worker_id].__ray_ready__.remote()
+                return True
+            except ray.exceptions.RayError:
+                await asyncio.sleep(1.0)
+        return False
+
+    async def _reclaim(self, worker_id: int) -> None:
+        """Restart a worker whose job the last coordinator lost, and wait until the new process runs.
+
+        Its episode runs on after the coordinator died, and the job's re-run must not share its GPU
+        or its workspace.
+        """
+        if worker_id >= len(self.workers):
+            return
+        worker = self.workers[worker_id]
+        try:
+            before = await worker.__ray_call__.remote(_pid)
+        except ray.exceptions.RayError:
+            return  # already dead: the loop's recovery waits for its restart
+        ray.kill(worker, no_restart=False)
+        give_up = time.time() + WORKER_RECOVERY_S
+        while time.time() < give_up:
+            try:
+                if await worker.__ray_call__.remote(_pid) != before:
+                    return
+            except ray.exceptions.RayError:
+                pass
+            await asyncio.sleep(0.5)
+
+    async def _hold(self) -> Hold | None:
+        if self.ledger is None:
+            return None
+        spent: str | None = await self.ledger.exhausted.remote()
+        # Running episodes end at their next policy request; no new job starts.
+        return Hold(spent, final=True) if spent else None
 
 
-SearchCoordinatorActor = ray.remote(num_cpus=0)(SearchCoordinator)
+def _pid(_actor: object) -> int:
+    return os.getpid()
+
+
+SearchCoordinatorActor = ray.remote(
+    num_cpus=0, max_restarts=COORDINATOR_RESTARTS, max_task_retries=COORDINATOR_RESTARTS
+)(SearchCoordinator)

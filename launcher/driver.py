@@ -10,7 +10,7 @@ import ray
 import yaml
 from rich.console import Console
 
-from actors.coordinator import CoordinatorSettings, SearchCoordinatorActor, SearchOutcome, SearchStatus
+from actors.coordinator import SearchCoordinatorActor, SearchOutcome, SearchStatus
 from actors.evaluator import HCEEvaluatorActor
 from actors.worker import ExperimentWorkerActor
 from agents.react import AgentSettings
@@ -126,14 +126,9 @@ def start_actors(cfg: RunConfig, task: Task, rd: RunDir, endpoint: PolicyEndpoin
         observation_chars=cfg.agent.observation_chars,
         exec_timeout_s=cfg.sandbox.exec_timeout_s,
     )
-    # A resumed run starts its token count from the nodes it already has.
-    done = Journal(rd.journal).load()
+    # The ledger counts from the journal's totals, at start (a resume) and after a restart.
     ledger_name = f"aira-token-ledger-{uuid.uuid4().hex[:12]}"
-    ledger: Any = TokenLedgerActor.options(name=ledger_name).remote(
-        cfg.policy.budget,
-        sum(n.prompt_tokens for n in done),
-        sum(n.completion_tokens for n in done),
-    )
+    ledger: Any = TokenLedgerActor.options(name=ledger_name).remote(cfg.policy.budget, str(rd.journal))
     client = client_settings(cfg.policy, endpoint)
     workers: list[Any] = [
         ExperimentWorkerActor.options(**worker_options(cfg)).remote(
@@ -142,22 +137,8 @@ def start_actors(cfg: RunConfig, task: Task, rd: RunDir, endpoint: PolicyEndpoin
         for i in range(cfg.search.num_workers)
     ]
     ray.get([w.__ray_ready__.remote() for w in workers])
-    s = cfg.search
     coordinator: Any = SearchCoordinatorActor.remote(
-        CoordinatorSettings(
-            seed=cfg.seed,
-            num_drafts=s.num_drafts,
-            temperature=s.temperature,
-            crossover_prob=s.crossover_prob,
-            wall_clock_s=s.budget.wall_clock_s,
-            max_nodes=s.budget.max_nodes,
-            grace_s=s.budget.grace_s,
-            lower_is_better=task.lower_is_better,
-        ),
-        str(rd.root),
-        workers,
-        evaluator,
-        ledger,
+        cfg.search, cfg.seed, task.lower_is_better, str(rd.root), workers, evaluator, ledger_name
     )
     return RunActors(evaluator, workers, coordinator, ledger)
 
@@ -225,5 +206,6 @@ def build_result(cfg: RunConfig, task: Task, rd: RunDir, outcome: SearchOutcome)
             sum(n.completion_tokens for n in nodes.values()),
         ),
         budget_stop=outcome.budget_stop,
+        restarts=outcome.restarts,
         run_dir=str(rd.root),
     )

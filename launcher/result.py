@@ -26,4 +26,5 @@ class RunResult(BaseModel):
     completion_tokens: int
     cost_usd: float | None = None  # at policy.budget's prices, when they are configured
     budget_stop: str | None = None  # set when the token or cost budget stopped new jobs
+    restarts: int = 0  # times the search coordinator crashed and came back by itself
     run_dir: str

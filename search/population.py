@@ -9,17 +9,23 @@ class Population:
     def __init__(self, lower_is_better: bool) -> None:
         self.lower_is_better = lower_is_better
         self.nodes: dict[int, Node] = {}
+        self.version = 0  # bumped by every add: what selection may cache against
+        self._valid: list[Node] | None = None
 
     def add(self, node: Node) -> None:
         self.nodes[node.id] = node
+        self.version += 1
+        self._valid = None
 
     def __len__(self) -> int:
         return len(self.nodes)
 
     @property
     def valid(self) -> list[Node]:
-        """Valid nodes in id order."""
-        return [n for _, n in sorted(self.nodes.items()) if n.valid and n.search_score is not None]
+        """Valid nodes in id order (a copy; sorted once per change, not at every dispatch)."""
+        if self._valid is None:
+            self._valid = [n for _, n in sorted(self.nodes.items()) if n.valid and n.search_score is not None]
+        return list(self._valid)
 
     def fitness(self, node: Node) -> float:
         assert node.search_score is not None

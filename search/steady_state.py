@@ -1,12 +1,13 @@
 """Steady-state evolution: what the next job of a free worker is. No generations, no barrier."""
 
+import itertools
 import random
 from typing import NamedTuple
 
 from search.job import Operator
 from search.node import Node
 from search.population import Population
-from search.selection import rank_select
+from search.selection import rank_probabilities, rank_select
 
 
 class JobPlan(NamedTuple):
@@ -27,6 +28,9 @@ class SteadyStatePolicy:
         self.crossover_prob = crossover_prob
         self.num_drafts = num_drafts
         self.rng = rng
+        # (population version, cumulative selection weights): one rank computation per new node, not
+        # per dispatch; at 64 workers the population grows by thousands of nodes.
+        self._weights: tuple[tuple[int, int], list[float]] | None = None
 
     def next_job(self, population: Population) -> JobPlan:
         valid = population.valid
@@ -36,5 +40,10 @@ class SteadyStatePolicy:
         if len(valid) >= 2 and self.rng.random() < self.crossover_prob:
             picks = rank_select(fitness, self.temperature, self.rng, k=2)
             return JobPlan("crossover", [valid[i] for i in picks])
-        (pick,) = rank_select(fitness, self.temperature, self.rng, k=1)
+        key = (id(population), population.version)
+        if self._weights is None or self._weights[0] != key:
+            probs = rank_probabilities(fitness, self.temperature)
+            self._weights = (key, list(itertools.accumulate(probs)))
+        # The same draw as rank_select(k=1), with the weights accumulated once.
+        (pick,) = self.rng.choices(range(len(valid)), cum_weights=self._weights[1])
         return JobPlan("mutate", [valid[pick]])

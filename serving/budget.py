@@ -1,7 +1,10 @@
 """The run's token and cost budget: one ledger actor that every worker's client reports usage to."""
 
+from pathlib import Path
+
 import ray
 
+from search.journal import Journal
 from serving.config import PolicyBudgetConfig
 
 
@@ -28,15 +31,16 @@ def cost_usd(budget: PolicyBudgetConfig, prompt_tokens: int, completion_tokens: 
 class TokenLedger:
     """Tokens used by all of a run's agents, and whether the budget is spent.
 
-    Starts from the totals of the nodes already journaled, so a resumed run keeps its budget.
+    Starts from the totals of the nodes in the run's journal (none without one), so a resumed run
+    keeps its budget and a restarted ledger counts on from the nodes finished so far. What running
+    episodes used since the last journaled node is not in the journal: a restart forgets that much.
     """
 
-    def __init__(
-        self, budget: PolicyBudgetConfig, prompt_tokens: int = 0, completion_tokens: int = 0
-    ) -> None:
+    def __init__(self, budget: PolicyBudgetConfig, journal: str | Path | None = None) -> None:
         self.budget = budget
-        self.prompt_tokens = prompt_tokens
-        self.completion_tokens = completion_tokens
+        done = Journal(Path(journal)).load() if journal is not None else []
+        self.prompt_tokens = sum(n.prompt_tokens for n in done)
+        self.completion_tokens = sum(n.completion_tokens for n in done)
 
     def add(self, prompt_tokens: int, completion_tokens: int) -> str | None:
         """Count one completion's usage; return why the budget is spent, if it now is."""
@@ -53,4 +57,5 @@ class TokenLedger:
         return self.prompt_tokens, self.completion_tokens
 
 
-TokenLedgerActor = ray.remote(num_cpus=0)(TokenLedger)
+# Restarted after a crash, rebuilt from the journal; the workers' calls wait for it and are retried.
+TokenLedgerActor = ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)(TokenLedger)

@@ -120,7 +120,8 @@ def test_the_budget_rules() -> None:
     assert cost_usd(priced, 250_000, 40_000) == pytest.approx(0.9)
     assert budget_spent(priced, 250_000, 40_000) is None
     assert "cost budget reached" in (budget_spent(priced, 250_000, 50_000) or "")
-    ledger = TokenLedger(PolicyBudgetConfig(max_tokens=100), prompt_tokens=90)
+    ledger = TokenLedger(PolicyBudgetConfig(max_tokens=100))
+    assert ledger.add(90, 0) is None
     assert ledger.add(5, 4) is None and ledger.add(0, 1) is not None
     with pytest.raises(ValueError, match="max_cost_usd needs prices"):
         PolicyBudgetConfig(max_cost_usd=1.0)
