@@ -1,1 +1,1 @@
-"""The launcher: what `launch.py` drives. Config, preflight checks, the run unit, benchmarks, progress, result."""
+"""The launcher: what `launch.py` drives. Config, preflight, the run unit, the grid, progress, result."""

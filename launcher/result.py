@@ -27,3 +27,5 @@ class RunResult(BaseModel):
     cost_usd: float | None = None  # at policy.budget's prices, when they are configured
     budget_stop: str | None = None  # set when the token or cost budget stopped new jobs
     run_dir: str
+    started_at: float | None = None  # unix time this run (or its latest resume) started and ended
+    ended_at: float | None = None
