@@ -71,9 +71,11 @@ def start_actors(cfg: RunConfig, task: Task, rd: RunDir, endpoint: PolicyEndpoin
         str(rd.public_dir),
         str(rd.hidden_dir / "sealed_scores.jsonl"),
     )
-    # The workers' copy of the task travels through the object store, whatever node they are on.
+    ray.get(evaluator.__ray_ready__.remote())  # it has split the task and written task_public
+    # The workers' copy of the task travels through the object store, whatever node they are on; the
+    # run unit only waits for it, without fetching the bytes.
     public = evaluator.public_files.remote()
-    ray.get(public)
+    ray.wait([public], fetch_local=False)
     box = cfg.sandbox
     card = TaskCard(
         name=task.spec.name,
