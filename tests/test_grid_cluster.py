@@ -1,11 +1,12 @@
 """A grid on a multi-node Ray cluster with no shared filesystem, through `python launch.py`.
 
 `ray.cluster_utils.Cluster` starts a head with CPUs only (no GPU, no experiment slot); two GPU nodes
-(2 declared GPUs each) join it with `ray start`, each inside its own mount namespace where fresh
-tmpfs cover the run directories, the task cache and the node-local scratch: what the head wrote does
-not exist there. A grid of 4 runs x 2 workers with the baseline policy (an LLM-free test double) runs
-2 at a time, workers on the GPU nodes each on its own GPU, evaluator and coordinator on the head; it
-is killed mid-way and the same command finishes it; a grid the cluster cannot hold is refused first.
+(2 declared GPUs each) join it, each inside its own mount namespace where fresh tmpfs cover the run
+directories, the task cache and the node-local scratch: what the head wrote does not exist there
+(the nodes run tests/_ray_node.py, `ray start --block` on loopback). A grid of 4 runs x 2 workers
+with the baseline policy (an LLM-free test double) runs 2 at a time, workers on the GPU nodes each on
+its own GPU, evaluator and coordinator on the head; it is killed mid-way and the same command
+finishes it; a grid the cluster cannot hold is refused before anything starts.
 """
 
 import json
@@ -21,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from tests._ray_node import patient_get_node
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,16 +41,14 @@ class GridCluster:
 
 
 def _gpu_node(address: str, hidden: list[Path], scratch: Path, log: Path) -> subprocess.Popen[bytes]:
-    """`ray start` of a node with 2 GPUs in a mount namespace where `hidden` are empty tmpfs."""
+    """A node with 2 declared GPUs joining `address`, in a mount namespace where `hidden` and
+    `scratch` are fresh tmpfs (tests/_ray_node.py: `ray start --block` on loopback)."""
     mounts = " && ".join(f"mount -t tmpfs tmpfs {p}" for p in [*hidden, scratch])
-    ray = Path(sys.executable).with_name("ray")
-    start = (
-        f"{ray} start --address={address} --node-ip-address=127.0.0.1 --num-cpus=2 --num-gpus=2 "
-        "--resources='{\"gpu_node\": 1}' --block --disable-usage-stats"
-    )
+    start = f"exec {sys.executable} -m tests._ray_node {address} 2 2 '{{\"gpu_node\": 1}}'"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "AIRA_SCRATCH": str(scratch)}
     return subprocess.Popen(
-        ["unshare", "--mount", "--propagation", "private", "sh", "-c", f"{mounts} && exec {start}"],
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", f"{mounts} && {start}"],
+        cwd=ROOT,
         env=env,
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
@@ -65,6 +65,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GridCluster]:
     runs, cache, scratch = base / "runs", base / "cache", base / "scratch"
     for d in (runs, cache, scratch):
         d.mkdir()
+    # Cluster announces itself in /tmp/ray/ray_current_cluster, where every other ray.init() on this
+    # machine would find and join it: this one stays unannounced (launch.py gets its address).
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setattr(ray._private.utils, "write_ray_address", lambda *_, **__: None)
+    monkeypatch.setattr(ray._private.services, "get_node", patient_get_node)
     head = Cluster(
         initialize_head=True,
         head_node_args={
@@ -74,6 +79,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GridCluster]:
             "include_dashboard": False,
         },
     )
+    monkeypatch.undo()
     nodes = [_gpu_node(head.address, [runs, cache], scratch, base / f"gpu{i}.log") for i in range(2)]
     ray.init(address=head.address, namespace="aira-grid-test")
     try:
@@ -89,7 +95,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GridCluster]:
         if ray.is_initialized():
             ray.shutdown()
         for p in nodes:
-            os.killpg(p.pid, signal.SIGTERM)  # `ray start --block` stops its node's processes
+            os.killpg(p.pid, signal.SIGTERM)  # the node stops its processes as it exits
         for p in nodes:
             try:
                 p.wait(timeout=60)
