@@ -19,9 +19,9 @@ _get_node = services.get_node
 
 
 def patient_get_node(*args: Any, **kwargs: Any) -> Any:
-    """Ray's get_node, retried for 3 minutes: Ray gives a new raylet a fixed 30 s to register,
+    """Ray's get_node, retried for almost 5 minutes: Ray gives a new raylet a fixed 30 s to register,
     which a machine of 2 shared, busy cores misses."""
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + 280
     while True:
         try:
             return _get_node(*args, **kwargs)
@@ -45,6 +45,7 @@ def main() -> None:
         object_store_memory=150 << 20,
         include_log_monitor=False,  # type: ignore[arg-type]  # one log monitor per machine (the head's); typed str by Ray
         node_manager_port=0,
+        dashboard_agent_listen_port=None,  # a random one: Ray's default port is the head's
         min_worker_port=0,
         max_worker_port=0,
     )

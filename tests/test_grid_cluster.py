@@ -77,16 +77,21 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GridCluster]:
             "num_gpus": 0,
             "node_ip_address": "127.0.0.1",
             "include_dashboard": False,
+            "dashboard_agent_listen_port": None,  # a random one, not Ray's default of every instance
         },
     )
     monkeypatch.undo()
-    nodes = [_gpu_node(head.address, [runs, cache], scratch, base / f"gpu{i}.log") for i in range(2)]
+    nodes: list[subprocess.Popen[bytes]] = []
     ray.init(address=head.address, namespace="aira-grid-test")
     try:
-        deadline = time.time() + 180
-        while sum(n["Alive"] for n in ray.nodes()) < 3:
-            assert time.time() < deadline, [p.read_text() for p in base.glob("gpu*.log")]
-            time.sleep(1)
+        # One node after the other: two raylets starting at once on 2 busy cores miss their deadlines.
+        for i in range(2):
+            nodes.append(_gpu_node(head.address, [runs, cache], scratch, base / f"gpu{i}.log"))
+            deadline = time.time() + 300
+            while sum(n["Alive"] for n in ray.nodes()) < 2 + i:
+                assert time.time() < deadline, [p.read_text() for p in base.glob("gpu*.log")]
+                assert nodes[-1].poll() is None, (base / f"gpu{i}.log").read_text()
+                time.sleep(1)
         assert head.head_node is not None
         head_id = head.head_node.node_id
         ray.shutdown()
