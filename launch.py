@@ -1,6 +1,7 @@
 """Entry point: `python launch.py [overrides]` runs one AIRA-2 search (or a benchmark) on Ray.
 
-Wiring only: config -> checks -> Ray -> actors -> result. The logic lives in the packages.
+Wiring only: config -> checks -> Ray -> policy server -> grid of runs (or one) -> result.
+The logic lives in the packages.
 """
 
 import os
@@ -48,7 +49,7 @@ def main(raw: DictConfig) -> None:
 
     import ray
 
-    from launcher.driver import ClusterError, connect_ray, run_search
+    from launcher.driver import ClusterError, RunFailed, connect_ray, run_benchmark, run_single
     from launcher.report import print_result
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
@@ -62,18 +63,22 @@ def main(raw: DictConfig) -> None:
     try:
         connect_ray(cfg)
         if cfg.benchmark is not None:
-            from launcher.benchmark import print_benchmark, run_benchmark
+            from launcher.benchmark import print_benchmark
 
-            summary = run_benchmark(cfg, run_dir, console, run_search, fatal=(ClusterError,))
+            summary = run_benchmark(cfg, run_dir, console)
             print_benchmark(summary, run_dir, console)
             return
         assert task is not None  # preflight resolves the task of a single run
-        result = run_search(cfg, task, run_dir, console)
+        result = run_single(cfg, task, run_dir, console)
     except ClusterError as e:
         console.print(f"[bold red]cannot start:[/]\n{escape(str(e))}", highlight=False, soft_wrap=True)
         sys.exit(2)
+    except RunFailed as e:
+        console.print(f"[bold red]run failed:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
+        sys.exit(1)
     except KeyboardInterrupt:
-        console.print(f"\ninterrupted: finished nodes are in {run_dir}; continue with resume={run_dir}")
+        again = "run the same command" if cfg.benchmark else f"add resume={run_dir}"
+        console.print(f"\ninterrupted: finished nodes are in {run_dir}; {again} to continue")
         sys.exit(130)
     finally:
         if ray.is_initialized():

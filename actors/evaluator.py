@@ -48,6 +48,7 @@ class HCEEvaluator:
             tmp = public.with_name(public.name + f".tmp{os.getpid()}")
             self.hce.write_public(tmp)
             tmp.rename(public)
+        self.public_dir = public
         self.sealed_path = Path(sealed_path)
         self.sealed_path.parent.mkdir(parents=True, exist_ok=True)
         self.sealed: dict[int, Scores] = {}
@@ -57,6 +58,14 @@ class HCEEvaluator:
                 if line.strip():
                     rec = json.loads(line)
                     self.sealed[int(rec["node_id"])] = Scores.model_validate(rec["scores"])
+
+    def public_files(self) -> dict[str, bytes]:
+        """The agent-visible task by value (relative path -> bytes), for workers on any node."""
+        return {
+            str(f.relative_to(self.public_dir)): f.read_bytes()
+            for f in sorted(self.public_dir.rglob("*"))
+            if f.is_file()
+        }
 
     def score(self, node_id: int, submission: bytes | None, reason: str | None = None) -> SearchScore:
         """Score a submission (None = the agent never submitted; `reason` says why)."""

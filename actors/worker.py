@@ -1,17 +1,47 @@
-"""The experiment worker actor: runs one ReAct episode per job in its own sandbox."""
+"""The experiment worker actor: runs one ReAct episode per job in its own sandbox, in node-local scratch."""
 
+import fcntl
+import os
 import shutil
+import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import ray
 
 from agents.candidate import Candidate
 from agents.react import AgentSettings, ParentCode, run_episode
 from agents.task_card import TaskCard
-from sandbox import SandboxConfig, open_sandbox
+from sandbox import SandboxConfig, data_dir_seen_by_agent, open_sandbox
 from search.job import Job
 from serving.client import ClientSettings, PolicyClient
+
+# The agent-visible task as it travels through Ray's object store: relative path -> file bytes.
+PublicFiles = dict[str, bytes]
+
+
+def scratch_root() -> Path:
+    """Where a node keeps its runs' local copies of the task and the episodes' workspaces."""
+    return Path(os.environ.get("AIRA_SCRATCH") or Path(tempfile.gettempdir()) / "aira-scratch")
+
+
+def materialise_public(files_ref: Any, target: Path) -> Path:
+    """Write the agent-visible task to `target` once per node: the first worker there fetches the
+    object and writes it; the others (and restarts) find it done. Returns `target`."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / ".public.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not target.is_dir():
+            files: PublicFiles = ray.get(files_ref)
+            tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+            shutil.rmtree(tmp, ignore_errors=True)
+            for rel, data in files.items():
+                path = tmp / rel
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
+            tmp.rename(target)
+    return target
 
 
 class ExperimentWorker:
@@ -19,25 +49,32 @@ class ExperimentWorker:
 
     The GPU ids come from Ray's assignment (static for the actor's life) and go into each sandbox
     as CUDA_VISIBLE_DEVICES and as its only GPU device nodes; every candidate reports them.
+    Nothing here needs a shared filesystem: the task arrives through Ray (`public` holds the
+    object ref of its files, in a list so that Ray hands over the ref, not the bytes) and is written
+    once per node under `<scratch>/<run_key>/`; each episode works in a node-local workspace there,
+    deleted when the episode returns unless `sandbox.keep_workspaces`; the candidate goes back by value.
     """
 
     def __init__(
         self,
         worker_id: int,
         card: TaskCard,
-        public_dir: str,
-        workspace_root: str,
+        public: list[Any],
+        run_key: str,
         client: ClientSettings,
         settings: AgentSettings,
         ledger_name: str | None = None,
         sandbox: SandboxConfig | None = None,
     ) -> None:
         self.worker_id = worker_id
-        self.card = card
-        self.public_dir = Path(public_dir)
-        self.workspace_root = Path(workspace_root)
-        self.settings = settings
         self.sandbox = sandbox or SandboxConfig()
+        scratch = scratch_root() / run_key
+        self.public_dir = materialise_public(public[0], scratch / "task_public")
+        self.workspace_root = scratch / "workspaces"
+        self.card = card.model_copy(
+            update={"data_dir": data_dir_seen_by_agent(self.sandbox, self.public_dir)}
+        )
+        self.settings = settings
         self.gpu_ids = [str(g) for g in ray.get_gpu_ids()]
         # The run's TokenLedger actor, found by name: the client reports usage and honours the budget.
         # A name, not a handle: Ray cannot promise a restarted actor the handles it was created with.
@@ -45,12 +82,20 @@ class ExperimentWorker:
         self.client = PolicyClient(client, ledger)
 
     def info(self) -> dict[str, object]:
-        """Who this worker is and which GPUs Ray gave it."""
+        """Who this worker is, which GPUs Ray gave it, its node, and where its task copy lives."""
         return {
             "worker_id": self.worker_id,
             "gpu_ids": self.gpu_ids,
             "node": ray.get_runtime_context().get_node_id(),
+            "public_dir": str(self.public_dir),
         }
+
+    def release_scratch(self) -> None:
+        """Drop this run's node-local copy of the task (and its workspaces unless they are kept) once
+        the search is over; every worker of the node may call it."""
+        shutil.rmtree(self.public_dir, ignore_errors=True)
+        if not self.sandbox.keep_workspaces:
+            shutil.rmtree(self.public_dir.parent, ignore_errors=True)
 
     async def run(self, job: Job) -> Candidate:
         """Run the job's episode to its end (submit, limits or deadline) and return the candidate."""
@@ -59,26 +104,31 @@ class ExperimentWorker:
         if workspace.exists():  # a job re-run after a crash starts clean
             shutil.rmtree(workspace)
         workspace.mkdir(parents=True)
-        for i, parent in enumerate(job.parents, start=1):
-            (workspace / f"parent_{i}.py").write_text(parent.code)
-        sandbox = open_sandbox(self.sandbox, workspace, self.public_dir, self.gpu_ids)
-        parents = [
-            ParentCode(node_id=p.node_id, code=p.code, search_score=p.search_score) for p in job.parents
-        ]
         try:
-            outcome = await run_episode(
-                self.client,
-                self.client.model_for(job.operator),
-                sandbox,
-                self.card,
-                job.operator,
-                parents,
-                job.seed,
-                job.deadline,
-                self.settings,
-            )
+            for i, parent in enumerate(job.parents, start=1):
+                (workspace / f"parent_{i}.py").write_text(parent.code)
+            sandbox = open_sandbox(self.sandbox, workspace, self.public_dir, self.gpu_ids)
+            parents = [
+                ParentCode(node_id=p.node_id, code=p.code, search_score=p.search_score) for p in job.parents
+            ]
+            try:
+                outcome = await run_episode(
+                    self.client,
+                    self.client.model_for(job.operator),
+                    sandbox,
+                    self.card,
+                    job.operator,
+                    parents,
+                    job.seed,
+                    job.deadline,
+                    self.settings,
+                )
+            finally:
+                await sandbox.close()
         finally:
-            await sandbox.close()
+            # What the run keeps travels back in the candidate; the scratch would fill the node's disk.
+            if not self.sandbox.keep_workspaces:
+                shutil.rmtree(workspace, ignore_errors=True)
         return Candidate(
             node_id=job.node_id,
             code=outcome.code,

@@ -1,1 +1,1 @@
-"""The launcher, what `launch.py` drives: config, preflight checks, runs, benchmarks, progress, result."""
+"""The launcher, what `launch.py` drives: config, preflight, the run unit, the grid, progress, result."""

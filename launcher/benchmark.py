@@ -1,13 +1,12 @@
 """A benchmark: one search per task and seed, each in its own sub-run directory, then one table.
 
-The runs go one after another on the connected Ray (the policy server is redeployed per run). A run
-that already wrote its result.json is read back, not redone, so the same command resumes a benchmark.
-A run that fails counts as an invalid submission (percentile rank 0, no medal) and the error is kept.
+The runs are a grid on Ray Tune (launcher/grid.py), side by side. A run that already wrote its
+result.json is read back, not redone, so the same command resumes a benchmark. A run that fails
+counts as an invalid submission (percentile rank 0, no medal) and the error is kept.
 """
 
 import json
-import traceback
-from collections.abc import Callable
+import time
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -17,17 +16,13 @@ from rich.table import Table
 
 from evaluation.aggregate import Estimate, summarise
 from evaluation.bundled import bundled_names
-from evaluation.task import Task, TaskError
 from launcher.config import BenchmarkConfig, RunConfig, TaskConfig
 from launcher.result import RunResult
-from launcher.task_source import resolve_task
 from search.run_dir import write_json_atomic
 
 RESULT_FILE = "result.json"
 TABLE_JSON = "benchmark.json"
 TABLE_MD = "benchmark.md"
-
-RunFn = Callable[[RunConfig, Task, Path, Console], RunResult]
 
 
 class BenchmarkError(Exception):
@@ -86,6 +81,9 @@ class BenchmarkRow(BaseModel):
     nodes: int = 0
     wall_s: float = 0.0
     error: str | None = None
+    started_at: float | None = None  # unix time, so that runs side by side show their overlap
+    ended_at: float | None = None
+    reused: bool = False  # read back from an earlier launch's result.json, not run again
 
 
 class BenchmarkSummary(BaseModel):
@@ -101,7 +99,8 @@ class BenchmarkSummary(BaseModel):
     above_median_pct: Estimate
 
 
-def _row(task: str, seed: int, run_dir: Path, result: RunResult) -> BenchmarkRow:
+def result_row(task: str, seed: int, run_dir: Path, result: RunResult, reused: bool = False) -> BenchmarkRow:
+    """The row of a run that produced a result.json."""
     return BenchmarkRow(
         task=task,
         seed=seed,
@@ -115,65 +114,28 @@ def _row(task: str, seed: int, run_dir: Path, result: RunResult) -> BenchmarkRow
         valid_nodes=result.valid_nodes,
         nodes=result.nodes,
         wall_s=result.wall_s,
+        started_at=result.started_at,
+        ended_at=result.ended_at,
+        reused=reused,
     )
 
 
-def run_benchmark(
-    cfg: RunConfig,
-    root: Path,
-    console: Console,
-    run_one: RunFn,
-    fatal: tuple[type[Exception], ...] = (),
-) -> BenchmarkSummary:
-    """Run every (task, seed) of the benchmark under `root/<task>/seed<k>/` and write the table.
+def error_row(task: str, seed: int, run_dir: Path, error: str, started_at: float) -> BenchmarkRow:
+    """The row of a run that could not run or failed: it counts as an invalid submission (rank 0)."""
+    return BenchmarkRow(
+        task=task,
+        seed=seed,
+        run_dir=str(run_dir),
+        percentile_rank=0.0,
+        error=error,
+        started_at=started_at,
+        ended_at=time.time(),
+    )
 
-    An exception of a `fatal` type (the cluster cannot host any run) stops the benchmark; any other
-    failure is recorded in its row and the next run starts.
-    """
-    assert cfg.benchmark is not None
-    rows: list[BenchmarkRow] = []
-    for name in benchmark_tasks(cfg.benchmark):
-        for seed in cfg.benchmark.seeds:
-            run_dir = root / name / f"seed{seed}"
-            console.print(f"[bold]benchmark {cfg.benchmark.name}:[/] {name}, seed {seed} -> {run_dir}")
-            done = run_dir / RESULT_FILE
-            if done.is_file():
-                rows.append(_row(name, seed, run_dir, RunResult.model_validate_json(done.read_text())))
-                console.print("  already finished: its result.json is reused")
-                continue
-            # A sub-run with a journal but no result was interrupted: it resumes in its own directory.
-            resume = run_dir if (run_dir / "journal.jsonl").is_file() else None
-            sub = cfg.model_copy(
-                update={"task": task_config(cfg, name), "seed": seed, "benchmark": None, "resume": resume}
-            )
-            try:
-                task = resolve_task(sub.task)
-                result = run_one(sub, task, run_dir, console)
-            except fatal:
-                raise
-            except TaskError as e:
-                rows.append(
-                    BenchmarkRow(
-                        task=name, seed=seed, run_dir=str(run_dir), percentile_rank=0.0, error=str(e)
-                    )
-                )
-                console.print(f"  [red]cannot run:[/] {escape(str(e))}")
-                continue
-            except Exception as e:
-                # One broken run must not lose the others: record it as a failure and go on.
-                rows.append(
-                    BenchmarkRow(
-                        task=name,
-                        seed=seed,
-                        run_dir=str(run_dir),
-                        percentile_rank=0.0,
-                        error=f"{type(e).__name__}: {e}",
-                    )
-                )
-                console.print(f"  [red]failed:[/] {escape(traceback.format_exc(limit=3))}")
-                continue
-            rows.append(_row(name, seed, run_dir, result))
-    summary = summarise_rows(cfg.benchmark.name, rows)
+
+def write_benchmark(name: str, rows: list[BenchmarkRow], root: Path) -> BenchmarkSummary:
+    """Aggregate the rows and write benchmark.json and benchmark.md under `root`."""
+    summary = summarise_rows(name, rows)
     write_json_atomic(root / TABLE_JSON, json.loads(summary.model_dump_json()))
     (root / TABLE_MD).write_text(markdown_table(summary))
     return summary

@@ -65,6 +65,7 @@ class BenchmarkConfig(_Strict):
 
     kind=local: bundled offline tasks (`tasks`, empty = all of them). kind=mlebench: competitions of
     an mle-bench split file (`<mlebench_repo>/experiments/splits/<split>.txt`) or of `tasks`.
+    The runs are a grid on Ray Tune, `max_concurrent` of them side by side.
     """
 
     name: str = "benchmark"
@@ -73,6 +74,8 @@ class BenchmarkConfig(_Strict):
     mlebench_repo: Path | None = None
     tasks: list[str] = Field(default_factory=list)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    # Runs side by side: null = as many as the cluster holds (one at a time on the embedded Ray).
+    max_concurrent: int | None = Field(None, ge=1)
 
     @model_validator(mode="after")
     def _has_a_list(self) -> "BenchmarkConfig":

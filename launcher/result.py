@@ -28,3 +28,5 @@ class RunResult(BaseModel):
     budget_stop: str | None = None  # set when the token or cost budget stopped new jobs
     restarts: int = 0  # times the search coordinator crashed and came back by itself
     run_dir: str
+    started_at: float | None = None  # unix time this run (or its latest resume) started and ended
+    ended_at: float | None = None

@@ -33,8 +33,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def run_launch(*overrides: str, timeout: float = 600) -> "subprocess.CompletedProcess[str]":
-    """`python launch.py <overrides>` from the project root, as a user runs it, on a free Serve port."""
+def run_launch(
+    *overrides: str, timeout: float = 600, env: dict[str, str] | None = None
+) -> "subprocess.CompletedProcess[str]":
+    """`python launch.py <overrides>` from the project root, as a user runs it, on a free Serve port
+    (`env`: extra environment variables)."""
     root = Path(__file__).resolve().parents[1]
     return subprocess.run(
         [sys.executable, str(root / "launch.py"), *overrides, f"serve.port={free_port()}"],
@@ -42,6 +45,7 @@ def run_launch(*overrides: str, timeout: float = 600) -> "subprocess.CompletedPr
         text=True,
         timeout=timeout,
         cwd=root,
+        env={**os.environ, **(env or {})},
     )
 
 

@@ -1,4 +1,5 @@
-"""The actors through a real Ray instance: GPU assignment, cluster checks, a worker killed mid-run."""
+"""The actors through a real Ray instance: GPU assignment, cluster checks, the task reaching workers
+through the object store, node-local workspaces, a worker killed mid-run."""
 
 import json
 import os
@@ -10,7 +11,9 @@ import pytest
 import ray
 
 from evaluation.task import load_task
-from launcher.driver import ClusterError, RunActors, check_cluster, start_actors, worker_options
+from launcher.driver import ClusterError, check_cluster
+from launcher.placement import worker_options
+from launcher.run_unit import RunActors, start_actors
 from search.run_dir import RunDir
 from serving.server import start_policy_server
 from tests.conftest import compose_config, free_port, tiny_card
@@ -21,10 +24,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("ray_session")]
 def test_more_gpu_workers_than_gpus_is_refused() -> None:
     cfg = compose_config("resources.gpus_per_worker=1", "search.num_workers=3")
     with pytest.raises(
-        ClusterError, match=r"search.num_workers=3 GPU workers need 3 GPUs but the Ray cluster has 2"
+        ClusterError, match=r"search.num_workers=3 GPU workers .* the cluster holds 2: it has 2 GPUs"
     ):
         check_cluster(cfg)
-    check_cluster(compose_config("resources.gpus_per_worker=1", "search.num_workers=2"))
+    assert check_cluster(compose_config("resources.gpus_per_worker=1", "search.num_workers=2")) == 1
 
 
 def test_more_cpu_workers_than_slots_is_refused() -> None:
@@ -32,7 +35,7 @@ def test_more_cpu_workers_than_slots_is_refused() -> None:
         check_cluster(compose_config("search.num_workers=5"))
 
 
-def test_each_gpu_worker_holds_its_own_gpu(tmp_path: Path) -> None:
+def test_each_gpu_worker_holds_its_own_gpu_and_gets_the_task_once_per_node(tmp_path: Path) -> None:
     from actors.worker import ExperimentWorkerActor
     from agents.react import AgentSettings
     from serving.client import client_settings
@@ -40,14 +43,16 @@ def test_each_gpu_worker_holds_its_own_gpu(tmp_path: Path) -> None:
 
     cfg = compose_config("resources.gpus_per_worker=1")
     assert worker_options(cfg)["num_gpus"] == 1
-    card = tiny_card(tmp_path)
+    card = tiny_card(tmp_path / "nowhere")
     settings = AgentSettings(max_steps=1, max_consecutive_errors=1, observation_chars=1000, exec_timeout_s=5)
+    files = ray.put({"sample_submission.csv": b"id,y\n1,0\n", "sub/notes.md": b"hi"})
+    key = f"test-{os.getpid()}-{time.time_ns()}"
     workers: list[Any] = [
         ExperimentWorkerActor.options(**worker_options(cfg)).remote(
             i,
             card,
-            str(tmp_path),
-            str(tmp_path / "ws"),
+            [files],
+            key,
             client_settings(cfg.policy, PolicyEndpoint("http://127.0.0.1:9/v1", "m")),
             settings,
         )
@@ -57,12 +62,18 @@ def test_each_gpu_worker_holds_its_own_gpu(tmp_path: Path) -> None:
     gpus = [tuple(i["gpu_ids"]) for i in infos]
     assert all(len(g) == 1 for g in gpus)
     assert gpus[0] != gpus[1]
-    for w in workers:
-        ray.kill(w)
+    # One copy on the node, shared by both workers, in node-local scratch (not in any run directory).
+    public = {i["public_dir"] for i in infos}
+    assert len(public) == 1
+    local = Path(public.pop())
+    assert key in str(local) and (local / "sub" / "notes.md").read_bytes() == b"hi"
+    assert sorted(p.name for p in local.parent.iterdir() if not p.name.startswith(".")) == ["task_public"]
+    ray.get(workers[0].release_scratch.remote())
+    assert not local.parent.exists()
 
 
 def start_run(run_dir: Path, task_dir: Path, *overrides: str) -> tuple[RunDir, RunActors]:
-    """A run's policy server and actors on the session's Ray, as `run_search` starts them."""
+    """A run's policy server and actors on the session's Ray, as the run unit starts them."""
     from ray import serve
 
     cfg = compose_config(*overrides, f"serve.port={free_port()}")
@@ -104,7 +115,6 @@ def test_killed_worker_loses_its_job_only_and_the_search_goes_on(
     assert outcome.final is not None
     for n in nodes:
         assert (rd.node_dir(n["id"]) / "scores.json").exists()
-    actors.kill()
 
 
 def test_wall_clock_budget_stops_the_search_and_keeps_every_started_node(
@@ -125,7 +135,9 @@ def test_wall_clock_budget_stops_the_search_and_keeps_every_started_node(
     nodes = journal(rd)
     assert len(nodes) == outcome.nodes >= 2
     assert sorted(n["id"] for n in nodes) == list(range(1, len(nodes) + 1)), "no started job is lost"
-    actors.kill()
+    assert not rd.workspaces.exists(), "workspaces are node-local scratch, not in the run directory"
+    scratch = Path(ray.get(actors.workers[0].info.remote())["public_dir"]).parent
+    assert list((scratch / "workspaces").iterdir()) == [], "each episode's workspace is gone once it returned"
 
 
 def test_ray_workers_run_at_normal_priority() -> None:

@@ -108,6 +108,7 @@ def test_local_benchmark_runs_each_task_in_its_own_directory_and_resumes(tmp_pat
         assert result["task"] == row["task"] and result["nodes"] == 2
         assert row["error"] is None and 0 <= row["percentile_rank"] <= 100
         assert row["percentile_rank"] == pytest.approx(result["percentile_rank"] or 0.0)
+        assert row["started_at"] == result["started_at"] < row["ended_at"] == result["ended_at"]
     assert table["runs"] == 2 and table["mean_percentile_rank"]["n"] == 2
     assert "mean percentile rank" in proc.stdout
     assert (out / "benchmark.md").read_text().startswith("# Benchmark local: 2 runs")
@@ -115,4 +116,7 @@ def test_local_benchmark_runs_each_task_in_its_own_directory_and_resumes(tmp_pat
     again = _launch(out, cache)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert again.stdout.count("already finished") == 2
-    assert json.loads((out / "benchmark.json").read_text()) == table
+    reread = json.loads((out / "benchmark.json").read_text())
+    assert all(r["reused"] for r in reread["rows"])
+    assert [{**r, "reused": False} for r in reread["rows"]] == table["rows"]
+    assert {k: v for k, v in reread.items() if k != "rows"} == {k: v for k, v in table.items() if k != "rows"}

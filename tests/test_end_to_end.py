@@ -1,6 +1,15 @@
-"""The whole system through real Ray, Ray Serve and HTTP: `python launch.py` on the bundled task."""
+"""The whole system through real Ray, Ray Serve and HTTP: `python launch.py` on the bundled task,
+while another Ray instance of the machine is announced in RAY_ADDRESS (the embedded default starts
+its own all the same)."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -8,14 +17,52 @@ import pytest
 
 from evaluation.hce import HiddenConsistentEvaluation
 from evaluation.task import load_task
-from tests.conftest import run_launch
+from tests.conftest import free_port, run_launch
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def other_ray() -> Iterator[str]:
+    """A Ray instance of someone else on this machine (`ray start --head`), its address."""
+    port = free_port()
+    # Its own temp dir (short: Ray's socket paths are limited), so no one else's ray.init finds it.
+    temp = tempfile.mkdtemp(prefix="rt", dir="/tmp")
+    ray = Path(sys.executable).with_name("ray")
+    proc = subprocess.Popen(
+        [
+            str(ray),
+            "start",
+            "--head",
+            f"--port={port}",
+            "--node-ip-address=127.0.0.1",
+            "--num-cpus=1",
+            "--include-dashboard=false",
+            f"--temp-dir={temp}",
+            "--disable-usage-stats",
+            "--block",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group, ended by its pid below
+    )
+    address = f"127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while not list(Path(temp).glob("session_*/logs/raylet.out")):
+        assert proc.poll() is None and time.time() < deadline, "ray start --head did not come up"
+        time.sleep(0.5)
+    yield address
+    assert proc.poll() is None, "the other Ray instance must be left alone"
+    os.killpg(proc.pid, signal.SIGTERM)  # `ray start --block` stops its processes
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory, other_ray: str) -> Path:
     out = tmp_path_factory.mktemp("run")
     proc = run_launch(
         "search.num_workers=2",
@@ -23,11 +70,25 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "search.budget.wall_clock_s=400",
         "search.num_drafts=3",
         f"hydra.run.dir={out}",
+        env={"RAY_ADDRESS": other_ray},
     )
     (out / "stdout.txt").write_text(proc.stdout + "\n--- stderr ---\n" + proc.stderr)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "percentile rank" in proc.stdout
+    assert "Started a local Ray instance" in proc.stdout + proc.stderr, "joined the other Ray instead"
     return out
+
+
+def test_a_single_run_goes_through_the_run_unit_on_the_home_node(run_dir: Path) -> None:
+    placement = json.loads((run_dir / "placement.json").read_text())
+    assert placement["run_unit"] == placement["evaluator"] == placement["coordinator"]
+    assert [w["worker_id"] for w in placement["workers"]] == [0, 1]
+    assert not (run_dir / "workspaces").exists(), "workspaces are node-local scratch"
+    # Each episode's workspace went when it returned, the run's scratch when it ended.
+    assert not any(Path(w["public_dir"]).parent.exists() for w in placement["workers"])
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["started_at"] < result["ended_at"] <= time.time()
+    assert "nodes 8/8 finished" in (run_dir / "stdout.txt").read_text()
 
 
 def test_result_json_has_the_contract_fields(run_dir: Path):

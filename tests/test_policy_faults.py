@@ -1,18 +1,17 @@
 """Fault drills: whole runs (real Ray actors, Serve, HTTP, sandbox) against a replay policy that
 fails on purpose. The run goes on and the trajectories record what happened."""
 
-import io
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from rich.console import Console
 
 from evaluation.task import load_task
-from launcher.driver import run_search
 from launcher.result import RunResult
+from launcher.run_unit import run_search
 from search.run_dir import RunDir
+from serving.server import start_policy_server
 from tests.conftest import compose_config, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("ray_session")]
@@ -35,7 +34,8 @@ def drill(tmp_path: Path, task_dir: Path, turns: list[dict[str, Any]], *override
         *overrides,
     )
     serve.shutdown()  # a fresh proxy on this drill's port
-    return run_search(cfg, load_task(task_dir), run_dir, Console(file=io.StringIO()))
+    endpoint = start_policy_server(cfg.policy, cfg.serve.host, cfg.serve.port)
+    return run_search(cfg, load_task(task_dir), run_dir, endpoint)
 
 
 def steps(result: RunResult, node_id: int) -> list[dict[str, Any]]:

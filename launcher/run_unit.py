@@ -1,0 +1,280 @@
+"""The run unit: one (task, seed) search that owns its actors, as a Ray Tune function trainable.
+
+Tune runs it in its placement group (launcher/placement.py): the trainable in the home bundle on the
+head node, where the run directory lives. Every actor it creates is captured into that group and
+dies with the trial: the evaluator, coordinator and token ledger pinned to the home bundle, each
+worker in a bundle of its own. A run that fails to start leaks nothing and becomes an error row.
+"""
+
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import ray
+import yaml
+from pydantic import BaseModel, ConfigDict
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy, PlacementGroupSchedulingStrategy
+
+from actors.coordinator import SearchCoordinatorActor, SearchOutcome, SearchStatus
+from actors.evaluator import HCEEvaluatorActor
+from actors.worker import ExperimentWorkerActor
+from agents.react import AgentSettings
+from agents.task_card import TaskCard
+from evaluation.leaderboard import Leaderboard
+from evaluation.task import Task, TaskError
+from launcher.benchmark import RESULT_FILE, BenchmarkRow, error_row, result_row, task_config
+from launcher.config import RunConfig
+from launcher.placement import worker_options
+from launcher.result import RunResult
+from launcher.task_source import resolve_task
+from sandbox import data_dir_seen_by_agent
+from search.journal import Journal
+from search.run_dir import RunDir, write_json_atomic
+from serving.budget import TokenLedgerActor, cost_usd
+from serving.client import client_settings
+from serving.server import PolicyEndpoint
+
+# How often a running run tells the driver its progress (s).
+STATUS_INTERVAL_S = 2.0
+
+
+class RunActors(NamedTuple):
+    """The actors of one run (handles are typed Any: Ray's stubs type them as `ActorHandle | type`).
+
+    No kill list: they belong to the process that made them (the run unit) and to its placement group.
+    """
+
+    evaluator: Any
+    workers: list[Any]
+    coordinator: Any
+    ledger: Any  # the TokenLedger every worker's policy client reports usage to
+
+
+def home_strategy() -> Any:
+    """Pin an actor to the run's home: bundle 0 of its placement group, else this process's node."""
+    pg = ray.util.get_current_placement_group()
+    if pg is not None:
+        return PlacementGroupSchedulingStrategy(pg, placement_group_bundle_index=0)
+    return NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+
+
+def start_actors(cfg: RunConfig, task: Task, rd: RunDir, endpoint: PolicyEndpoint) -> RunActors:
+    """Create the run's evaluator (which writes the agent-visible task), workers and coordinator."""
+    home = home_strategy()
+    evaluator: Any = HCEEvaluatorActor.options(scheduling_strategy=home).remote(
+        str(task.root),
+        cfg.hce.split_seed,
+        cfg.hce.fractions,
+        str(rd.public_dir),
+        str(rd.hidden_dir / "sealed_scores.jsonl"),
+    )
+    ray.get(evaluator.__ray_ready__.remote())  # it has split the task and written task_public
+    # The workers' copy of the task travels through the object store, whatever node they are on; the
+    # run unit only waits for it, without fetching the bytes.
+    public = evaluator.public_files.remote()
+    ray.wait([public], fetch_local=False)
+    box = cfg.sandbox
+    card = TaskCard(
+        name=task.spec.name,
+        metric=task.spec.metric,
+        lower_is_better=task.lower_is_better,
+        id_column=task.spec.id_column,
+        target_columns=task.spec.target_columns,
+        data_dir=data_dir_seen_by_agent(box, rd.public_dir),
+        description=(rd.public_dir / "description.md").read_text(),
+    )
+    settings = AgentSettings(
+        max_steps=cfg.agent.max_steps,
+        max_consecutive_errors=cfg.agent.max_consecutive_errors,
+        observation_chars=cfg.agent.observation_chars,
+        exec_timeout_s=cfg.sandbox.exec_timeout_s,
+    )
+    # The ledger counts from the journal's totals, at start (a resume) and after a restart.
+    run_key = uuid.uuid4().hex[:12]
+    ledger_name = f"aira-token-ledger-{run_key}"
+    ledger: Any = TokenLedgerActor.options(name=ledger_name, scheduling_strategy=home).remote(
+        cfg.policy.budget, str(rd.journal)
+    )
+    client = client_settings(cfg.policy, endpoint)
+    workers: list[Any] = [
+        ExperimentWorkerActor.options(**worker_options(cfg)).remote(
+            i, card, [public], f"{task.spec.name}-{run_key}", client, settings, ledger_name, box
+        )
+        for i in range(cfg.search.num_workers)
+    ]
+    ray.get([w.__ray_ready__.remote() for w in workers])
+    coordinator: Any = SearchCoordinatorActor.options(scheduling_strategy=home).remote(
+        cfg.search, cfg.seed, task.lower_is_better, str(rd.root), workers, evaluator, ledger_name
+    )
+    return RunActors(evaluator, workers, coordinator, ledger)
+
+
+StatusFn = Callable[[SearchStatus, list[str]], None]
+
+
+def run_search(
+    cfg: RunConfig, task: Task, run_dir: Path, endpoint: PolicyEndpoint, on_status: StatusFn | None = None
+) -> RunResult:
+    """Run one search on a connected Ray and return its result (also written to result.json).
+
+    `on_status` gets the search's status and the Ray nodes of its workers every few seconds.
+    """
+    started = time.time()
+    rd = RunDir(run_dir)
+    rd.root.mkdir(parents=True, exist_ok=True)
+    rd.config.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+    actors = start_actors(cfg, task, rd, endpoint)
+    placed = record_placement(actors, rd)
+    nodes = sorted({str(w["node"])[:8] for w in placed["workers"]})
+    outcome_ref = actors.coordinator.run.remote()
+    while not ray.wait([outcome_ref], timeout=STATUS_INTERVAL_S)[0]:
+        if on_status is not None:
+            on_status(ray.get(actors.coordinator.status.remote()), nodes)
+    outcome: SearchOutcome = ray.get(outcome_ref)
+    if on_status is not None:
+        on_status(ray.get(actors.coordinator.status.remote()), nodes)
+    ray.get([w.release_scratch.remote() for w in actors.workers])
+    result = build_result(cfg, task, rd, outcome, started)
+    write_json_atomic(rd.result, result.model_dump(mode="json"))
+    return result
+
+
+def _node_of(actor: Any) -> str:
+    node: str = ray.get(actor.__ray_call__.remote(lambda _: ray.get_runtime_context().get_node_id()))
+    return node
+
+
+def record_placement(actors: RunActors, rd: RunDir) -> dict[str, Any]:
+    """Write `placement.json`: the Ray node of the run unit, evaluator and coordinator (the home),
+    and each worker's node, GPU ids and node-local task copy."""
+    placed = {
+        "run_unit": ray.get_runtime_context().get_node_id(),
+        "evaluator": _node_of(actors.evaluator),
+        "coordinator": _node_of(actors.coordinator),
+        "workers": ray.get([w.info.remote() for w in actors.workers]),
+    }
+    write_json_atomic(rd.root / "placement.json", placed)
+    return placed
+
+
+def build_result(
+    cfg: RunConfig, task: Task, rd: RunDir, outcome: SearchOutcome, started_at: float
+) -> RunResult:
+    final = outcome.final
+    nodes = {n.id: n for n in Journal(rd.journal).load()}
+    board = Leaderboard.from_csv(task.leaderboard_csv, task.lower_is_better) if task.leaderboard_csv else None
+    test = final.scores.test if final else None
+    hours = max(outcome.wall_s, 1e-9) / 3600
+    return RunResult(
+        task=task.spec.name,
+        seed=cfg.seed,
+        best_node=final.node_id if final else None,
+        search_score=final.scores.search if final else None,
+        val_score=final.scores.val if final else None,
+        test_score=test,
+        percentile_rank=board.percentile_rank(test) if board else None,
+        medal=board.medal(test) if board and test is not None else None,
+        above_median=board.above_median(test) if board and test is not None else None,
+        leaderboard_kind=task.spec.leaderboard_kind if board else None,
+        nodes=outcome.nodes,
+        valid_nodes=outcome.valid_nodes,
+        best_search_node=outcome.best_search_node,
+        workers=cfg.search.num_workers,
+        jobs_per_worker={
+            w: sum(n.worker_id == w for n in nodes.values()) for w in range(cfg.search.num_workers)
+        },
+        wall_s=outcome.wall_s,
+        experiments_per_hour=outcome.nodes / hours,
+        policy=cfg.policy.name,
+        prompt_tokens=sum(n.prompt_tokens for n in nodes.values()),
+        completion_tokens=sum(n.completion_tokens for n in nodes.values()),
+        cost_usd=cost_usd(
+            cfg.policy.budget,
+            sum(n.prompt_tokens for n in nodes.values()),
+            sum(n.completion_tokens for n in nodes.values()),
+        ),
+        budget_stop=outcome.budget_stop,
+        restarts=outcome.restarts,
+        run_dir=str(rd.root),
+        started_at=started_at,
+        ended_at=time.time(),
+    )
+
+
+class GridSpec(BaseModel):
+    """What every run of a grid shares: the config, where run directories go, the policy server."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    cfg: RunConfig
+    root: Path
+    endpoint: PolicyEndpoint
+    single: bool  # one run, no benchmark: its run directory is `root` itself
+
+    def run_dir(self, task: str, seed: int) -> Path:
+        """`<root>/<task>/seed<k>/` for a benchmark run, `root` for a single run."""
+        return self.root if self.single else self.root / task / f"seed{seed}"
+
+    def run_config(self, task: str, seed: int, run_dir: Path) -> RunConfig:
+        """The config of one run of the grid (a benchmark run resumes its own journal if it has one)."""
+        if self.single:
+            return self.cfg
+        resume = run_dir if (run_dir / "journal.jsonl").is_file() else None
+        return self.cfg.model_copy(
+            update={"task": task_config(self.cfg, task), "seed": seed, "benchmark": None, "resume": resume}
+        )
+
+
+def status_metrics(s: SearchStatus, nodes: list[str]) -> dict[str, Any]:
+    """A running run's progress as a Tune result (the driver's progress display reads it)."""
+    return {
+        "nodes": s.nodes,
+        "valid": s.valid,
+        "running": s.running,
+        "max_nodes": s.max_nodes,
+        "best_search": s.best_search,
+        "elapsed_s": s.elapsed_s,
+        "wall_clock_s": s.wall_clock_s,
+        "ray_nodes": ",".join(nodes),
+    }
+
+
+def run_unit(config: dict[str, Any], spec: GridSpec) -> None:
+    """The Tune trainable of one (task, seed): reuse a finished run, resume or start it; report its row.
+
+    Its last report carries the row (and the result) by value: `row` and `result` as JSON.
+    """
+    from ray import tune
+
+    name, seed = str(config["task"]), int(config["seed"])
+    run_dir = spec.run_dir(name, seed)
+    started = time.time()
+    result: RunResult | None = None
+    row: BenchmarkRow
+    try:
+        done = run_dir / RESULT_FILE
+        if not spec.single and done.is_file():
+            result = RunResult.model_validate_json(done.read_text())
+            row = result_row(name, seed, run_dir, result, reused=True)
+        else:
+            cfg = spec.run_config(name, seed, run_dir)
+            task = resolve_task(cfg.task)
+            result = run_search(
+                cfg, task, run_dir, spec.endpoint, lambda s, n: tune.report(status_metrics(s, n))
+            )
+            row = result_row(name, seed, run_dir, result)
+    except TaskError as e:
+        row = error_row(name, seed, run_dir, str(e), started)
+    except Exception as e:
+        # One broken run must not lose the others: its row records why, the run's log where.
+        traceback.print_exc()
+        row = error_row(name, seed, run_dir, f"{type(e).__name__}: {e}", started)
+    tune.report(
+        {
+            "row": row.model_dump_json(),
+            "result": result.model_dump_json() if result is not None else "",
+        }
+    )
