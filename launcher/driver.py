@@ -108,6 +108,7 @@ def start_actors(cfg: RunConfig, task: Task, rd: RunDir, endpoint: PolicyEndpoin
         cfg.hce.fractions,
         str(rd.public_dir),
         str(rd.hidden_dir / "sealed_scores.jsonl"),
+        cfg.hce.scoring,
     )
     ray.get(evaluator.__ray_ready__.remote())
     box = cfg.sandbox

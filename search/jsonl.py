@@ -9,7 +9,7 @@ complete line anywhere else is corruption, and stops the read with its line numb
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -27,7 +27,7 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-class JsonlFile:
+class JsonlFile(Generic[T]):
     """Records of type T, one JSON line each, read with `parse` (which raises ValueError on a bad line)."""
 
     def __init__(self, path: Path, parse: Callable[[str], T], what: str) -> None:
