@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import ray
-import yaml
 from rich.console import Console
 
 from actors.coordinator import CoordinatorSettings, SearchCoordinatorActor, SearchOutcome, SearchStatus
@@ -20,6 +19,7 @@ from evaluation.task import Task
 from launcher.config import RunConfig
 from launcher.progress import follow
 from launcher.result import RunResult
+from launcher.resume import record_config
 from sandbox import SandboxConfig, data_dir_seen_by_agent
 from search.journal import Journal
 from search.run_dir import RunDir, write_json_atomic
@@ -167,7 +167,7 @@ def run_search(cfg: RunConfig, task: Task, run_dir: Path, console: Console) -> R
     """Run one search on a connected Ray and return its result (also written to result.json)."""
     rd = RunDir(run_dir)
     rd.root.mkdir(parents=True, exist_ok=True)
-    rd.config.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+    record_config(rd.root, cfg, task)
     check_cluster(cfg)
     endpoint = start_policy_server(cfg.policy, cfg.serve.host, cfg.serve.port)
     console.print(f"policy server: {cfg.policy.name} at {endpoint.base_url} (model {endpoint.model})")

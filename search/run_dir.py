@@ -66,12 +66,16 @@ class RunDir:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON so that a reader, or a restart after a crash, sees the old file or the new, never half.
+    """Write JSON so that a reader, or a restart after a crash, sees the old file or the new, never half."""
+    write_text_atomic(path, json.dumps(data, indent=2, default=str))
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Replace `path` by `text` whole: a reader, or a restart after a crash, sees the old file or the new.
 
     The file is fsync'd before it replaces the old one and the directory after, so the rename itself
     survives a power loss; the temporary name is unique, so concurrent writers do not clobber it.
     """
-    text = json.dumps(data, indent=2, default=str)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide result.json from the user's other tools
