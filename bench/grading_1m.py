@@ -9,11 +9,13 @@ timed), writes a submission in the agent's format (opaque ids, shuffled), then s
 parse and check the bytes, map the opaque ids back, grade D_search, D_val and D_test. `--path hce`
 (default) times `HiddenConsistentEvaluation.score` in the process; `--path evaluator` times
 `HCEEvaluator.score`, which scores in a child process with time and memory limits (what the evaluator
-actor runs). Reported: the scoring wall time and the peak resident memory of the measuring process.
+actor runs). Reported: the scoring wall time, its CPU time (`--path hce` only: on a loaded machine the
+wall time measures the load) and the peak resident memory of the measuring process.
 """
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -108,12 +110,13 @@ def one(metric: str, rows: int, root: Path, path: str) -> dict[str, float | str]
         started = time.perf_counter()
         search = evaluator.score(1, submission)
         seconds = time.perf_counter() - started
+        cpu = float("nan")  # spent in the scoring process, not measured here
         evaluator.close()
         valid, score, reason = search.valid, search.search, search.reason
     else:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         scores = hce.score(submission)
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
         valid, score, reason = scores.valid, scores.search, scores.reason
     if not valid:
         raise SystemExit(f"{metric}: the bench submission was judged invalid: {reason}")
@@ -122,6 +125,7 @@ def one(metric: str, rows: int, root: Path, path: str) -> dict[str, float | str]
         "rows": len(submission.splitlines()) - 1,
         "csv_mb": len(submission) / 1e6,
         "score_s": seconds,
+        "cpu_s": cpu,
         "peak_rss_mb": _peak_mb(),
         "search_score": score or 0.0,
     }
@@ -139,8 +143,9 @@ def main() -> int:
             print(json.dumps(one(args.one, args.rows, Path(tmp), args.path)))
         return 0
     print(f"scoring path: {args.path}")
-    print("| metric | submission rows | submission CSV | scoring time | peak RSS (process) |")
-    print("|---|---|---|---|---|")
+    print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print("| metric | submission rows | submission CSV | scoring time | CPU time | peak RSS (process) |")
+    print("|---|---|---|---|---|---|")
     for metric in METRICS:
         command = [sys.executable, __file__, str(args.rows), "--path", args.path, "--one", metric]
         proc = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
@@ -150,7 +155,7 @@ def main() -> int:
         r = json.loads(proc.stdout.strip().splitlines()[-1])
         print(
             f"| {r['metric']} | {r['rows']:,} | {r['csv_mb']:.0f} MB | {r['score_s']:.2f} s | "
-            f"{r['peak_rss_mb']:.0f} MB |"
+            f"{r['cpu_s']:.2f} s | {r['peak_rss_mb']:.0f} MB |"
         )
     return 0
 
