@@ -17,6 +17,7 @@ from rich.markup import escape
 from evaluation.task import TaskError
 from launcher.config import ConfigError, load_config
 from launcher.preflight import PreflightError, preflight
+from launcher.resume import ResumeError, check_resume
 
 OmegaConf.register_new_resolver("aira_run_dir", lambda resume, default: resume or default)
 
@@ -59,6 +60,12 @@ def main(raw: DictConfig) -> None:
             f"[bold red]cannot resume:[/] {escape(str(run_dir))} holds no journal.jsonl of an earlier run"
         )
         sys.exit(2)
+    if cfg.resume and task is not None:
+        try:
+            check_resume(run_dir, cfg, task)
+        except ResumeError as e:
+            console.print(f"[bold red]{escape(str(e))}[/]", highlight=False, soft_wrap=True)
+            sys.exit(2)
     console.print(f"run directory: {run_dir}")
     try:
         connect_ray(cfg)

@@ -1,6 +1,23 @@
 """Hidden Consistent Evaluation's config section (`hce.*`)."""
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class ScoringLimits(BaseModel):
+    """Bounds of the evaluator's scoring (`hce.scoring.*`): each submission is parsed and graded in a
+    child process of its own pool, so that one that breaks it is an invalid node, not a dead evaluator."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Submissions scored at once: the coordinator hands a worker its next job while the last one is scored.
+    processes: int = Field(2, ge=1, le=64)
+    # Wall clock for one submission; past it the process is killed and the node is invalid.
+    timeout_s: float = Field(600.0, gt=0)
+    # Address space of one scoring process (RLIMIT_AS), hidden answers included; 0 = no cap.
+    memory_mb: int = Field(8192, ge=0)
+    # Tries of a submission whose scoring process died without an answer (a killed or crashed process
+    # is retried on a fresh one; a submission that kills every try is invalid).
+    attempts: int = Field(2, ge=1, le=10)
 
 
 class HCEConfig(BaseModel):
@@ -8,6 +25,7 @@ class HCEConfig(BaseModel):
 
     split_seed: int = 2603
     fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    scoring: ScoringLimits = ScoringLimits()
 
     @model_validator(mode="after")
     def _fractions(self) -> "HCEConfig":

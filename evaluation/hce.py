@@ -8,15 +8,12 @@ from typing import Any
 import pandas as pd
 
 from evaluation._opaque import opaque_ids, opaque_key
-from evaluation.grading import grade_aligned
 from evaluation.metrics import get_metric
 from evaluation.scores import Scores
+from evaluation.scoring import SCORED_SPLITS, HCEScorer
 from evaluation.split_store import saved_split
 from evaluation.splits import MAX_CLASSES_TO_STRATIFY, group_split, hce_split
-from evaluation.submission import SubmissionError, read_submission
 from evaluation.task import Task, TaskError
-
-SCORED_SPLITS = ("search", "val", "test")
 
 _PUBLIC_NOTE = """
 
@@ -86,8 +83,7 @@ class HiddenConsistentEvaluation:
         }
         rows = [(name, row_id) for name in SCORED_SPLITS for row_id in self._split[name]]
         self._opaque = opaque_ids(opaque_key(split_seed, task.answers_csv), rows)
-        self._original = {opaque: pair for pair, opaque in self._opaque.items()}
-        self._expected_ids = set(self._original)
+        self._scorer: HCEScorer | None = None
 
     def _check_inputs(self, train: pd.DataFrame, test_inputs: pd.DataFrame, answers: pd.DataFrame) -> None:
         tables = (
@@ -198,31 +194,16 @@ class HiddenConsistentEvaluation:
         sample[self._id] = test[self._id]
         sample.to_csv(dest / "sample_submission.csv", index=False)
 
-    def score(self, submission: bytes) -> Scores:
-        """Scores of a submission on D_search, D_val and D_test; invalid (with a reason), never raises."""
-        try:
-            table = read_submission(
-                submission, self._sample, self._id, self._targets, expected_ids=self._expected_ids
-            )
-        except SubmissionError as e:
-            return Scores(valid=False, reason=str(e))
-        except Exception as e:
-            return Scores(valid=False, reason=f"submission could not be read ({type(e).__name__}: {e})")
-        values: dict[str, float] = {}
-        for name in SCORED_SPLITS:
-            try:
-                values[name] = self._score_split(table, name)
-            except Exception as e:
-                return Scores(
-                    valid=False, reason=f"scoring failed on the {name} rows ({type(e).__name__}: {e})"
-                )
-        return Scores(valid=True, search=values["search"], val=values["val"], test=values["test"])
+    def scorer(self) -> HCEScorer:
+        """What scoring needs of this evaluator (hidden answers included), small enough to send to a
+        child process; built once."""
+        if self._scorer is None:
+            self._scorer = HCEScorer(self.task.spec, self.metric, self._sample, self._answers, self._opaque)
+        return self._scorer
 
-    def _score_split(self, table: pd.DataFrame, name: str) -> float:
-        pairs = [self._original[o] for o in table[self._id]]
-        mask = [split == name for split, _ in pairs]
-        rows = table[mask].copy()
-        rows[self._id] = [row_id for split, row_id in pairs if split == name]
-        answers = self._answers[name]
-        aligned = rows.set_index(self._id).loc[answers[self._id]].reset_index()
-        return grade_aligned(self.task.spec, answers, aligned, self.metric)
+    def score(self, submission: bytes) -> Scores:
+        """Scores of a submission on D_search, D_val and D_test; invalid (with a reason) for a bad one.
+
+        Runs in this process, unbounded; the evaluator scores in a bounded child (evaluation/evaluator.py).
+        """
+        return self.scorer().score(submission)

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import ray
-import yaml
 from pydantic import BaseModel, ConfigDict
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy, PlacementGroupSchedulingStrategy
 
@@ -29,6 +28,7 @@ from launcher.benchmark import RESULT_FILE, BenchmarkRow, error_row, result_row,
 from launcher.config import RunConfig
 from launcher.placement import worker_options
 from launcher.result import RunResult
+from launcher.resume import record_config
 from launcher.task_source import resolve_task
 from sandbox import data_dir_seen_by_agent
 from search.journal import Journal
@@ -70,6 +70,7 @@ def start_actors(cfg: RunConfig, task: Task, rd: RunDir, endpoint: PolicyEndpoin
         cfg.hce.fractions,
         str(rd.public_dir),
         str(rd.hidden_dir / "sealed_scores.jsonl"),
+        cfg.hce.scoring,
     )
     ray.get(evaluator.__ray_ready__.remote())  # it has split the task and written task_public
     # The workers' copy of the task travels through the object store, whatever node they are on; the
@@ -125,7 +126,7 @@ def run_search(
     started = time.time()
     rd = RunDir(run_dir)
     rd.root.mkdir(parents=True, exist_ok=True)
-    rd.config.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+    record_config(rd.root, cfg, task)
     actors = start_actors(cfg, task, rd, endpoint)
     placed = record_placement(actors, rd)
     nodes = sorted({str(w["node"])[:8] for w in placed["workers"]})

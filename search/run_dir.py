@@ -2,9 +2,11 @@
 
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
+from search.jsonl import fsync_dir
 from search.node import Node
 
 
@@ -64,7 +66,25 @@ class RunDir:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON so that a reader never sees a half-written file."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    os.replace(tmp, path)
+    """Write JSON so that a reader, or a restart after a crash, sees the old file or the new, never half."""
+    write_text_atomic(path, json.dumps(data, indent=2, default=str))
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Replace `path` by `text` whole: a reader, or a restart after a crash, sees the old file or the new.
+
+    The file is fsync'd before it replaces the old one and the directory after, so the rename itself
+    survives a power loss; the temporary name is unique, so concurrent writers do not clobber it.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide result.json from the user's other tools
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)

@@ -85,3 +85,35 @@ def test_garbage_never_crashes() -> None:
         data = os.urandom(seed * 7) if seed % 2 else bytes(range(32, 127)) * seed
         with contextlib.suppress(SubmissionError):
             read(data)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"id,prob,label\na,0.1,x\nb,1e-3,y\nc,2,z\n",
+        b"\xef\xbb\xbfid,prob,label\na,0.1,x\nb,-0,y\nc,3,NA-ish\n",  # a BOM; text that merely looks missing
+        b'label,prob,id\n"x, quoted",.5,c\ny,5.,a\nz,7,b\n',  # columns in any order, quoted commas
+        b"id,prob,label\n\na,0.1,x\n\nb,0.2,y\nc,0.3,z\n",  # blank lines
+        b"id,prob,label\r\na,0.1,x\r\nb,0.2,y\r\nc,0.3,z\r\n",  # Windows line ends
+    ],
+)
+def test_the_columnar_reader_and_the_careful_one_agree(data: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    from evaluation import submission
+
+    fast = read(data)
+    monkeypatch.setattr(submission, "_read_well_formed", lambda *args: None)
+    careful = read(data)
+    pd.testing.assert_frame_equal(fast, careful)
+
+
+def test_locate_submission_gives_each_rows_position_in_the_expected_order() -> None:
+    from evaluation.submission import ExpectedIds, locate_submission
+
+    expected = ExpectedIds(["c", "a", "b"])
+    for data in (
+        b"id,prob,label\nb,0.2,x\nc,0.3,x\na,0.1,x\n",
+        b"id,prob,label\nb, 0.2 ,x\nc,0.3,x\na,0.1,x\n",
+    ):
+        table, positions = locate_submission(data, SAMPLE, "id", TARGETS, expected)
+        assert list(table["id"]) == ["b", "c", "a"]
+        assert positions.tolist() == [2, 0, 1]
