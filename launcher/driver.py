@@ -13,7 +13,6 @@ from rich.console import Console
 from actors.coordinator import CoordinatorSettings, SearchCoordinatorActor, SearchOutcome, SearchStatus
 from actors.evaluator import HCEEvaluatorActor
 from actors.worker import ExperimentWorkerActor
-from agents.react import AgentSettings
 from agents.task_card import TaskCard
 from evaluation.leaderboard import Leaderboard
 from evaluation.task import Task
@@ -25,6 +24,7 @@ from search.journal import Journal
 from search.run_dir import RunDir, write_json_atomic
 from serving.budget import TokenLedgerActor, cost_usd
 from serving.client import client_settings
+from serving.outage import breaker_actor
 from serving.server import PolicyEndpoint, start_policy_server, stop_policy_server
 
 CPU_SLOT = "experiment_slot"
@@ -94,9 +94,10 @@ class RunActors(NamedTuple):
     workers: list[Any]
     coordinator: Any
     ledger: Any  # the TokenLedger every worker's policy client reports usage to
+    breaker: Any  # the OutageBreaker every worker's policy client reports outages to
 
     def kill(self) -> None:
-        for actor in [self.coordinator, self.evaluator, *self.workers, self.ledger]:
+        for actor in [self.coordinator, self.evaluator, *self.workers, self.ledger, self.breaker]:
             ray.kill(actor)
 
 
@@ -120,12 +121,6 @@ def start_actors(cfg: RunConfig, task: Task, rd: RunDir, endpoint: PolicyEndpoin
         data_dir=data_dir_seen_by_agent(box, rd.public_dir),
         description=(rd.public_dir / "description.md").read_text(),
     )
-    settings = AgentSettings(
-        max_steps=cfg.agent.max_steps,
-        max_consecutive_errors=cfg.agent.max_consecutive_errors,
-        observation_chars=cfg.agent.observation_chars,
-        exec_timeout_s=cfg.sandbox.exec_timeout_s,
-    )
     # A resumed run starts its token count from the nodes it already has.
     done = Journal(rd.journal).load()
     ledger_name = f"aira-token-ledger-{uuid.uuid4().hex[:12]}"
@@ -134,10 +129,13 @@ def start_actors(cfg: RunConfig, task: Task, rd: RunDir, endpoint: PolicyEndpoin
         sum(n.prompt_tokens for n in done),
         sum(n.completion_tokens for n in done),
     )
+    # The run's outage breaker: workers report to it by name, the coordinator holds dispatch on it.
+    breaker_name = f"aira-outage-breaker-{uuid.uuid4().hex[:12]}"
+    breaker: Any = breaker_actor(breaker_name, endpoint.base_url)
     client = client_settings(cfg.policy, endpoint)
     workers: list[Any] = [
         ExperimentWorkerActor.options(**worker_options(cfg)).remote(
-            i, card, str(rd.public_dir), str(rd.workspaces), client, settings, ledger_name, box
+            i, card, str(rd.public_dir), str(rd.workspaces), client, cfg.agent, ledger_name, box, breaker_name
         )
         for i in range(cfg.search.num_workers)
     ]
@@ -159,7 +157,7 @@ def start_actors(cfg: RunConfig, task: Task, rd: RunDir, endpoint: PolicyEndpoin
         evaluator,
         ledger,
     )
-    return RunActors(evaluator, workers, coordinator, ledger)
+    return RunActors(evaluator, workers, coordinator, ledger, breaker)
 
 
 def run_search(cfg: RunConfig, task: Task, run_dir: Path, console: Console) -> RunResult:

@@ -10,10 +10,21 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from ray import serve
 
+from agents.job_facts import read_job_facts
 from policies.baseline import BaselinePolicy
 from serving._openai_wire import ChatRequest, approx_tokens, completion_response, models_response, wrong_model
 
 api = FastAPI(title="AIRA baseline policy (LLM-free test double)")
+
+
+def baseline_answer(policy: BaselinePolicy, model: str, request: ChatRequest) -> JSONResponse:
+    """The baseline's answer to one chat-completions request (the job's facts from its extra fields)."""
+    if request.model != model:
+        return wrong_model(request.model, model)
+    facts = read_job_facts(request.model_extra)
+    message = policy.respond(request.messages, request.tools, request.seed, facts)
+    # The baseline has no tokenizer; ~4 characters per token keeps token accounting meaningful.
+    return completion_response(model, message, *approx_tokens(request.messages, message, request.tools))
 
 
 class BaselineServer:
@@ -27,11 +38,7 @@ class BaselineServer:
 
     @api.post("/v1/chat/completions")
     def chat(self, request: ChatRequest) -> JSONResponse:
-        if request.model != self.model:
-            return wrong_model(request.model, self.model)
-        message = self.policy.respond(request.messages, request.tools, request.seed)
-        # The baseline has no tokenizer; ~4 characters per token keeps token accounting meaningful.
-        return completion_response(self.model, message, *approx_tokens(request.messages, message))
+        return baseline_answer(self.policy, self.model, request)
 
 
 BaselineDeployment = serve.deployment(name="baseline", ray_actor_options={"num_cpus": 0})(
