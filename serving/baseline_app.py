@@ -10,21 +10,11 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from ray import serve
 
-from agents.job_facts import read_job_facts
 from policies.baseline import BaselinePolicy
-from serving._openai_wire import ChatRequest, approx_tokens, completion_response, models_response, wrong_model
+from serving._openai_wire import ChatRequest, models_response
+from serving._scripted_answers import baseline_answer
 
 api = FastAPI(title="AIRA baseline policy (LLM-free test double)")
-
-
-def baseline_answer(policy: BaselinePolicy, model: str, request: ChatRequest) -> JSONResponse:
-    """The baseline's answer to one chat-completions request (the job's facts from its extra fields)."""
-    if request.model != model:
-        return wrong_model(request.model, model)
-    facts = read_job_facts(request.model_extra)
-    message = policy.respond(request.messages, request.tools, request.seed, facts)
-    # The baseline has no tokenizer; ~4 characters per token keeps token accounting meaningful.
-    return completion_response(model, message, *approx_tokens(request.messages, message, request.tools))
 
 
 class BaselineServer:

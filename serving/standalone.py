@@ -21,8 +21,7 @@ from fastapi.responses import Response
 from policies.baseline import BaselinePolicy
 from policies.replay import ReplayPolicy
 from serving._openai_wire import ChatRequest, models_response
-from serving.baseline_app import baseline_answer
-from serving.replay_app import replay_answer
+from serving._scripted_answers import baseline_answer, replay_answer
 
 
 def build_app(
