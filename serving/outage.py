@@ -8,7 +8,7 @@ server itself, so that dispatching resumes even when no episode is left to repor
 """
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
 import httpx
@@ -19,7 +19,7 @@ from pydantic import BaseModel
 PROBE_EVERY_S = 5.0
 _PROBE_TIMEOUT_S = 5.0
 
-Probe = Callable[[], Awaitable[str | None]]
+Probe = Callable[[], Coroutine[Any, Any, str | None]]
 
 
 class Outage(BaseModel):
