@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from agents.config import AgentConfig, load_agent_config
 from agents.prompt import ParentCode
 from agents.react import (
     DEADLINE_REASON,
+    EPISODE_TIME_REASON,
+    EPISODE_TOKENS_REASON,
     STEP_LIMIT_REASON,
     EpisodeOutcome,
     PolicyStop,
@@ -308,6 +311,33 @@ def test_a_slow_policy_is_cut_at_the_deadline(sandbox: ProcessSandbox) -> None:
     outcome = episode(client, sandbox, deadline_in_s=0.5)
     assert outcome.reason == DEADLINE_REASON
     assert time.monotonic() - started < 5
+
+
+def test_the_episode_time_limit_ends_it_before_the_searchs_deadline(sandbox: ProcessSandbox) -> None:
+    client = ScriptedClientDouble(*happy_path(), delay_s=30)
+    started = time.monotonic()
+    outcome = episode(
+        client, sandbox, agent=AGENT.model_copy(update={"max_episode_s": 0.5}), deadline_in_s=600
+    )
+    assert outcome.reason == EPISODE_TIME_REASON
+    assert time.monotonic() - started < 5
+
+
+def test_the_episode_token_limit_ends_it(sandbox: ProcessSandbox) -> None:
+    calls = [reply(tool_call("bash", {"command": "echo hi"}, f"c{i}")) for i in range(5)]
+    client = ScriptedClientDouble(*calls)  # 110 tokens per request
+    outcome = episode(client, sandbox, agent=AGENT.model_copy(update={"max_episode_tokens": 250}))
+    assert outcome.reason == EPISODE_TOKENS_REASON and len(client.requests) == 3
+
+
+def test_each_observation_says_the_steps_and_time_left(sandbox: ProcessSandbox) -> None:
+    client = ScriptedClientDouble(*happy_path())
+    outcome = episode(client, sandbox, deadline_in_s=100)
+    seen = client.requests[1]["messages"][-1]["content"]
+    match = re.search(r"\[(\d+) steps left, (\d+) s left\]$", seen)
+    assert match is not None, seen
+    assert int(match.group(1)) == AGENT.max_steps - 1 and 90 <= int(match.group(2)) <= 100
+    assert "steps left" not in outcome.trajectory.steps[0].observation  # the step keeps the raw output
 
 
 def test_tool_timeouts_respect_the_deadline(tmp_path: Path) -> None:
