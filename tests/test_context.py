@@ -108,3 +108,19 @@ def test_a_template_with_an_unknown_field_is_refused_with_the_fields_it_may_use(
         ValueError, match=r"agent.prompts.draft uses unknown field\(s\) \{operatr\}; its fields"
     ):
         load_agent_config(prompts={**AGENT.prompts.model_dump(), "draft": "do {operatr}"})
+
+
+def test_the_single_turn_ablations_debug_prompt_shows_the_failed_code_and_its_output() -> None:
+    from agents.prompt import render_debug_message
+    from agents.task_card import TaskCard
+
+    card = TaskCard(
+        name="t",
+        metric="accuracy",
+        lower_is_better=False,
+        id_column="id",
+        target_columns=["y"],
+        data_dir="/d",
+    )
+    text = render_debug_message(AGENT.prompts, card, "import nump", "ModuleNotFoundError: nump")
+    assert "import nump" in text and "ModuleNotFoundError: nump" in text and "name: t" in text
