@@ -81,12 +81,15 @@ class SearchCoordinator:
         workers: Sequence[Any],
         evaluator: Any,
         ledger: Any = None,
+        breaker: Any = None,
     ) -> None:
         self.search = search
         self.lower_is_better = lower_is_better
         self.workers = [ray.get_actor(w) if isinstance(w, str) else w for w in workers]
         self.evaluator = ray.get_actor(evaluator) if isinstance(evaluator, str) else evaluator
         self.ledger = ray.get_actor(ledger) if isinstance(ledger, str) else ledger
+        # The run's outage breaker (serving/outage.py): no new job while the policy server is down.
+        self.breaker = ray.get_actor(breaker) if isinstance(breaker, str) else breaker
         # The actor's id survives its restarts: Evolution tells a restart from a resume by it.
         session = ray.get_runtime_context().get_actor_id() or f"pid-{os.getpid()}"
         self.evolution = Evolution(RunDir(Path(run_dir)), search, seed, lower_is_better, session)
@@ -251,11 +254,16 @@ class SearchCoordinator:
             await asyncio.sleep(0.5)
 
     async def _hold(self) -> Hold | None:
-        if self.ledger is None:
-            return None
-        spent: str | None = await self.ledger.exhausted.remote()
-        # Running episodes end at their next policy request; no new job starts.
-        return Hold(spent, final=True) if spent else None
+        if self.ledger is not None:
+            spent: str | None = await self.ledger.exhausted.remote()
+            # Running episodes end at their next policy request; no new job starts.
+            if spent:
+                return Hold(spent, final=True)
+        if self.breaker is not None:
+            down: str | None = await self.breaker.hold.remote()
+            if down:
+                return Hold(down)  # asked again later: the breaker closes when the server answers
+        return None
 
 
 def _pid(_actor: object) -> int:

@@ -11,11 +11,13 @@ from typing import Any
 import ray
 
 from agents.candidate import Candidate
-from agents.react import AgentSettings, ParentCode, run_episode
+from agents.config import AgentConfig
+from agents.react import ParentCode, run_episode
 from agents.task_card import TaskCard
 from sandbox import SandboxConfig, data_dir_seen_by_agent, open_sandbox
 from search.job import Job
 from serving.client import ClientSettings, PolicyClient
+from serving.outage import OutageBreakerHandle
 
 # The agent-visible task as it travels through Ray's object store: relative path -> file bytes.
 PublicFiles = dict[str, bytes]
@@ -62,11 +64,13 @@ class ExperimentWorker:
         public: list[Any],
         run_key: str,
         client: ClientSettings,
-        settings: AgentSettings,
+        agent: AgentConfig,
         ledger_name: str | None = None,
         sandbox: SandboxConfig | None = None,
+        breaker_name: str | None = None,
     ) -> None:
         self.worker_id = worker_id
+        self.agent = agent
         self.sandbox = sandbox or SandboxConfig()
         scratch = scratch_root() / run_key
         self.public_dir = materialise_public(public[0], scratch / "task_public")
@@ -74,12 +78,13 @@ class ExperimentWorker:
         self.card = card.model_copy(
             update={"data_dir": data_dir_seen_by_agent(self.sandbox, self.public_dir)}
         )
-        self.settings = settings
         self.gpu_ids = [str(g) for g in ray.get_gpu_ids()]
         # The run's TokenLedger actor, found by name: the client reports usage and honours the budget.
         # A name, not a handle: Ray cannot promise a restarted actor the handles it was created with.
         ledger = ray.get_actor(ledger_name) if ledger_name is not None else None
-        self.client = PolicyClient(client, ledger)
+        # The run's outage breaker, found by name too: the client reports outages and recoveries.
+        breaker = OutageBreakerHandle(ray.get_actor(breaker_name)) if breaker_name is not None else None
+        self.client = PolicyClient(client, ledger, breaker)
 
     def info(self) -> dict[str, object]:
         """Who this worker is, which GPUs Ray gave it, its node, and where its task copy lives."""
@@ -111,17 +116,22 @@ class ExperimentWorker:
             parents = [
                 ParentCode(node_id=p.node_id, code=p.code, search_score=p.search_score) for p in job.parents
             ]
+            model = self.client.model_for(job.operator)
+            agent = self.agent
+            if agent.context_window is None:  # the policy's window, where it knows it
+                agent = agent.model_copy(update={"context_window": self.client.context_window(model)})
             try:
                 outcome = await run_episode(
                     self.client,
-                    self.client.model_for(job.operator),
+                    model,
                     sandbox,
                     self.card,
                     job.operator,
                     parents,
                     job.seed,
                     job.deadline,
-                    self.settings,
+                    agent,
+                    self.sandbox.exec_timeout_s,
                 )
             finally:
                 await sandbox.close()

@@ -1,23 +1,30 @@
 """The ReAct operator: prompts, tools and the loop that drives a policy in a sandbox."""
 
-from agents.config import AgentConfig
-from agents.prompt import ParentCode, render_system_prompt, render_user_message
-from agents.react import AgentSettings, EpisodeOutcome, run_episode
-from agents.task_card import TaskCard, parse_task_card
+from agents.config import AgentConfig, PromptTemplates, load_agent_config
+from agents.context import ContextWindow
+from agents.job_facts import FACTS_FIELD, JobFacts, read_job_facts
+from agents.prompt import ParentCode, render_debug_message, render_system_prompt, render_user_message
+from agents.react import EpisodeOutcome, run_episode
+from agents.task_card import TaskCard
 from agents.tools import TOOLS, ToolLimits, ToolResult, call_tool, tool_schemas
 from agents.trim import trim_middle
 
 __all__ = [
+    "FACTS_FIELD",
     "TOOLS",
     "AgentConfig",
-    "AgentSettings",
+    "ContextWindow",
     "EpisodeOutcome",
+    "JobFacts",
     "ParentCode",
+    "PromptTemplates",
     "TaskCard",
     "ToolLimits",
     "ToolResult",
     "call_tool",
-    "parse_task_card",
+    "load_agent_config",
+    "read_job_facts",
+    "render_debug_message",
     "render_system_prompt",
     "render_user_message",
     "run_episode",

@@ -24,6 +24,7 @@ class Trajectory(BaseModel):
     steps: list[Step] = Field(default_factory=list)
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    compactions: int = 0  # how often the request was compacted to fit the context window
 
 
 class Candidate(BaseModel):

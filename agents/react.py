@@ -1,16 +1,20 @@
 """The ReAct operator: the policy reasons and calls tools in a sandbox until it submits.
 
 One episode = one draft, mutation or crossover. Each turn asks the policy for one assistant message
-and runs its tool calls in order; every observation goes back to it. The unhappy paths are handled on
-purpose: native tool calls are used when the server returns them, otherwise calls written in the
-text are parsed (agents/text_calls.py); a reply without any call gets a nudge, a bad tool call gets an
-error observation, a failed request is recorded; all of them count as policy failures, and too many
-in a row, the step limit, the budget deadline or the policy's token budget end the episode. The whole
-trajectory is returned in every case. Steps are indexed by turn: the tool calls of one reply share
-their turn's index.
+and runs its tool calls in order; every observation goes back to it, with the steps and time left.
+The unhappy paths are handled on purpose: native tool calls are used when the server returns them,
+otherwise calls written in the text are parsed (agents/text_calls.py); a reply without any call gets
+a nudge, a bad tool call gets an error observation, a failed request is recorded; all of them count
+as policy failures, and too many in a row, the step limit, the episode's time or token limit, the
+search's deadline or the policy's token budget end the episode. The request is kept within the
+context window (agents/context.py): a context-length refusal or a reply cut at its token limit
+compacts and asks again, and is no policy failure. The whole trajectory is returned in every case.
+Steps are indexed by turn: the tool calls of one reply share their turn's index.
 """
 
 import asyncio
+import json
+import re
 import time
 from typing import Any, NamedTuple, Protocol
 
@@ -23,18 +27,38 @@ from openai.types.chat import (
 
 from agents._arguments import ToolError, parse_arguments
 from agents.candidate import Step, Trajectory
-from agents.prompt import NUDGE, ParentCode, render_system_prompt, render_user_message
+from agents.config import AgentConfig
+from agents.context import ContextWindow
+from agents.job_facts import JobFacts, ParentFacts
+from agents.prompt import ParentCode, parent_file, render_system_prompt, render_user_message
 from agents.task_card import TaskCard
 from agents.text_calls import parse_text_calls
-from agents.tools import Submission, ToolLimits, ToolResult, call_tool, error_result, tool_schemas
+from agents.tools import (
+    Submission,
+    ToolLimits,
+    ToolResult,
+    call_tool,
+    error_result,
+    observation_with_limits,
+    tool_schemas,
+)
 from sandbox.base import Sandbox
 
 STEP_LIMIT_REASON = "step limit reached without submit"
 DEADLINE_REASON = "budget deadline reached"
+EPISODE_TIME_REASON = "episode time limit (agent.max_episode_s) reached without submit"
+EPISODE_TOKENS_REASON = "episode token limit (agent.max_episode_tokens) reached without submit"
 # The shortest time a tool call gets, even right before the deadline: less cannot start a program.
 _MIN_TOOL_TIMEOUT_S = 1.0
 # An error page from a proxy can be long; the reason and the step need its first lines only.
 _MAX_ERROR_CHARS = 500
+# Compact-and-ask-again rounds for one turn before its reply is taken as it is (or fails).
+_CONTEXT_RETRIES = 3
+# How servers word a refused over-long prompt: vLLM "This model's maximum context length is N
+# tokens...", OpenAI "context_length_exceeded", llama.cpp "exceed context window".
+_CONTEXT_ERROR_RE = re.compile(
+    r"maximum context length|context[_ ]length|context window|too many tokens", re.IGNORECASE
+)
 
 
 class PolicyStop(Exception):
@@ -45,20 +69,16 @@ class ChatPolicy(Protocol):
     """What the loop needs from a policy client (serving/client.py's PolicyClient is the real one)."""
 
     async def complete(
-        self, model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]], seed: int
+        self,
+        model: str,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        seed: int,
+        job: dict[str, Any] | None = None,
     ) -> ChatCompletion:
-        """One chat completion; raises openai.OpenAIError when the request fails, PolicyStop when
-        the policy takes no more requests."""
+        """One chat completion, `job` (the job's facts) sent beside the prompt; raises
+        openai.OpenAIError when the request fails, PolicyStop when the policy takes no more requests."""
         ...
-
-
-class AgentSettings(NamedTuple):
-    """The limits of one episode (config keys agent.* and sandbox.exec_timeout_s)."""
-
-    max_steps: int
-    max_consecutive_errors: int
-    observation_chars: int
-    exec_timeout_s: float
 
 
 class EpisodeOutcome(NamedTuple):
@@ -88,6 +108,12 @@ class _Failures:
         return None
 
 
+def is_context_error(error: openai.OpenAIError) -> bool:
+    """Whether the server refused the request for being longer than its context window."""
+    status = getattr(error, "status_code", None)
+    return status in (400, 413) and bool(_CONTEXT_ERROR_RE.search(str(error)))
+
+
 async def run_episode(
     client: ChatPolicy,
     model: str,
@@ -97,45 +123,117 @@ async def run_episode(
     parents: list[ParentCode],
     seed: int,
     deadline: float,
-    settings: AgentSettings,
+    agent: AgentConfig,
+    exec_timeout_s: float,
 ) -> EpisodeOutcome:
-    """Run one ReAct episode until submit or a limit; `deadline` is a unix time (time.time()).
+    """Run one ReAct episode until submit or a limit; `deadline` is the search's, a unix time
+    (time.time()), and the episode's own is the earlier of it and `agent.max_episode_s` from now.
 
     Raises ValueError only for a caller's mistake: an operator with the wrong number of parents.
     """
+    ends_at, end_reason = deadline, DEADLINE_REASON
+    if agent.max_episode_s is not None and time.time() + agent.max_episode_s < deadline:
+        ends_at, end_reason = time.time() + agent.max_episode_s, EPISODE_TIME_REASON
+    prompts = agent.prompts
     trajectory = Trajectory(
         messages=[
-            {"role": "system", "content": render_system_prompt(card)},
-            {"role": "user", "content": render_user_message(card, operator, parents)},
+            {
+                "role": "system",
+                "content": render_system_prompt(prompts, card, exec_timeout_s, agent.max_steps),
+            },
+            {
+                "role": "user",
+                "content": render_user_message(prompts, card, operator, parents, agent.parent_code_chars),
+            },
         ]
     )
+    job = JobFacts(
+        operator=operator,
+        parents=[
+            ParentFacts(node_id=p.node_id, search_score=p.search_score, file=parent_file(i), code=p.code)
+            for i, p in enumerate(parents, start=1)
+        ],
+        card=card,
+    ).model_dump()
     tools = tool_schemas()
-    failures = _Failures(settings.max_consecutive_errors)
-    for turn in range(settings.max_steps):
-        remaining = deadline - time.time()
+
+    async def summarize(prompt: str) -> str | None:
+        request = [*trajectory.messages[:2], {"role": "user", "content": prompt}]
+        try:
+            reply = await asyncio.wait_for(
+                client.complete(model, request, tools, seed, job), timeout=max(0.0, ends_at - time.time())
+            )
+        except (openai.OpenAIError, PolicyStop, TimeoutError):
+            return None  # the note without a summary still says what was removed
+        _count_tokens(trajectory, reply)
+        return reply.choices[0].message.content if reply.choices else None
+
+    context = ContextWindow(
+        agent.context_window,
+        agent.compact_at,
+        agent.keep_turns,
+        prompts,
+        len(json.dumps(tools)),
+        summarize if agent.summarize else None,
+    )
+    failures = _Failures(agent.max_consecutive_errors)
+    turn = 0
+    context_retries = 0
+    while turn < agent.max_steps:
+        remaining = ends_at - time.time()
         if remaining <= 0:
-            return EpisodeOutcome("", None, trajectory, DEADLINE_REASON)
+            return _end(trajectory, context, end_reason)
+        used = trajectory.prompt_tokens + trajectory.completion_tokens
+        if agent.max_episode_tokens is not None and used >= agent.max_episode_tokens:
+            return _end(trajectory, context, EPISODE_TOKENS_REASON)
+        sent = await context.request(trajectory.messages)
+        facts = job | {"turn": sum(m.get("role") == "assistant" for m in trajectory.messages)}
         try:
             completion = await asyncio.wait_for(
-                client.complete(model, trajectory.messages, tools, seed), timeout=remaining
+                client.complete(model, sent, tools, seed, facts), timeout=remaining
             )
         except TimeoutError:
-            return EpisodeOutcome("", None, trajectory, DEADLINE_REASON)
+            return _end(trajectory, context, end_reason)
         except PolicyStop as e:
-            return EpisodeOutcome("", None, trajectory, str(e))
+            return _end(trajectory, context, str(e))
         except openai.OpenAIError as e:
             failure = f"policy request failed: {type(e).__name__}: {str(e)[:_MAX_ERROR_CHARS]}"
+            if is_context_error(e) and context_retries < _CONTEXT_RETRIES:
+                context_retries += 1
+                context.shrink(sent)
+                trajectory.steps.append(Step(index=turn, error=f"{failure} (compacted, asked again)"))
+                continue
             trajectory.steps.append(Step(index=turn, error=failure))
+            turn += 1
             if reason := failures.record(failure):
-                return EpisodeOutcome("", None, trajectory, reason)
+                return _end(trajectory, context, reason)
             continue
         _count_tokens(trajectory, completion)
-        error, submitted = await _take_turn(completion, turn, trajectory, sandbox, deadline, settings)
+        context.observe_usage(sent, completion.usage.prompt_tokens if completion.usage else None)
+        cut = bool(completion.choices) and completion.choices[0].finish_reason == "length"
+        if cut and context_retries < _CONTEXT_RETRIES:
+            context_retries += 1
+            context.shrink(sent)
+            content = completion.choices[0].message.content or ""
+            note = "the reply was cut at its token limit (finish_reason length): compacted, asked again"
+            trajectory.steps.append(Step(index=turn, reasoning=content, error=note))
+            continue
+        context_retries = 0
+        turn += 1
+        error, submitted = await _take_turn(
+            completion, turn - 1, trajectory, sandbox, ends_at, agent, exec_timeout_s
+        )
         if submitted is not None:
+            trajectory.compactions = context.compactions
             return EpisodeOutcome(submitted.code, submitted.submission, trajectory, None)
         if reason := failures.record(error):
-            return EpisodeOutcome("", None, trajectory, reason)
-    return EpisodeOutcome("", None, trajectory, STEP_LIMIT_REASON)
+            return _end(trajectory, context, reason)
+    return _end(trajectory, context, STEP_LIMIT_REASON)
+
+
+def _end(trajectory: Trajectory, context: ContextWindow, reason: str) -> EpisodeOutcome:
+    trajectory.compactions = context.compactions
+    return EpisodeOutcome("", None, trajectory, reason)
 
 
 class _Call(NamedTuple):
@@ -167,7 +265,8 @@ async def _take_turn(
     trajectory: Trajectory,
     sandbox: Sandbox,
     deadline: float,
-    settings: AgentSettings,
+    agent: AgentConfig,
+    exec_timeout_s: float,
 ) -> tuple[str | None, Submission | None]:
     """Record the reply, run its tool calls; return the turn's error (None if a call worked) and
     the submission if it submitted."""
@@ -181,9 +280,10 @@ async def _take_turn(
     calls = [_read_call(call) for call in message.tool_calls or []] or _text_calls(content, turn)
     if not calls:
         trajectory.messages.append({"role": "assistant", "content": content})
-        trajectory.messages.append({"role": "user", "content": NUDGE})
+        nudge = agent.prompts.nudge
+        trajectory.messages.append({"role": "user", "content": nudge})
         error = "the reply was empty" if not content.strip() else "the reply called no tool"
-        trajectory.steps.append(Step(index=turn, reasoning=content, observation=NUDGE, error=error))
+        trajectory.steps.append(Step(index=turn, reasoning=content, observation=nudge, error=error))
         return error, None
     if native:
         trajectory.messages.append(
@@ -212,17 +312,16 @@ async def _take_turn(
         elif call.problem is not None:
             result = error_result(call.problem)
         else:
-            timeout = max(_MIN_TOOL_TIMEOUT_S, min(settings.exec_timeout_s, deadline - time.time()))
+            timeout = max(_MIN_TOOL_TIMEOUT_S, min(exec_timeout_s, deadline - time.time()))
             result = await call_tool(
-                sandbox, call.name, call.arguments, ToolLimits(timeout, settings.observation_chars)
+                sandbox, call.name, call.arguments, ToolLimits(timeout, agent.observation_chars)
             )
             submitted = result.submitted
+        seen = observation_with_limits(result.observation, agent.max_steps - turn - 1, deadline - time.time())
         if native:
-            trajectory.messages.append(
-                {"role": "tool", "tool_call_id": call.id, "content": result.observation}
-            )
+            trajectory.messages.append({"role": "tool", "tool_call_id": call.id, "content": seen})
         else:
-            observation = f"Observation of your {call.name or 'tool'} call:\n{result.observation}"
+            observation = f"Observation of your {call.name or 'tool'} call:\n{seen}"
             trajectory.messages.append({"role": "user", "content": observation})
         trajectory.steps.append(
             Step(

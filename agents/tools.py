@@ -58,6 +58,11 @@ def format_exec(result: ExecResult, observation_chars: int) -> str:
     return f"{header}\n{trim_middle(output, observation_chars - len(header) - 1)}"
 
 
+def observation_with_limits(observation: str, steps_left: int, seconds_left: float) -> str:
+    """The observation as the agent sees it: with the steps and the time it has left."""
+    return f"{observation}\n[{max(0, steps_left)} steps left, {max(0.0, seconds_left):.0f} s left]"
+
+
 async def _bash(sandbox: Sandbox, args: dict[str, Any], limits: ToolLimits) -> ToolResult:
     result = await sandbox.run_shell(args["command"], limits.timeout_s)
     return ToolResult(format_exec(result, limits.observation_chars))

@@ -21,6 +21,7 @@ from typing import Any
 
 import openai
 
+from agents.config import load_agent_config
 from agents.prompt import render_system_prompt, render_user_message
 from agents.task_card import TaskCard
 from agents.tools import tool_schemas
@@ -36,9 +37,13 @@ CARD = TaskCard(
     data_dir="/data",
     description="Recognise handwritten digits (8x8 pixel grids, 10 classes). Predict `label` for test.csv.",
 )
+AGENT = load_agent_config()
 MESSAGES: list[dict[str, Any]] = [
-    {"role": "system", "content": render_system_prompt(CARD)},
-    {"role": "user", "content": render_user_message(CARD, "draft", [])},
+    {"role": "system", "content": render_system_prompt(AGENT.prompts, CARD, 120, AGENT.max_steps)},
+    {
+        "role": "user",
+        "content": render_user_message(AGENT.prompts, CARD, "draft", [], AGENT.parent_code_chars),
+    },
 ]
 
 

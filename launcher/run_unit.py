@@ -20,7 +20,6 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy, Place
 from actors.coordinator import SearchCoordinatorActor, SearchOutcome, SearchStatus
 from actors.evaluator import HCEEvaluatorActor
 from actors.worker import ExperimentWorkerActor
-from agents.react import AgentSettings
 from agents.task_card import TaskCard
 from evaluation.leaderboard import Leaderboard
 from evaluation.task import Task, TaskError
@@ -35,6 +34,7 @@ from search.journal import Journal
 from search.run_dir import RunDir, write_json_atomic
 from serving.budget import TokenLedgerActor, cost_usd
 from serving.client import client_settings
+from serving.outage import OutageBreakerActor, http_probe
 from serving.server import PolicyEndpoint
 
 # How often a running run tells the driver its progress (s).
@@ -51,6 +51,7 @@ class RunActors(NamedTuple):
     workers: list[Any]
     coordinator: Any
     ledger: Any  # the TokenLedger every worker's policy client reports usage to
+    breaker: Any  # the OutageBreaker every worker's policy client reports outages to
 
 
 def home_strategy() -> Any:
@@ -87,30 +88,36 @@ def start_actors(cfg: RunConfig, task: Task, rd: RunDir, endpoint: PolicyEndpoin
         data_dir=data_dir_seen_by_agent(box, rd.public_dir),
         description=(rd.public_dir / "description.md").read_text(),
     )
-    settings = AgentSettings(
-        max_steps=cfg.agent.max_steps,
-        max_consecutive_errors=cfg.agent.max_consecutive_errors,
-        observation_chars=cfg.agent.observation_chars,
-        exec_timeout_s=cfg.sandbox.exec_timeout_s,
-    )
     # The ledger counts from the journal's totals, at start (a resume) and after a restart.
     run_key = uuid.uuid4().hex[:12]
     ledger_name = f"aira-token-ledger-{run_key}"
     ledger: Any = TokenLedgerActor.options(name=ledger_name, scheduling_strategy=home).remote(
         cfg.policy.budget, str(rd.journal)
     )
+    # The run's outage breaker: workers report to it by name, the coordinator holds dispatch on it.
+    breaker_name = f"aira-outage-breaker-{run_key}"
+    breaker: Any = OutageBreakerActor.options(name=breaker_name, scheduling_strategy=home).remote(
+        http_probe(endpoint.base_url)
+    )
     client = client_settings(cfg.policy, endpoint)
     workers: list[Any] = [
         ExperimentWorkerActor.options(**worker_options(cfg)).remote(
-            i, card, [public], f"{task.spec.name}-{run_key}", client, settings, ledger_name, box
+            i, card, [public], f"{task.spec.name}-{run_key}", client, cfg.agent, ledger_name, box, breaker_name
         )
         for i in range(cfg.search.num_workers)
     ]
     ray.get([w.__ray_ready__.remote() for w in workers])
     coordinator: Any = SearchCoordinatorActor.options(scheduling_strategy=home).remote(
-        cfg.search, cfg.seed, task.lower_is_better, str(rd.root), workers, evaluator, ledger_name
+        cfg.search,
+        cfg.seed,
+        task.lower_is_better,
+        str(rd.root),
+        workers,
+        evaluator,
+        ledger_name,
+        breaker_name,
     )
-    return RunActors(evaluator, workers, coordinator, ledger)
+    return RunActors(evaluator, workers, coordinator, ledger, breaker)
 
 
 StatusFn = Callable[[SearchStatus, list[str]], None]

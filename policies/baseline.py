@@ -1,10 +1,11 @@
 """The LLM-free baseline policy: a scripted test double behind the OpenAI-compatible policy server.
 
-It is NOT a language model. It reads the conversation so far, and from the first user message the
-task card, the operator and the parents (in the formats agents/prompt.py writes), then answers with
-one assistant message in OpenAI format: a `bash` call that writes and runs a scikit-learn solution,
-then `submit`. It exists so that the whole system (search, workers, sandbox, evaluator) runs and is
-tested without an LLM, and it gives the search something real to improve: the model family and
+It is NOT a language model. It reads the conversation so far and the job's facts (task card,
+operator, parents) that the worker sends beside the prompt (agents/job_facts.py; it never reads the
+prompt's prose, so the prompt templates can change freely), then answers with one assistant
+message in OpenAI format: a `bash` call that writes and runs a scikit-learn solution, then `submit`.
+It exists so that the whole system (search, workers, sandbox, evaluator) runs and is tested without
+an LLM, and it gives the search something real to improve: the model family and
 hyperparameters on the script's config line change the score, and mutation and crossover change
 that line.
 """
@@ -14,8 +15,8 @@ import math
 import random
 from typing import Any
 
-from agents.prompt import OPERATOR_PARENTS, ParentCode, parse_operator, parse_parents
-from agents.task_card import TaskCard, parse_task_card
+from agents.job_facts import FACTS_FIELD, JobFacts, ParentFacts
+from agents.task_card import TaskCard
 from agents.tools import EXIT_STATUS_RE
 from policies._baseline_config import (
     BaselineConfig,
@@ -31,12 +32,10 @@ from policies.messages import message_text
 
 SOLUTION_FILE = "solution.py"
 _HEREDOC_END = "AIRA_SOLUTION_EOF"
-# A first message without an operator line: the number of parents tells the operator.
-_OPERATOR_BY_PARENTS = {n: op for op, n in OPERATOR_PARENTS.items()}
-_NEEDS_CARD = (
-    "I am the baseline policy, a scripted test double, not a language model. I need a task card: a "
-    "fenced ```yaml block in the first user message with name, metric, lower_is_better, id_column, "
-    "target_columns and data_dir, as agents/prompt.py writes it."
+_NEEDS_FACTS = (
+    "I am the baseline policy, a scripted test double, not a language model. I need the job's facts "
+    f"(task card, operator, parents) in the request's `{FACTS_FIELD}` field, which the experiment "
+    "workers send when policy.job_facts is true (agents/job_facts.py)."
 )
 _NEEDS_TOOLS = (
     "I am the baseline policy and I need the `bash` and `submit` tools to work; they were not offered."
@@ -51,21 +50,23 @@ class BaselinePolicy:
     """A scripted, stateless policy: the same conversation and seed always give the same reply."""
 
     def respond(
-        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, seed: int | None
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None,
+        seed: int | None,
+        job: JobFacts | None,
     ) -> dict[str, Any]:
-        """The next assistant message (OpenAI format) for the conversation `messages`."""
-        first_user = next((m for m in messages if m.get("role") == "user"), None)
-        text = message_text(first_user.get("content")) if first_user else ""
-        card = parse_task_card(text)
-        if card is None:
-            return _reply(_NEEDS_CARD)
+        """The next assistant message (OpenAI format) for the conversation `messages` of `job`."""
+        if job is None:
+            return _reply(_NEEDS_FACTS)
+        card = job.card
         offered = {t.get("function", {}).get("name") for t in tools or []}
         if tools is not None and not {"bash", "submit"} <= offered:
             return _reply(_NEEDS_TOOLS)
         call_id = f"call_{sum(m.get('role') == 'assistant' for m in messages)}"
         runs = _bash_runs(messages)
         if not runs:
-            config, why = _first_config(card, text, seed or 0)
+            config, why = _first_config(card, job, seed or 0)
             return _run(card, config, why, call_id)
         last_tool, last_observation = _last_tool_result(messages)
         if last_tool == "bash" and _succeeded(last_observation):
@@ -80,12 +81,11 @@ class BaselinePolicy:
         return _reply(_GIVE_UP)
 
 
-def _first_config(card: TaskCard, text: str, seed: int) -> tuple[BaselineConfig, str]:
+def _first_config(card: TaskCard, job: JobFacts, seed: int) -> tuple[BaselineConfig, str]:
     """The config of the episode's first run, from the operator and the parents' config lines."""
     rng = random.Random(seed)
     problem = problem_of(card.metric)
-    parents = parse_parents(text)
-    operator = parse_operator(text) or _OPERATOR_BY_PARENTS.get(len(parents), "draft")
+    parents, operator = job.parents, job.operator
     configs = [(p, c) for p in parents if (c := parse_config_line(p.code)) is not None]
     if operator == "crossover" and len(configs) >= 2:
         (better, a), (_, b) = sorted(configs[:2], key=lambda pc: _rank_key(pc[0], card, rng))
@@ -101,7 +101,7 @@ def _first_config(card: TaskCard, text: str, seed: int) -> tuple[BaselineConfig,
     return draft_config(problem, rng), why
 
 
-def _rank_key(parent: ParentCode, card: TaskCard, rng: random.Random) -> float:
+def _rank_key(parent: ParentFacts, card: TaskCard, rng: random.Random) -> float:
     """Sort key putting the better parent first; unknown scores rank by chance."""
     if not math.isfinite(parent.search_score):
         return rng.random()

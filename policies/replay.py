@@ -14,9 +14,16 @@ a line may instead be a fault the server answers with:
     {"fault": {"delay_s": 30}, "content": ...}           the turn's reply, after a delay
     {"fault": {"garbage": "<html>oops"}}                 a 200 whose body is not JSON
 
+A message line may set `"finish_reason": "length"` to play a reply cut at its token limit.
+
 A fault with `"times": n` (and the reply on the same line) is served to the first n requests of its
 turn only, after which the reply is: a transient fault that a retry or the next request gets past.
 The count is kept per turn by the server, across conversations.
+
+The turn is the request's `turn` in the job's facts (agents/job_facts.py) when it has them: a
+compacted conversation holds fewer assistant turns than the episode had. With `context_window`, a
+prompt longer than the window is refused with vLLM's 400 and its wording, as vLLM's OpenAI server
+refuses it.
 """
 
 import json
@@ -43,17 +50,38 @@ class Fault(BaseModel):
 
 
 class ReplayTurn(BaseModel):
-    """One line of the file: an assistant message (OpenAI format) and an optional fault."""
+    """One line of the file: an assistant message (OpenAI format), how it finished, an optional fault."""
 
     message: dict[str, Any]
+    finish_reason: str | None = None
     fault: Fault | None = None
+
+
+def context_length_error(window: int, prompt_tokens: int, max_tokens: int | None) -> str | None:
+    """vLLM's refusal of a request longer than its window (the text of vLLM's OpenAI server,
+    vllm/entrypoints/openai/serving_engine.py), None when the request fits."""
+    if max_tokens is None:
+        if prompt_tokens < window:
+            return None
+        return (
+            f"This model's maximum context length is {window} tokens. However, you requested "
+            f"{prompt_tokens} tokens in the messages, Please reduce the length of the messages."
+        )
+    if prompt_tokens + max_tokens <= window:
+        return None
+    return (
+        f"This model's maximum context length is {window} tokens. However, you requested "
+        f"{max_tokens + prompt_tokens} tokens ({prompt_tokens} in the messages, {max_tokens} in the "
+        "completion). Please reduce the length of the messages or completion."
+    )
 
 
 class ReplayPolicy:
     """The turns of one replay file; `turn_for` picks the turn by the conversation's length."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, context_window: int | None = None) -> None:
         self.path = Path(path)
+        self.context_window = context_window
         if not self.path.is_file():
             raise ReplayError(f"replay file {self.path} not found: set policy.path to a JSONL file")
         self.turns = [
@@ -65,10 +93,11 @@ class ReplayPolicy:
             raise ReplayError(f"replay file {self.path} has no turns: write one assistant message per line")
         self.faults_served: dict[int, int] = {}
 
-    def turn_for(self, messages: list[dict[str, Any]]) -> ReplayTurn:
-        """The turn that answers `messages` (its fault only while the fault has `times` left);
-        ReplayError when the file has no turn that far."""
-        k = sum(m.get("role") == "assistant" for m in messages)
+    def turn_for(self, messages: list[dict[str, Any]], number: int | None = None) -> ReplayTurn:
+        """The turn that answers `messages`, the episode's turn `number` (default: the assistant
+        turns in `messages`), with its fault only while the fault has `times` left; ReplayError when
+        the file has no turn that far."""
+        k = number if number is not None else sum(m.get("role") == "assistant" for m in messages)
         if k >= len(self.turns):
             raise ReplayError(
                 f"replay file {self.path} is exhausted: the conversation asks for assistant turn {k + 1} "
@@ -101,14 +130,19 @@ def _parse_line(path: Path, number: int, line: str) -> ReplayTurn:
             raise ReplayError(
                 f"{where}: a fault with a delay only or with times needs the turn's reply on the same line"
             )
-        return ReplayTurn(message=_message(where, number, raw) if raw else {}, fault=fault)
-    return ReplayTurn(message=_message(where, number, raw))
+        finish = raw.pop("finish_reason", None)
+        message = _message(where, number, raw) if raw else {}
+        return ReplayTurn(message=message, finish_reason=finish, fault=fault)
+    finish = raw.pop("finish_reason", None)
+    return ReplayTurn(message=_message(where, number, raw), finish_reason=finish)
 
 
 def _message(where: str, number: int, raw: dict[str, Any]) -> dict[str, Any]:
     unknown = set(raw) - {"role", "content", "tool_calls"}
     if unknown:
-        raise ReplayError(f"{where}: unknown keys {sorted(unknown)}; use content and tool_calls")
+        raise ReplayError(
+            f"{where}: unknown keys {sorted(unknown)}; use content, tool_calls and finish_reason"
+        )
     if raw.get("role", "assistant") != "assistant":
         raise ReplayError(f"{where}: role must be assistant, got {raw['role']!r}")
     message: dict[str, Any] = {"role": "assistant", "content": raw.get("content")}

@@ -1,5 +1,6 @@
 """The OpenAI chat-completions wire format that the project's own Serve apps speak."""
 
+import json
 import time
 import uuid
 from typing import Any
@@ -23,9 +24,13 @@ class ChatRequest(BaseModel):
     max_tokens: int | None = None
 
 
-def error_response(status: int, message: str) -> JSONResponse:
-    """An error in OpenAI's shape, which the openai client turns into its typed exceptions."""
-    return JSONResponse(status_code=status, content={"error": {"message": message, "code": status}})
+def error_response(status: int, message: str, kind: str | None = None) -> JSONResponse:
+    """An error in OpenAI's shape (vLLM's: message, type, code), which the openai client turns into
+    its typed exceptions."""
+    error: dict[str, Any] = {"message": message, "code": status}
+    if kind is not None:
+        error["type"] = kind
+    return JSONResponse(status_code=status, content={"error": error})
 
 
 def wrong_model(requested: str, served: str) -> JSONResponse:
@@ -64,10 +69,16 @@ def completion_response(
     )
 
 
-def approx_tokens(messages: list[dict[str, Any]], message: dict[str, Any]) -> tuple[int, int]:
-    """Prompt and completion tokens at ~4 characters per token, for policies without a tokenizer."""
-    prompt_chars = sum(len(str(m.get("content") or "")) for m in messages)
-    completion_chars = len(str(message.get("content") or "")) + sum(
-        len(c["function"]["arguments"]) for c in message.get("tool_calls") or []
-    )
-    return prompt_chars // 4, completion_chars // 4
+def approx_tokens(
+    messages: list[dict[str, Any]], message: dict[str, Any], tools: list[dict[str, Any]] | None = None
+) -> tuple[int, int]:
+    """Prompt and completion tokens at ~4 characters per token, for policies without a tokenizer:
+    the prompt is the messages' contents and tool calls and the tool schemas."""
+    prompt_chars = sum(_message_chars(m) for m in messages) + (len(json.dumps(tools)) if tools else 0)
+    return prompt_chars // 4, _message_chars(message) // 4
+
+
+def _message_chars(message: dict[str, Any]) -> int:
+    calls = message.get("tool_calls") or []
+    arguments = sum(len(str(c.get("function", {}).get("arguments", ""))) for c in calls)
+    return len(str(message.get("content") or "")) + arguments

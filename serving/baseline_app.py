@@ -11,7 +11,8 @@ from fastapi.responses import JSONResponse
 from ray import serve
 
 from policies.baseline import BaselinePolicy
-from serving._openai_wire import ChatRequest, approx_tokens, completion_response, models_response, wrong_model
+from serving._openai_wire import ChatRequest, models_response
+from serving._scripted_answers import baseline_answer
 
 api = FastAPI(title="AIRA baseline policy (LLM-free test double)")
 
@@ -27,11 +28,7 @@ class BaselineServer:
 
     @api.post("/v1/chat/completions")
     def chat(self, request: ChatRequest) -> JSONResponse:
-        if request.model != self.model:
-            return wrong_model(request.model, self.model)
-        message = self.policy.respond(request.messages, request.tools, request.seed)
-        # The baseline has no tokenizer; ~4 characters per token keeps token accounting meaningful.
-        return completion_response(self.model, message, *approx_tokens(request.messages, message))
+        return baseline_answer(self.policy, self.model, request)
 
 
 BaselineDeployment = serve.deployment(name="baseline", ray_actor_options={"num_cpus": 0})(

@@ -1,28 +1,34 @@
 """The policy client the agents use: async, with retries, a timeout, a concurrency limit, per-model
-sampling settings and the run's token budget.
+sampling settings, the run's token budget and its outage breaker.
 
 It wraps the official `openai.AsyncOpenAI` (whose own retries are off so that the policy here is the
-only one): rate limits (429), server errors (5xx), timeouts and lost connections are retried with
-exponential backoff; anything else (a 4xx, a body that is not a completion) fails at once and the
-agent records it. Every completion's usage goes to the run's TokenLedger, and a spent budget stops the
-episode before its next request.
+only one): rate limits (429), request timeouts (408), server errors (5xx), timeouts and lost
+connections are retried with exponential backoff, `max_retries` times and then on through an outage
+until it has lasted `outage_wait_s` (the outage is reported to the run's breaker, which holds new
+jobs, and so is the recovery); anything else (another 4xx, a context-length refusal, a body that is
+not a completion) fails at once and the agent handles it. Every completion's usage goes to the run's
+TokenLedger, and a spent budget stops the episode before its next request.
 """
 
 import asyncio
 import random
+import time
 from typing import TYPE_CHECKING, Any, cast
 
 import openai
 from openai.types.chat import ChatCompletion, ChatCompletionMessageParam, ChatCompletionToolParam
 from pydantic import BaseModel
 
+from agents.job_facts import FACTS_FIELD
 from agents.react import PolicyStop
-from serving.config import PolicyConfig, SamplingConfig, VLLMPolicyConfig, sampling_for
+from serving.config import PolicyConfig, SamplingConfig, VLLMPolicyConfig, context_window_for, sampling_for
+from serving.outage import OutageReporter
 
 if TYPE_CHECKING:  # serving.server imports Ray Serve, which a worker does not need
     from serving.endpoint import PolicyEndpoint
 
 RETRYABLE = (openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError)
+RETRYABLE_STATUS = (408, 429)
 _MAX_BACKOFF_S = 30.0
 
 
@@ -40,8 +46,11 @@ class ClientSettings(BaseModel):
     request_timeout_s: float
     max_retries: int
     retry_backoff_s: float
+    outage_wait_s: float = 0.0
     max_concurrency: int
+    job_facts: bool = False
     sampling: dict[str, SamplingConfig]  # by model id
+    context_windows: dict[str, int] = {}  # by model id, where the policy knows it
 
 
 def client_settings(policy: PolicyConfig, endpoint: "PolicyEndpoint") -> ClientSettings:
@@ -55,20 +64,28 @@ def client_settings(policy: PolicyConfig, endpoint: "PolicyEndpoint") -> ClientS
         request_timeout_s=policy.request_timeout_s,
         max_retries=policy.max_retries,
         retry_backoff_s=policy.retry_backoff_s,
+        outage_wait_s=policy.outage_wait_s,
         max_concurrency=policy.max_concurrency,
+        job_facts=policy.job_facts,
         sampling={m: sampling_for(policy, m) for m in models},
+        context_windows={m: w for m in models if (w := context_window_for(policy, m)) is not None},
     )
 
 
 class PolicyClient:
     """One worker's connection to the policy server (implements agents.react.ChatPolicy).
 
-    `ledger` is the run's TokenLedger actor handle (serving/budget.py), or None for no accounting.
+    `ledger` is the run's TokenLedger actor handle (serving/budget.py), or None for no accounting;
+    `breaker` what outages and recoveries are reported to (serving/outage.py), or None.
     """
 
-    def __init__(self, settings: ClientSettings, ledger: Any = None) -> None:
+    def __init__(
+        self, settings: ClientSettings, ledger: Any = None, breaker: OutageReporter | None = None
+    ) -> None:
         self.settings = settings
         self.ledger = ledger
+        self.breaker = breaker
+        self.in_outage = False  # this client reported an outage and no recovery yet
         self.openai = openai.AsyncOpenAI(
             base_url=settings.base_url,
             api_key=settings.api_key,
@@ -82,17 +99,29 @@ class PolicyClient:
         """The model that runs `operator` (draft, mutate, crossover)."""
         return self.settings.operator_models.get(operator, self.settings.model)
 
+    def context_window(self, model: str) -> int | None:
+        """The context window of `model` in tokens, None where the policy does not say."""
+        return self.settings.context_windows.get(model)
+
     async def complete(
-        self, model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]], seed: int
+        self,
+        model: str,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        seed: int,
+        job: dict[str, Any] | None = None,
     ) -> ChatCompletion:
-        """One chat completion, retried on transient failures; PolicyStop when the budget is spent."""
+        """One chat completion, retried on transient failures; PolicyStop when the budget is spent.
+        `job` (the job's facts) is sent in the `aira_job` body field when policy.job_facts is on."""
         if self.ledger is not None:
             spent: str | None = await self.ledger.exhausted.remote()
             if spent:
                 raise PolicyStop(spent)
         sampling = self.settings.sampling.get(model, SamplingConfig())
         # A model that rejects a sampling parameter gets none: only the ones configured are sent.
-        extra = {k: v for k, v in sampling.model_dump().items() if v is not None}
+        extra: dict[str, Any] = {k: v for k, v in sampling.model_dump().items() if v is not None}
+        if self.settings.job_facts and job is not None:
+            extra["extra_body"] = {FACTS_FIELD: job}
         async with self.limit:
             completion = await self._with_retries(model, messages, tools, seed, extra)
         if self.ledger is not None and completion.usage is not None:
@@ -107,7 +136,9 @@ class PolicyClient:
         seed: int,
         extra: dict[str, Any],
     ) -> ChatCompletion:
-        for attempt in range(self.settings.max_retries + 1):
+        first_failure: float | None = None
+        attempt = 0
+        while True:
             try:
                 completion = await self.openai.chat.completions.create(
                     model=model,
@@ -117,19 +148,45 @@ class PolicyClient:
                     seed=seed,
                     **extra,
                 )
-            except RETRYABLE:
-                if attempt == self.settings.max_retries:
+            except openai.OpenAIError as e:
+                if not retryable(e):
                     raise
+                now = time.monotonic()
+                first_failure = first_failure or now
+                left_s = self.settings.outage_wait_s - (now - first_failure)
+                if attempt >= self.settings.max_retries:
+                    if left_s <= 0:
+                        raise
+                    await self._report_down(e)
                 self.retries += 1
-                await asyncio.sleep(backoff_s(self.settings.retry_backoff_s, attempt))
+                delay = backoff_s(self.settings.retry_backoff_s, attempt)
+                await asyncio.sleep(delay if attempt < self.settings.max_retries else min(delay, left_s))
+                attempt += 1
                 continue
+            await self._report_up()
             if not isinstance(completion, ChatCompletion):
                 # The openai client hands back the raw text when a 200 body is not JSON.
                 raise NotACompletion(
                     f"the policy server answered with a body that is not a chat completion: {completion:.200}"
                 )
             return completion
-        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def _report_down(self, error: openai.OpenAIError) -> None:
+        if self.breaker is not None and not self.in_outage:
+            self.in_outage = True
+            await self.breaker.down(f"{type(error).__name__}: {str(error)[:300]}")
+
+    async def _report_up(self) -> None:
+        if self.breaker is not None and self.in_outage:
+            self.in_outage = False
+            await self.breaker.up()
+
+
+def retryable(error: openai.OpenAIError) -> bool:
+    """Whether `error` is transient: rate limits, request timeouts, 5xx, timeouts, lost connections."""
+    if isinstance(error, RETRYABLE):
+        return True
+    return isinstance(error, openai.APIStatusError) and error.status_code in RETRYABLE_STATUS
 
 
 def backoff_s(first_s: float, attempt: int) -> float:

@@ -44,6 +44,12 @@ class _PolicyBase(_Strict):
     request_timeout_s: float = Field(60.0, gt=0)
     max_retries: int = Field(3, ge=0, description="retries of rate limits, 5xx, timeouts, lost connections")
     retry_backoff_s: float = Field(1.0, ge=0, description="first retry delay; doubles on each retry")
+    outage_wait_s: float = Field(
+        300.0, ge=0, description="how long a request keeps retrying through an outage after max_retries"
+    )
+    job_facts: bool = Field(
+        False, description="send the job's facts in each request's `aira_job` field (agents/job_facts.py)"
+    )
     max_concurrency: int = Field(16, ge=1, description="requests in flight per worker")
     sampling: SamplingConfig = SamplingConfig()
     budget: PolicyBudgetConfig = PolicyBudgetConfig()
@@ -54,6 +60,8 @@ class BaselinePolicyConfig(_PolicyBase):
 
     name: Literal["baseline"]
     model: str = "aira-baseline"
+    job_facts: bool = True  # the baseline reads them instead of the prompt
+    context_window: int | None = Field(None, ge=512, description="tokens; the agent's default window")
 
 
 class ReplayPolicyConfig(_PolicyBase):
@@ -62,6 +70,10 @@ class ReplayPolicyConfig(_PolicyBase):
     name: Literal["replay"]
     model: str = "aira-replay"
     path: Path | None = Field(None, description="the JSONL file of assistant turns (policy.path=FILE)")
+    job_facts: bool = True  # the replay reads the request's turn number from them
+    context_window: int | None = Field(
+        None, ge=512, description="tokens; the server refuses longer prompts with vLLM's 400, as vLLM does"
+    )
 
     @model_validator(mode="after")
     def _needs_path(self) -> "ReplayPolicyConfig":
@@ -143,12 +155,23 @@ class OpenAIPolicyConfig(_PolicyBase):
     name: Literal["openai"]
     base_url: str = Field(description="ends in /v1, e.g. https://api.openai.com/v1")
     api_key_env: str = Field("OPENAI_API_KEY", description="the environment variable holding the key")
+    context_window: int | None = Field(None, ge=512, description="tokens; the agent's default window")
 
 
 PolicyConfig = Annotated[
     BaselinePolicyConfig | ReplayPolicyConfig | VLLMPolicyConfig | LlamaCppPolicyConfig | OpenAIPolicyConfig,
     Field(discriminator="name"),
 ]
+
+
+def context_window_for(policy: PolicyConfig, model: str) -> int | None:
+    """The context window of `model` in tokens: vLLM's max_model_len, llama.cpp's n_ctx, or the
+    policy's `context_window` (None: unknown; the agent then compacts only when the server refuses)."""
+    if isinstance(policy, VLLMPolicyConfig):
+        return next((m.max_model_len for m in policy.models if m.model == model), None)
+    if isinstance(policy, LlamaCppPolicyConfig):
+        return policy.n_ctx
+    return policy.context_window
 
 
 def sampling_for(policy: PolicyConfig, model: str) -> SamplingConfig:

@@ -69,7 +69,17 @@ class LlamaCppServer:
 
     def _complete(self, request: ChatRequest, tools: list[dict[str, Any]] | None) -> JSONResponse:
         max_new = request.max_tokens or self.cfg.max_new_tokens
-        prompt = self._fit(render_prompt(request.messages, tools), max_new)
+        prompt = render_prompt(request.messages, tools)
+        # Refused, not cut: the agent compacts its own conversation (agents/context.py) far better
+        # than a cut through the middle of the transcript, and it needs to be told to.
+        prompt_tokens = len(self.llm.tokenize(prompt.encode(), add_bos=False))
+        if prompt_tokens + max_new > self.cfg.n_ctx:
+            return error_response(
+                400,
+                f"llama.cpp refused the request: the prompt ({prompt_tokens} tokens) and the reply "
+                f"(max_tokens {max_new}) exceed the context window of {self.cfg.n_ctx} tokens; "
+                "shorten the messages",
+            )
         # Without stream=True the result is one dict, not an iterator.
         out: dict[str, Any] = self.llm.create_completion(  # type: ignore[assignment]
             prompt,
@@ -103,16 +113,6 @@ class LlamaCppServer:
         return completion_response(
             self.cfg.model, message, usage["prompt_tokens"], usage["completion_tokens"], finish
         )
-
-    def _fit(self, prompt: str, max_new: int) -> str:
-        """The prompt, its middle cut out when it would not leave room for the reply in the context."""
-        tokens = self.llm.tokenize(prompt.encode(), add_bos=False)
-        room = self.cfg.n_ctx - max_new - 8
-        if len(tokens) <= room:
-            return prompt
-        head, tail = tokens[: room // 3], tokens[-(room - room // 3 - 16) :]
-        cut = b"\n[... earlier conversation cut to fit the context ...]\n"
-        return (self.llm.detokenize(head) + cut + self.llm.detokenize(tail)).decode(errors="ignore")
 
     def _grammar(self, tools: list[dict[str, Any]]) -> Any:
         from llama_cpp import LlamaGrammar

@@ -1,10 +1,10 @@
 """The replay policy (policies/replay.py) behind an OpenAI-compatible `/v1/chat/completions`.
 
 A test double, not a language model: it plays back a JSONL file of assistant turns and the faults
-written in it (HTTP errors, delays, non-JSON bodies), so drills run over real HTTP.
+written in it (HTTP errors, delays, non-JSON bodies, replies cut at their token limit), and with a
+context window it refuses over-long prompts the way vLLM does, so drills run over real HTTP.
 """
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -12,23 +12,17 @@ from fastapi import FastAPI
 from fastapi.responses import Response
 from ray import serve
 
-from policies.replay import ReplayError, ReplayPolicy
-from serving._openai_wire import (
-    ChatRequest,
-    approx_tokens,
-    completion_response,
-    error_response,
-    models_response,
-    wrong_model,
-)
+from policies.replay import ReplayPolicy
+from serving._openai_wire import ChatRequest, models_response
+from serving._scripted_answers import replay_answer
 
 api = FastAPI(title="AIRA replay policy (test double)")
 
 
 class ReplayServer:
-    def __init__(self, model: str, path: str) -> None:
+    def __init__(self, model: str, path: str, context_window: int | None = None) -> None:
         self.model = model
-        self.policy = ReplayPolicy(Path(path))
+        self.policy = ReplayPolicy(Path(path), context_window)
 
     @api.get("/v1/models")
     def models(self) -> dict[str, Any]:
@@ -36,19 +30,7 @@ class ReplayServer:
 
     @api.post("/v1/chat/completions")
     async def chat(self, request: ChatRequest) -> Response:
-        if request.model != self.model:
-            return wrong_model(request.model, self.model)
-        try:
-            turn = self.policy.turn_for(request.messages)
-        except ReplayError as e:
-            return error_response(400, str(e))
-        if turn.fault is not None:
-            await asyncio.sleep(turn.fault.delay_s)
-            if turn.fault.status is not None:
-                return error_response(turn.fault.status, turn.fault.message)
-            if turn.fault.garbage is not None:
-                return Response(turn.fault.garbage, media_type="text/html")
-        return completion_response(self.model, turn.message, *approx_tokens(request.messages, turn.message))
+        return await replay_answer(self.policy, self.model, request)
 
 
 ReplayDeployment = serve.deployment(name="replay", ray_actor_options={"num_cpus": 0})(
@@ -56,7 +38,7 @@ ReplayDeployment = serve.deployment(name="replay", ray_actor_options={"num_cpus"
 )
 
 
-def build_replay_app(model: str, path: Path) -> serve.Application:
+def build_replay_app(model: str, path: Path, context_window: int | None = None) -> serve.Application:
     """The Serve application replaying the file at `path` under `model` (checked before deploying)."""
     ReplayPolicy(path)  # a bad file fails here, on the driver, with its line number
-    return ReplayDeployment.bind(model, str(Path(path).resolve()))
+    return ReplayDeployment.bind(model, str(Path(path).resolve()), context_window)

@@ -70,7 +70,7 @@ def build_policy_app(policy: PolicyConfig) -> Any:
         from serving.replay_app import build_replay_app
 
         assert policy.path is not None  # the config requires it
-        return build_replay_app(policy.model, policy.path)
+        return build_replay_app(policy.model, policy.path, policy.context_window)
     if isinstance(policy, LlamaCppPolicyConfig):
         from serving.llamacpp_app import build_llamacpp_app
 

@@ -37,14 +37,14 @@ def test_more_cpu_workers_than_slots_is_refused() -> None:
 
 def test_each_gpu_worker_holds_its_own_gpu_and_gets_the_task_once_per_node(tmp_path: Path) -> None:
     from actors.worker import ExperimentWorkerActor
-    from agents.react import AgentSettings
+    from agents.config import load_agent_config
     from serving.client import client_settings
     from serving.server import PolicyEndpoint
 
     cfg = compose_config("resources.gpus_per_worker=1")
     assert worker_options(cfg)["num_gpus"] == 1
     card = tiny_card(tmp_path / "nowhere")
-    settings = AgentSettings(max_steps=1, max_consecutive_errors=1, observation_chars=1000, exec_timeout_s=5)
+    settings = load_agent_config(max_steps=1, max_consecutive_errors=1, observation_chars=1000)
     files = ray.put({"sample_submission.csv": b"id,y\n1,0\n", "sub/notes.md": b"hi"})
     key = f"test-{os.getpid()}-{time.time_ns()}"
     workers: list[Any] = [

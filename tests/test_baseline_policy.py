@@ -5,7 +5,7 @@ import json
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -13,8 +13,10 @@ import pytest
 from openai.types.chat import ChatCompletion
 from sklearn.datasets import make_classification, make_regression
 
-from agents.prompt import ParentCode, render_system_prompt, render_user_message
-from agents.react import AgentSettings, run_episode
+from agents.config import load_agent_config
+from agents.job_facts import JobFacts, ParentFacts
+from agents.prompt import ParentCode, parent_file, render_system_prompt, render_user_message
+from agents.react import run_episode
 from agents.task_card import TaskCard
 from agents.tools import tool_schemas
 from policies._baseline_config import (
@@ -28,7 +30,7 @@ from policies._baseline_script import SUBMISSION_WRITTEN, render_script
 from policies.baseline import BaselinePolicy
 from sandbox import ProcessSandbox
 
-SETTINGS = AgentSettings(max_steps=6, max_consecutive_errors=3, observation_chars=4000, exec_timeout_s=120)
+AGENT = load_agent_config(max_steps=6, max_consecutive_errors=3, observation_chars=4000)
 HGB = BaselineConfig(
     model="hist_gradient_boosting",
     params={"learning_rate": 0.1, "max_iter": 100, "max_leaf_nodes": 31, "l2_regularization": 1.0},
@@ -45,9 +47,14 @@ class PolicyClientDouble:
         self.policy = BaselinePolicy()
 
     async def complete(
-        self, model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]], seed: int
+        self,
+        model: str,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        seed: int,
+        job: dict[str, Any] | None = None,
     ) -> ChatCompletion:
-        message = self.policy.respond(messages, tools, seed)
+        message = self.policy.respond(messages, tools, seed, JobFacts.model_validate(job) if job else None)
         choice = {"index": 0, "finish_reason": "tool_calls", "message": message}
         return ChatCompletion.model_validate(
             {
@@ -101,17 +108,28 @@ def card_for(data: Path, metric: str = "accuracy", targets: list[str] | None = N
     )
 
 
-def conversation(
-    card: TaskCard, operator: str = "draft", parents: list[ParentCode] | None = None
-) -> list[dict]:
-    return [
-        {"role": "system", "content": render_system_prompt(card)},
-        {"role": "user", "content": render_user_message(card, operator, parents or [])},
+class Chat(NamedTuple):
+    """A conversation as the policy server gets it: the messages and the job's facts beside them."""
+
+    messages: list[dict[str, Any]]
+    job: JobFacts
+
+
+def conversation(card: TaskCard, operator: str = "draft", parents: list[ParentCode] | None = None) -> Chat:
+    prompts = AGENT.prompts
+    messages = [
+        {"role": "system", "content": render_system_prompt(prompts, card, 120, AGENT.max_steps)},
+        {"role": "user", "content": render_user_message(prompts, card, operator, parents or [], 6000)},
     ]
+    facts = [
+        ParentFacts(node_id=p.node_id, search_score=p.search_score, file=parent_file(i), code=p.code)
+        for i, p in enumerate(parents or [], start=1)
+    ]
+    return Chat(messages, JobFacts(operator=operator, parents=facts, card=card))
 
 
-def respond(messages: list[dict], seed: int = 0) -> dict[str, Any]:
-    return BaselinePolicy().respond(messages, tool_schemas(), seed)
+def respond(chat: Chat, seed: int = 0) -> dict[str, Any]:
+    return BaselinePolicy().respond(chat.messages, tool_schemas(), seed, chat.job)
 
 
 def script_of(message: dict[str, Any]) -> str:
@@ -138,7 +156,18 @@ def run_script(tmp_path: Path, card: TaskCard, config: BaselineConfig) -> tuple[
     return result.output, pd.read_csv(sandbox.workspace / "submission.csv")
 
 
-def test_a_full_episode_writes_a_valid_submission(tmp_path: Path) -> None:
+# The prompts reworded: the baseline reads the job's facts, never the prose, so its runs stay valid.
+REWORDED = AGENT.prompts.model_copy(
+    update={
+        "system": "Data: {data_dir}. Metric {metric} ({direction}). Tools:\n{tools}",
+        "draft": "Solve it.\n{description}\n{card}",
+    }
+)
+
+
+@pytest.mark.parametrize("prompts", [AGENT.prompts, REWORDED], ids=["default", "reworded"])
+def test_a_full_episode_writes_a_valid_submission(tmp_path: Path, prompts: Any) -> None:
+    agent = AGENT.model_copy(update={"prompts": prompts})
     data = make_task(tmp_path / "task")
     card = card_for(data)
     sandbox = ProcessSandbox(tmp_path / "ws", data)
@@ -152,7 +181,8 @@ def test_a_full_episode_writes_a_valid_submission(tmp_path: Path) -> None:
             [],
             3,
             time.time() + 300,
-            SETTINGS,
+            agent,
+            120,
         )
     )
     assert outcome.reason is None, outcome.trajectory.steps
@@ -168,15 +198,16 @@ def test_a_full_episode_writes_a_valid_submission(tmp_path: Path) -> None:
     assert (submission["label"] == answers["label"]).mean() > 0.5
 
 
-def test_without_a_task_card_it_explains_what_it_needs() -> None:
-    message = BaselinePolicy().respond([{"role": "user", "content": "Solve MNIST."}], tool_schemas(), 0)
+def test_without_the_jobs_facts_it_explains_what_it_needs() -> None:
+    message = BaselinePolicy().respond([{"role": "user", "content": "Solve MNIST."}], tool_schemas(), 0, None)
     assert "tool_calls" not in message
-    assert "task card" in message["content"] and "not a language model" in message["content"]
+    assert "`aira_job`" in message["content"] and "not a language model" in message["content"]
+    assert "policy.job_facts" in message["content"]
 
 
 def test_without_bash_and_submit_tools_it_says_so(tmp_path: Path) -> None:
-    messages = conversation(card_for(tmp_path))
-    message = BaselinePolicy().respond(messages, [tool_schemas()[1]], 0)
+    chat = conversation(card_for(tmp_path))
+    message = BaselinePolicy().respond(chat.messages, [tool_schemas()[1]], 0, chat.job)
     assert "tool_calls" not in message and "`bash` and `submit`" in message["content"]
 
 
@@ -269,9 +300,10 @@ def test_parents_without_a_config_line_are_drafted_from_scratch(tmp_path: Path) 
     assert parse_config_line(script_of(message).split("\n", 1)[1]) is not None
 
 
-def _after_run(messages: list[dict], first: dict[str, Any], observation: str) -> list[dict]:
+def _after_run(chat: Chat, first: dict[str, Any], observation: str) -> Chat:
     call_id = first["tool_calls"][0]["id"]
-    return [*messages, first, {"role": "tool", "tool_call_id": call_id, "content": observation}]
+    observed = {"role": "tool", "tool_call_id": call_id, "content": observation}
+    return chat._replace(messages=[*chat.messages, first, observed])
 
 
 def test_after_a_failed_run_it_falls_back_then_gives_up(tmp_path: Path) -> None:

@@ -79,6 +79,7 @@ def test_a_server_that_always_fails_ends_episodes_as_invalid_nodes(
         turns,
         "search.budget.max_nodes=2",
         "policy.max_retries=1",
+        "policy.outage_wait_s=0",  # no outage to wait out: fail after the retries
         "agent.max_consecutive_errors=2",
     )
     assert result.nodes == 2 and result.valid_nodes == 0 and result.best_node is None
@@ -89,6 +90,24 @@ def test_a_server_that_always_fails_ends_episodes_as_invalid_nodes(
         )
         assert "engine crashed" in node["reason"]
     assert len(steps(result, 1)) == 2
+
+
+def test_an_outage_longer_than_the_quick_retries_loses_no_job(tmp_path: Path, digits_task_dir: Path) -> None:
+    turns = [
+        {"fault": {"status": 503, "message": "replica restarting", "times": 6}, **bash(COPY_SAMPLE)},
+        {"tool_calls": [{"name": "submit", "arguments": {}}]},
+    ]
+    result = drill(
+        tmp_path,
+        digits_task_dir,
+        turns,
+        "search.budget.max_nodes=1",
+        "policy.max_retries=1",  # the old client gave up after this
+        "policy.outage_wait_s=60",
+        "agent.max_consecutive_errors=1",
+    )
+    assert result.nodes == 1 and result.valid_nodes == 1
+    assert [s["error"] for s in steps(result, 1)] == [None, None]
 
 
 def test_the_token_budget_stops_new_jobs_and_the_running_episode(

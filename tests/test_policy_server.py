@@ -6,6 +6,8 @@ from pathlib import Path
 import openai
 import pytest
 
+from agents.config import load_agent_config
+from agents.job_facts import FACTS_FIELD, JobFacts
 from agents.prompt import render_system_prompt, render_user_message
 from agents.tools import tool_schemas
 from launcher.config import ConfigError
@@ -28,14 +30,16 @@ def test_baseline_app_answers_chat_completions_with_tool_calls(tmp_path: Path) -
     client = openai.OpenAI(base_url=endpoint.base_url, api_key="x", max_retries=0)
     assert [m.id for m in client.models.list()] == ["aira-baseline"]
     card = tiny_card(tmp_path)
+    prompts = load_agent_config(max_steps=5).prompts
     reply = client.chat.completions.create(
         model="aira-baseline",
         messages=[
-            {"role": "system", "content": render_system_prompt(card)},
-            {"role": "user", "content": render_user_message(card, "draft", [])},
+            {"role": "system", "content": render_system_prompt(prompts, card, 60, 5)},
+            {"role": "user", "content": render_user_message(prompts, card, "draft", [], 1000)},
         ],
         tools=tool_schemas(),  # type: ignore[arg-type]
         seed=3,
+        extra_body={FACTS_FIELD: JobFacts(operator="draft", parents=[], card=card).model_dump()},
     )
     call = reply.choices[0].message.tool_calls[0]  # type: ignore[index]
     assert call.function.name == "bash"  # type: ignore[union-attr]

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -11,11 +12,13 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletion
 
-from agents.prompt import NUDGE, ParentCode
+from agents.config import AgentConfig, load_agent_config
+from agents.prompt import ParentCode
 from agents.react import (
     DEADLINE_REASON,
+    EPISODE_TIME_REASON,
+    EPISODE_TOKENS_REASON,
     STEP_LIMIT_REASON,
-    AgentSettings,
     EpisodeOutcome,
     PolicyStop,
     run_episode,
@@ -24,7 +27,9 @@ from agents.task_card import TaskCard
 from agents.text_calls import TextCall, parse_text_calls
 from sandbox import ExecResult, ProcessSandbox
 
-SETTINGS = AgentSettings(max_steps=8, max_consecutive_errors=3, observation_chars=2000, exec_timeout_s=30)
+AGENT = load_agent_config(max_steps=8, max_consecutive_errors=3, observation_chars=2000)
+EXEC_TIMEOUT_S = 30.0
+NUDGE = AGENT.prompts.nudge
 CARD = TaskCard(
     name="toy",
     metric="accuracy",
@@ -56,9 +61,14 @@ class ScriptedClientDouble:
         self.delay_s = delay_s
 
     async def complete(
-        self, model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]], seed: int
+        self,
+        model: str,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        seed: int,
+        job: dict[str, Any] | None = None,
     ) -> ChatCompletion:
-        request = {"model": model, "messages": list(messages), "tools": tools, "seed": seed}
+        request = {"model": model, "messages": list(messages), "tools": tools, "seed": seed, "job": job}
         self.requests.append(request)
         await asyncio.sleep(self.delay_s)
         step = self.script.pop(0) if self.script else reply(content="(script exhausted)")
@@ -117,7 +127,7 @@ def sandbox(tmp_path: Path) -> ProcessSandbox:
 def episode(
     client: ScriptedClientDouble,
     sandbox: Any,
-    settings: AgentSettings = SETTINGS,
+    agent: AgentConfig = AGENT,
     deadline_in_s: float = 60,
     operator: str = "draft",
     parents: list[ParentCode] | None = None,
@@ -132,7 +142,8 @@ def episode(
             parents or [],
             7,
             time.time() + deadline_in_s,
-            settings,
+            agent,
+            EXEC_TIMEOUT_S,
         )
     )
 
@@ -171,9 +182,31 @@ def test_the_first_messages_carry_the_task_and_the_parents(sandbox: ProcessSandb
     parent = ParentCode(node_id=7, code="print('parent')", search_score=0.9531)
     episode(client, sandbox, operator="mutate", parents=[parent])
     system, user = client.requests[0]["messages"]
-    assert "/data/toy" in system["content"] and "submit" in system["content"]
+    assert "/data/toy" in system["content"]
+    for tool in ("bash", "python", "validate_submission", "submit"):  # every tool is listed
+        assert f"- {tool}: " in system["content"]
     assert "Predict y." in user["content"] and "```yaml" in user["content"]
-    assert "## Parent 1 (node 7, search score 0.953100)\n\n```python\nprint('parent')\n```" in user["content"]
+    block = "## Parent 1 (node 7, search score 0.953100, file parent_1.py)\n\n```python\nprint('parent')\n```"
+    assert block in user["content"]
+    assert "parent_1.py in your working directory" in user["content"]  # the truth about its file
+    job = client.requests[0]["job"]  # the facts beside the prompt, for scripted policies
+    assert job["operator"] == "mutate" and job["card"]["name"] == "toy" and job["turn"] == 0
+    assert job["parents"] == [
+        {"node_id": 7, "search_score": 0.9531, "file": "parent_1.py", "code": "print('parent')"}
+    ]
+    assert client.requests[1]["job"]["turn"] == 1
+
+
+def test_a_parents_code_is_cut_in_the_prompt_and_says_where_the_rest_is(sandbox: ProcessSandbox) -> None:
+    client = ScriptedClientDouble(*happy_path())
+    code = "\n".join(f"x_{i} = {i}" for i in range(2000))
+    agent = AGENT.model_copy(update={"parent_code_chars": 500})
+    episode(client, sandbox, agent=agent, operator="mutate", parents=[ParentCode(3, code, 0.5)])
+    user = client.requests[0]["messages"][1]["content"]
+    assert "x_0 = 0" in user and "x_1999 = 1999" in user and "x_1000 = 1000" not in user
+    assert "(cut to 500 characters: read parent_1.py for all of it)" in user
+    assert len(user) < 2500
+    assert client.requests[0]["job"]["parents"][0]["code"] == code  # the facts keep all of it
 
 
 def test_a_reply_without_a_tool_call_gets_a_nudge(sandbox: ProcessSandbox) -> None:
@@ -260,7 +293,7 @@ def test_a_failing_command_is_not_a_policy_failure(sandbox: ProcessSandbox) -> N
 
 def test_the_step_limit_ends_the_episode(sandbox: ProcessSandbox) -> None:
     client = ScriptedClientDouble(*[reply(tool_call("bash", {"command": "echo again"})) for _ in range(5)])
-    outcome = episode(client, sandbox, settings=SETTINGS._replace(max_steps=3))
+    outcome = episode(client, sandbox, agent=AGENT.model_copy(update={"max_steps": 3}))
     assert outcome.reason == STEP_LIMIT_REASON
     assert outcome.submission is None and len(client.requests) == 3
 
@@ -280,17 +313,57 @@ def test_a_slow_policy_is_cut_at_the_deadline(sandbox: ProcessSandbox) -> None:
     assert time.monotonic() - started < 5
 
 
+def test_the_episode_time_limit_ends_it_before_the_searchs_deadline(sandbox: ProcessSandbox) -> None:
+    client = ScriptedClientDouble(*happy_path(), delay_s=30)
+    started = time.monotonic()
+    outcome = episode(
+        client, sandbox, agent=AGENT.model_copy(update={"max_episode_s": 0.5}), deadline_in_s=600
+    )
+    assert outcome.reason == EPISODE_TIME_REASON
+    assert time.monotonic() - started < 5
+
+
+def test_the_episode_token_limit_ends_it(sandbox: ProcessSandbox) -> None:
+    calls = [reply(tool_call("bash", {"command": "echo hi"}, f"c{i}")) for i in range(5)]
+    client = ScriptedClientDouble(*calls)  # 110 tokens per request
+    outcome = episode(client, sandbox, agent=AGENT.model_copy(update={"max_episode_tokens": 250}))
+    assert outcome.reason == EPISODE_TOKENS_REASON and len(client.requests) == 3
+
+
+def test_each_observation_says_the_steps_and_time_left(sandbox: ProcessSandbox) -> None:
+    client = ScriptedClientDouble(*happy_path())
+    outcome = episode(client, sandbox, deadline_in_s=100)
+    seen = client.requests[1]["messages"][-1]["content"]
+    match = re.search(r"\[(\d+) steps left, (\d+) s left\]$", seen)
+    assert match is not None, seen
+    assert int(match.group(1)) == AGENT.max_steps - 1 and 90 <= int(match.group(2)) <= 100
+    assert "steps left" not in outcome.trajectory.steps[0].observation  # the step keeps the raw output
+
+
 def test_tool_timeouts_respect_the_deadline(tmp_path: Path) -> None:
     sandbox = RecordingSandboxDouble(tmp_path)
     calls = [reply(tool_call("bash", {"command": "train"})) for _ in range(2)]
-    episode(ScriptedClientDouble(*calls), sandbox, settings=SETTINGS._replace(max_steps=1), deadline_in_s=10)
+    episode(
+        ScriptedClientDouble(*calls),
+        sandbox,
+        agent=AGENT.model_copy(update={"max_steps": 1}),
+        deadline_in_s=10,
+    )
     assert 8 < sandbox.timeouts[0] <= 10
-    episode(ScriptedClientDouble(*calls), sandbox, settings=SETTINGS._replace(max_steps=1), deadline_in_s=0.2)
+    episode(
+        ScriptedClientDouble(*calls),
+        sandbox,
+        agent=AGENT.model_copy(update={"max_steps": 1}),
+        deadline_in_s=0.2,
+    )
     assert sandbox.timeouts[1] == 1.0
     episode(
-        ScriptedClientDouble(*calls), sandbox, settings=SETTINGS._replace(max_steps=1), deadline_in_s=1000
+        ScriptedClientDouble(*calls),
+        sandbox,
+        agent=AGENT.model_copy(update={"max_steps": 1}),
+        deadline_in_s=1000,
     )
-    assert sandbox.timeouts[2] == SETTINGS.exec_timeout_s
+    assert sandbox.timeouts[2] == EXEC_TIMEOUT_S
 
 
 def test_submit_before_writing_the_file_does_not_end_the_episode(sandbox: ProcessSandbox) -> None:
@@ -335,7 +408,7 @@ def test_tool_calls_written_as_text_are_run(sandbox: ProcessSandbox) -> None:
 
 def test_a_malformed_text_call_gets_an_error_observation(sandbox: ProcessSandbox) -> None:
     client = ScriptedClientDouble(reply(content='<tool_call>{"name": "bash", "arguments": {</tool_call>'))
-    outcome = episode(client, sandbox, settings=SETTINGS._replace(max_steps=1))
+    outcome = episode(client, sandbox, agent=AGENT.model_copy(update={"max_steps": 1}))
     step = outcome.trajectory.steps[0]
     assert step.error is not None and "not valid JSON" in step.error
     assert "not valid JSON" in client.requests[0]["messages"][-1]["content"] or outcome.reason

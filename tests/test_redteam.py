@@ -15,7 +15,8 @@ from typing import Any, NamedTuple
 import pytest
 from openai.types.chat import ChatCompletion
 
-from agents.react import AgentSettings, EpisodeOutcome, run_episode
+from agents.config import load_agent_config
+from agents.react import EpisodeOutcome, run_episode
 from sandbox import SandboxConfig, open_sandbox
 from sandbox.bwrap import BwrapSandbox
 from tests.conftest import tiny_card
@@ -24,7 +25,8 @@ HIDDEN = "HIDDEN-LABEL-7f3a"
 WORKER_SECRET = "WORKER-ENV-SECRET-91c2"
 SAMPLE = b"id,y\na,0\nb,0\n"
 LIMITS = SandboxConfig(memory_mb=2048, max_processes=128, workspace_mb=64)
-SETTINGS = AgentSettings(max_steps=6, max_consecutive_errors=3, observation_chars=3000, exec_timeout_s=4)
+SETTINGS = load_agent_config(max_steps=6, max_consecutive_errors=3, observation_chars=3000)
+EXEC_TIMEOUT_S = 4.0
 
 
 class ScriptedPolicyDouble:
@@ -34,7 +36,12 @@ class ScriptedPolicyDouble:
         self.replies = list(replies)
 
     async def complete(
-        self, model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]], seed: int
+        self,
+        model: str,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        seed: int,
+        job: dict[str, Any] | None = None,
     ) -> ChatCompletion:
         message = self.replies.pop(0)
         choice = {"index": 0, "finish_reason": "tool_calls", "message": message}
@@ -93,7 +100,7 @@ def arena(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 def play(
-    arena: Arena, *drill: tuple[str, dict[str, Any]], settings: AgentSettings = SETTINGS
+    arena: Arena, *drill: tuple[str, dict[str, Any]], exec_timeout_s: float = EXEC_TIMEOUT_S
 ) -> tuple[EpisodeOutcome, list[str]]:
     """One episode: the drill's calls, then a copy of the sample submission, then submit."""
     policy = ScriptedPolicyDouble(
@@ -110,7 +117,9 @@ def play(
 
     async def episode() -> EpisodeOutcome:
         try:
-            return await run_episode(policy, "m", sandbox, card, "draft", [], 0, time.time() + 120, settings)
+            return await run_episode(
+                policy, "m", sandbox, card, "draft", [], 0, time.time() + 120, SETTINGS, exec_timeout_s
+            )
         finally:
             await sandbox.close()
 
@@ -135,7 +144,7 @@ def test_hidden_labels_evaluator_files_and_other_runs_are_not_there(arena: Arena
             },
         ),
         # A dozen processes: on a loaded machine they can take longer than the drills' 4 s.
-        settings=SETTINGS._replace(exec_timeout_s=60),
+        exec_timeout_s=60,
     )
     assert seen.count("No such file or directory") == len(arena.host_paths) + 1  # + the run directory
     assert seen.rstrip().endswith("done")
@@ -283,7 +292,7 @@ def test_100_mb_of_output_is_trimmed(arena: Arena) -> None:
         ("bash", {"command": "head -c 100000000 /dev/zero | tr '\\0' x; echo END"}),
         ("python", {"code": "print('y' * 100_000_000); print('END')"}),
         # Streaming 100 MB takes the kernel several seconds on a loaded machine: not a timeout drill.
-        settings=SETTINGS._replace(exec_timeout_s=60),
+        exec_timeout_s=60,
     )
     for seen in (shell, kernel):
         assert len(seen) <= SETTINGS.observation_chars and seen.rstrip().endswith("END")
