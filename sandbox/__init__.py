@@ -1,8 +1,8 @@
 """Isolated execution of agent code: the `Sandbox` interface and its providers."""
 
 from sandbox.base import ExecResult, Sandbox
-from sandbox.config import SandboxConfig
 from sandbox.bwrap import BwrapMissingError, BwrapSandbox, bwrap_missing
+from sandbox.config import SandboxConfig
 from sandbox.factory import data_dir_seen_by_agent, open_sandbox
 from sandbox.process import ProcessSandbox, minimal_env
 

@@ -37,8 +37,8 @@ from collections.abc import Awaitable, Sequence
 from pathlib import Path
 
 from sandbox.base import ExecResult
-from sandbox.config import SandboxConfig
 from sandbox.cgroup import CgroupUnavailableError, SandboxCgroup, group_name, remove_orphans
+from sandbox.config import SandboxConfig
 from sandbox.process import ProcessSandbox
 
 WORKSPACE = "/workspace"

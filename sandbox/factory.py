@@ -4,8 +4,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sandbox.base import Sandbox
-from sandbox.config import SandboxConfig
 from sandbox.bwrap import DATA, BwrapSandbox
+from sandbox.config import SandboxConfig
 from sandbox.process import ProcessSandbox
 
 
