@@ -15,12 +15,13 @@ from actors.evaluator import HCEEvaluatorActor
 from actors.worker import ExperimentWorkerActor
 from agents.react import AgentSettings
 from agents.task_card import TaskCard
+from evaluation.bundled import hide_bundled_data
 from evaluation.leaderboard import Leaderboard
 from evaluation.task import Task
 from launcher.config import RunConfig
 from launcher.progress import follow
 from launcher.result import RunResult
-from sandbox import SandboxConfig, data_dir_seen_by_agent
+from sandbox import data_dir_seen_by_agent
 from search.journal import Journal
 from search.run_dir import RunDir, write_json_atomic
 from serving.budget import TokenLedgerActor, cost_usd
@@ -110,7 +111,7 @@ def start_actors(cfg: RunConfig, task: Task, rd: RunDir, endpoint: PolicyEndpoin
         str(rd.hidden_dir / "sealed_scores.jsonl"),
     )
     ray.get(evaluator.__ray_ready__.remote())
-    box = cfg.sandbox
+    box = hide_bundled_data(cfg.sandbox)  # the packaged data sets bundled tasks are built from
     card = TaskCard(
         name=task.spec.name,
         metric=task.spec.metric,

@@ -3,9 +3,10 @@
 Inside, the agent sees: the task's public files read-only at /data, its workspace read-write at
 /workspace (its cwd and HOME), a private tmpfs /tmp, /usr and the Python environment of the worker
 (sys.prefix, sys.base_prefix) read-only, a few files of /etc, its own /proc and a minimal /dev with
-only its GPU's device nodes. Nothing else of the host: not the run directory, not the evaluator's
-files, not other workspaces. The network namespace is empty unless `network=True`. Its processes
-cannot see or signal the worker's (own PID namespace).
+only its GPU's device nodes. Paths in `sandbox.hide` (the package data bundled tasks are built from,
+added by the launcher) are covered by something empty and read-only. Nothing else of the host: not
+the run directory, not the evaluator's files, not other workspaces. The network namespace is empty
+unless `network=True`. Its processes cannot see or signal the worker's (own PID namespace).
 
 Limits: a cgroup per sandbox caps the memory of all its processes together (`memory_mb`) and their
 number (`max_processes`), see sandbox/cgroup.py; where the node allows no cgroup, each process gets
@@ -24,13 +25,16 @@ what that user already runs.
 """
 
 import asyncio
+import atexit
 import contextlib
+import functools
 import itertools
 import logging
 import os
 import shutil
 import signal
 import sys
+import tempfile
 import time
 import weakref
 from collections.abc import Awaitable, Sequence
@@ -143,6 +147,8 @@ def bwrap_argv(
             argv += ["--symlink", os.readlink(top), top]
         elif os.path.isdir(top):
             argv += ["--ro-bind", top, top]
+    # Made first and 0755: bwrap would make it 0700, and the sandbox user could read nothing in it.
+    argv += ["--perms", "0755", "--dir", "/etc"]
     for name in _ETC + (_NET_ETC if settings.network else ()):
         argv += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
     for prefix in dict.fromkeys((sys.prefix, sys.base_prefix)):
@@ -151,6 +157,7 @@ def bwrap_argv(
             for parent in reversed(Path(prefix).parents[:-1]):
                 argv += ["--perms", "0755", "--dir", str(parent)]
             argv += ["--ro-bind", prefix, prefix]
+    argv += _masks(settings.hide)
     argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm"]
     if gpu_ids:
         for device in [f"nvidia{g}" for g in gpu_ids] + list(_GPU_SHARED):
@@ -169,6 +176,32 @@ def bwrap_argv(
         ids = [f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
         drop = ["setpriv", *ids, "--nnp", "--bounding-set=-all"]
     return [*argv, "--", *drop, "/bin/bash", "-c", wrapper, "aira-limits"]
+
+
+def _masks(paths: Sequence[str]) -> list[str]:
+    """bwrap options that cover each existing path with something empty and read-only: an empty
+    tmpfs over a directory, an empty file over anything else. Links are masked where they point,
+    since that is what a reader inside would reach."""
+    argv: list[str] = []
+    for path in dict.fromkeys(os.path.realpath(p) for p in paths):
+        if os.path.isdir(path):
+            argv += ["--perms", "0555", "--tmpfs", path, "--remount-ro", path]
+        elif os.path.exists(path):
+            argv += ["--ro-bind", empty_file(), path]
+    return argv
+
+
+@functools.cache
+def empty_file() -> str:
+    """An empty, read-only file of this process to bind over files to hide (not /dev/null: bwrap
+    binds it nodev, and a device on a nodev mount cannot even be opened for reading)."""
+    folder = tempfile.mkdtemp(prefix="aira-empty-")
+    path = os.path.join(folder, "empty")
+    with open(path, "x"):
+        pass
+    os.chmod(path, 0o444)
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return path
 
 
 class BwrapSandbox(ProcessSandbox):

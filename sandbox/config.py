@@ -1,8 +1,9 @@
 """The sandbox's config section (`sandbox.*`): how episodes are isolated and limited."""
 
+import os
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class SandboxConfig(BaseModel):
@@ -11,6 +12,9 @@ class SandboxConfig(BaseModel):
     0 for a limit means none. `memory_mb` bounds the sandbox's total memory (its cgroup; each
     process's address space where the node allows no cgroup), `max_processes` its processes and
     threads, `workspace_mb` the workspace's total size; `exec_timeout_s` one tool call's wall time.
+    `hide` lists host paths (files or directories) the sandbox must not see although they lie inside
+    what it mounts (e.g. a data set in the Python environment): each is masked by something empty and
+    read-only; a path missing on a node is nothing to hide there.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -21,3 +25,15 @@ class SandboxConfig(BaseModel):
     memory_mb: int = Field(16384, ge=0)
     max_processes: int = Field(512, ge=0)
     workspace_mb: int = Field(20480, ge=0)
+    hide: tuple[str, ...] = ()
+
+    @field_validator("hide")
+    @classmethod
+    def _absolute_paths(cls, paths: tuple[str, ...]) -> tuple[str, ...]:
+        for path in paths:
+            if not path.startswith("/") or os.path.normpath(path) == "/":
+                raise ValueError(
+                    f"{path!r} is not a host path to hide: give absolute paths below /, "
+                    "e.g. sandbox.hide=[/opt/datasets/labels]"
+                )
+        return tuple(os.path.normpath(p) for p in paths)
