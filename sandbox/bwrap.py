@@ -6,7 +6,9 @@ Inside, the agent sees: the task's public files read-only at /data, its workspac
 only its GPU's device nodes. Paths in `sandbox.hide` (the package data bundled tasks are built from,
 added by the launcher) are covered by something empty and read-only. Nothing else of the host: not
 the run directory, not the evaluator's files, not other workspaces. The network namespace is empty
-unless `network=True`. Its processes cannot see or signal the worker's (own PID namespace).
+unless `network=True`, and then its own, with user-mode networking that reaches outside but not the
+host's loopback or addresses (sandbox/network.py). Its processes cannot see or signal the worker's
+(own PID namespace).
 
 Limits: a cgroup per sandbox caps the memory of all its processes together (`memory_mb`) and their
 number (`max_processes`), see sandbox/cgroup.py; where the node allows no cgroup, each process gets
@@ -43,6 +45,7 @@ from pathlib import Path
 from sandbox.base import ExecResult
 from sandbox.cgroup import CgroupUnavailableError, SandboxCgroup, group_name, remove_orphans
 from sandbox.config import SandboxConfig
+from sandbox.network import UserNetwork
 from sandbox.process import ProcessSandbox
 
 WORKSPACE = "/workspace"
@@ -135,8 +138,9 @@ def bwrap_argv(
     if uid is None:
         argv.append("--unshare-all")
     else:  # no user namespace: inside it, root would be exempt from RLIMIT_NPROC again
-        argv += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
-    if settings.network:
+        argv += ["--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"]
+        argv += [] if settings.network else ["--unshare-net"]
+    if settings.network:  # the namespace of sandbox/network.py, which the command has joined
         argv.append("--share-net")
     # /tmp first: binds of host paths below /tmp (test run dirs) must not be hidden by it. It lives in
     # memory, so it is capped like the workspace.
@@ -255,7 +259,12 @@ class BwrapSandbox(ProcessSandbox):
             self._owner,
             address_space=self.memory_scope == "process",
         )
-        self._prefix = [*(self._cgroup.join_argv() if self._cgroup else []), *prefix]
+        # Its own network namespace with user-mode networking, never the host's (sandbox/network.py).
+        self._network = UserNetwork() if settings.network else None
+        if self._network is not None:
+            weakref.finalize(self, self._network.close)
+        enter = self._network.enter if self._network else []
+        self._prefix = [*(self._cgroup.join_argv() if self._cgroup else []), *enter, *prefix]
         self._ctl_inside = CTL
         self._measured_at = 0.0
 
@@ -307,6 +316,8 @@ class BwrapSandbox(ProcessSandbox):
         or in its cgroup: nothing of it may outlive the episode, whatever it did to leave the
         process tree."""
         await super().close()
+        if self._network is not None:
+            self._network.close()
         if self._cgroup is not None:  # holds every process of the sandbox, whatever its user
             await asyncio.to_thread(self._cgroup.close)
             return
