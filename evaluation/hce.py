@@ -7,9 +7,10 @@ from typing import Any
 
 import pandas as pd
 
-from evaluation._opaque import opaque_ids, opaque_key
+from evaluation._opaque import opaque_ids, opaque_key, split_key
 from evaluation.grading import grade_aligned
 from evaluation.metrics import get_metric
+from evaluation.rendering import render_uniformly
 from evaluation.scores import Scores
 from evaluation.split_store import saved_split
 from evaluation.splits import MAX_CLASSES_TO_STRATIFY, group_split, hce_split
@@ -139,7 +140,8 @@ class HiddenConsistentEvaluation:
         group = self.task.spec.group_column
         try:
             if group is not None:
-                return group_split(ids, list(train[group]), self.split_seed, self.fractions)
+                key = split_key(self.split_seed, self.task.answers_csv)
+                return group_split(ids, list(train[group]), key, self.fractions)
             return hce_split(ids, self._strata(train), self.split_seed, self.fractions)
         except ValueError as e:
             raise TaskError(f"{self.task.train_csv}: {e}") from None
@@ -177,7 +179,9 @@ class HiddenConsistentEvaluation:
             rows[self._id] = [self._opaque[(name, row_id)] for row_id in self._split[name]]
             parts.append(rows)
         # Sorting by the opaque id is a keyed shuffle: stable, and unrelated to split or source row.
-        return pd.concat(parts).reset_index(drop=True).sort_values(self._id).reset_index(drop=True)
+        table = pd.concat(parts).reset_index(drop=True).sort_values(self._id).reset_index(drop=True)
+        # D_test rows come from test.csv, the others from train.csv: one rendering for all of them.
+        return render_uniformly(table, [c for c in columns if c != self._id])
 
     def write_public(self, dest: Path) -> None:
         """Write the agent's copy of the task: description.md, train.csv, test.csv, sample_submission.csv.
