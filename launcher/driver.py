@@ -111,7 +111,8 @@ def start_actors(cfg: RunConfig, task: Task, rd: RunDir, endpoint: PolicyEndpoin
         str(rd.hidden_dir / "sealed_scores.jsonl"),
     )
     ray.get(evaluator.__ray_ready__.remote())
-    box = hide_bundled_data(cfg.sandbox)  # the packaged data sets bundled tasks are built from
+    # Threads from resources.cpus_per_worker; the packaged data sets bundled tasks are built from hidden.
+    box = hide_bundled_data(cfg.sandbox.with_threads(cfg.resources.cpus_per_worker))
     card = TaskCard(
         name=task.spec.name,
         metric=task.spec.metric,

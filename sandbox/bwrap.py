@@ -45,6 +45,7 @@ from pathlib import Path
 from sandbox.base import ExecResult
 from sandbox.cgroup import CgroupUnavailableError, SandboxCgroup, group_name, remove_orphans
 from sandbox.config import SandboxConfig
+from sandbox.gpu import SandboxGpus, driver_gpus, driver_library_dirs, gpu_bwrap_args, sandbox_gpus
 from sandbox.network import UserNetwork
 from sandbox.process import ProcessSandbox
 
@@ -65,7 +66,6 @@ _ETC = (
     "mime.types",
 )
 _NET_ETC = ("resolv.conf", "hosts", "gai.conf")
-_GPU_SHARED = ("nvidiactl", "nvidia-uvm", "nvidia-uvm-tools", "nvidia-modeset")
 _SANDBOX_UID_BASE = 100000
 # Sandbox uids a worker process cycles through: 100000 + pid * 256 + slot stays below 2**31.
 _UIDS_PER_PROCESS = 256
@@ -123,14 +123,15 @@ def bwrap_argv(
     workspace: Path,
     data_dir: Path,
     ctl: Path,
-    gpu_ids: Sequence[str],
+    gpus: SandboxGpus | None,
     nproc: int,
     uid: int | None,
     address_space: bool = True,
 ) -> list[str]:
     """The bwrap command line (and the limits wrapper inside it) that every sandboxed command follows.
 
-    `uid` is the unprivileged user to drop to inside (a root worker), None to keep the caller's.
+    `gpus` are the sandbox's GPUs (sandbox/gpu.py), None for none. `uid` is the unprivileged user to
+    drop to inside (a root worker), None to keep the caller's.
     `address_space` applies `memory_mb` to each process (RLIMIT_AS): when a cgroup caps the sandbox's
     total instead, or a GPU is bound (CUDA reserves more address space than any limit), it is off.
     """
@@ -163,9 +164,8 @@ def bwrap_argv(
             argv += ["--ro-bind", prefix, prefix]
     argv += _masks(settings.hide)
     argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm"]
-    if gpu_ids:
-        for device in [f"nvidia{g}" for g in gpu_ids] + list(_GPU_SHARED):
-            argv += ["--dev-bind-try", f"/dev/{device}", f"/dev/{device}"]
+    if gpus is not None:
+        argv += gpu_bwrap_args(gpus.device_nodes, driver_library_dirs())
     argv += ["--ro-bind", str(data_dir), DATA, "--bind", str(workspace), WORKSPACE]
     argv += ["--perms", "0755", "--dir", str(Path(CTL).parent), "--bind", str(ctl), CTL]
     argv += ["--chdir", WORKSPACE, "--setenv", "HOME", WORKSPACE, "--setenv", "TMPDIR", "/tmp"]
@@ -241,6 +241,9 @@ class BwrapSandbox(ProcessSandbox):
             _chown_tree(self._workspace, self._owner)
             os.chown(self._ctl, self._owner, self._owner)
         self._env.update({"HOME": WORKSPACE, "TMPDIR": "/tmp"})
+        gpus = sandbox_gpus(gpu_ids, driver_gpus()) if gpu_ids else None
+        if gpus is not None:  # by UUID where the driver gives one: CUDA then sees just that GPU
+            self._env["CUDA_VISIBLE_DEVICES"] = gpus.visible_devices
         self._cgroup = _sandbox_cgroup(settings)
         # Where sandbox.memory_mb applies: "sandbox" (a cgroup's total), "process" (RLIMIT_AS each), "none".
         self.memory_scope: str
@@ -254,7 +257,7 @@ class BwrapSandbox(ProcessSandbox):
             self._workspace,
             data_dir.resolve(),
             self._ctl,
-            gpu_ids,
+            gpus,
             nproc,
             self._owner,
             address_space=self.memory_scope == "process",

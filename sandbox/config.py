@@ -26,6 +26,14 @@ class SandboxConfig(BaseModel):
     max_processes: int = Field(512, ge=0)
     workspace_mb: int = Field(20480, ge=0)
     hide: tuple[str, ...] = ()
+    # Threads of each BLAS/OpenMP pool inside (OMP_NUM_THREADS...); 0 = the worker's CPUs.
+    threads: int = Field(0, ge=0)
+
+    def with_threads(self, cpus_per_worker: float) -> "SandboxConfig":
+        """These settings with `threads` from the worker's CPUs when it was left at 0."""
+        if self.threads:
+            return self
+        return self.model_copy(update={"threads": max(1, int(cpus_per_worker))})
 
     @field_validator("hide")
     @classmethod

@@ -26,7 +26,7 @@ from sandbox.kernel import KernelSession
 from sandbox.safe_files import UnsafeFileError, read_beneath, write_beneath
 from sandbox.shell import SessionSpec, ShellSession
 
-_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 # What the worker reads out of a workspace (a submission, the code): at most this much, this fast.
 MAX_READ_BYTES = 1 << 30
 READ_TIMEOUT_S = 60.0
@@ -49,8 +49,9 @@ def minimal_env(workspace: Path, extra: Mapping[str, str] | None = None) -> dict
         "PYTHONUNBUFFERED": "1",
         "MPLBACKEND": "Agg",
     }
-    # One thread per BLAS/OpenMP pool unless the worker grants more: workers share the node's cores.
-    env.update(dict.fromkeys(_THREAD_VARS, "1"))
+    # One thread per BLAS/OpenMP pool unless the worker grants more (sandbox.threads, from
+    # resources.cpus_per_worker): workers share the node's cores.
+    env.update(dict.fromkeys(THREAD_VARS, "1"))
     env.update(extra or {})
     return env
 

