@@ -135,7 +135,8 @@ def bwrap_argv(
     `address_space` applies `memory_mb` to each process (RLIMIT_AS): when a cgroup caps the sandbox's
     total instead, or a GPU is bound (CUDA reserves more address space than any limit), it is off.
     """
-    argv = ["bwrap", "--die-with-parent", "--new-session"]
+    # By its full path: commands run with the sandbox's PATH, which need not hold where bwrap is.
+    argv = [shutil.which("bwrap") or "bwrap", "--die-with-parent", "--new-session"]
     if uid is None:
         argv.append("--unshare-all")
     else:  # no user namespace: inside it, root would be exempt from RLIMIT_NPROC again
@@ -169,12 +170,13 @@ def bwrap_argv(
     argv += ["--ro-bind", str(data_dir), DATA, "--bind", str(workspace), WORKSPACE]
     argv += ["--perms", "0755", "--dir", str(Path(CTL).parent), "--bind", str(ctl), CTL]
     argv += ["--chdir", WORKSPACE, "--setenv", "HOME", WORKSPACE, "--setenv", "TMPDIR", "/tmp"]
-    limits = [f"-u {nproc}"]
+    # max_processes=0 is no limit: an unprivileged user could not raise RLIMIT_NPROC to "a lot" anyway.
+    limits = [f"-u {nproc}"] if settings.max_processes else []
     if settings.memory_mb and address_space:
         limits.append(f"-v {settings.memory_mb * 1024}")
     if settings.workspace_mb:
         limits.append(f"-f {settings.workspace_mb * 1024}")  # bash counts 1024-byte blocks
-    wrapper = f'ulimit -S -H {" ".join(limits)} || exit 126; exec "$@"'
+    wrapper = (f"ulimit -S -H {' '.join(limits)} || exit 126; " if limits else "") + 'exec "$@"'
     drop = []
     if uid is not None:
         ids = [f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
