@@ -12,13 +12,16 @@ user agent code never is (agent code has no CAP_NET_ADMIN to undo them).
 """
 
 import contextlib
+import ctypes
 import os
 import select
 import shutil
+import signal
 import subprocess
 import time
 
 _READY_S = 10.0
+_PR_SET_PDEATHSIG = 1
 
 
 class NetworkUnavailableError(RuntimeError):
@@ -59,8 +62,10 @@ class UserNetwork:
             raise NetworkUnavailableError(why)
         # A non-root worker may make a network namespace only inside a user namespace of its own.
         self._user = os.geteuid() != 0
-        holder = ["unshare", *(["--user", "--map-root-user"] if self._user else []), "--net", "--"]
-        self._holder = subprocess.Popen([*holder, "sleep", "infinity"], stdin=subprocess.DEVNULL)
+        holder = ["unshare", *(["--user", "--map-root-user"] if self._user else []), "--net"]
+        # unshare itself lives in the new namespace and holds it; --kill-child ends its sleep with it.
+        holder += ["--fork", "--kill-child", "--", "sleep", "infinity"]
+        self._holder = subprocess.Popen(holder, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
         self._slirp: subprocess.Popen[bytes] | None = None
         try:
             self._wait_for_namespace()
@@ -81,10 +86,11 @@ class UserNetwork:
 
     def _wait_for_namespace(self) -> None:
         """Until the holder runs in its new namespace (unshare has exec'd sleep)."""
+        mine = os.readlink("/proc/self/ns/net")
         deadline = time.monotonic() + _READY_S
         while self._holder.poll() is None and time.monotonic() < deadline:
             with contextlib.suppress(OSError):
-                if os.readlink(f"/proc/{self._holder.pid}/exe").endswith("/sleep"):
+                if os.readlink(f"/proc/{self._holder.pid}/ns/net") != mine:
                     return
             time.sleep(0.02)
         raise NetworkUnavailableError(
@@ -100,7 +106,11 @@ class UserNetwork:
                 argv.append(f"--userns-path=/proc/{self._holder.pid}/ns/user")
             argv += ["--ready-fd", str(write_end), str(self._holder.pid), "tap0"]
             self._slirp = subprocess.Popen(
-                argv, pass_fds=[write_end], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL
+                argv,
+                pass_fds=[write_end],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent,
             )
             os.close(write_end)
             write_end = -1
@@ -122,6 +132,12 @@ class UserNetwork:
             if proc is not None and proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL when the worker dies, so no namespace or relay outlives it."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _read_with_timeout(fd: int, timeout_s: float) -> bytes:
