@@ -118,11 +118,14 @@ async def _submit(sandbox: Sandbox, args: dict[str, Any], limits: ToolLimits) ->
         return error_result(f"cannot read {path}: {e}")
     if not submission.strip():
         return error_result(f"{path} is empty: write a prediction for every test row, then call submit again")
+    # The code is a record for the search (shown to later agents), not required to score the submission.
     try:
         code = (await sandbox.read_file(code_path)).decode(errors="replace")
-    except (OSError, ValueError):
-        code = ""  # the code is a record for the search, not required to score the submission
-    kept = f" with the code in {code_path}" if code else f" ({code_path} not found: no code recorded)"
+        kept = f" with the code in {code_path}"
+    except FileNotFoundError:
+        code, kept = "", f" ({code_path} not found: no code recorded)"
+    except (OSError, ValueError) as e:
+        code, kept = "", f" (no code recorded: cannot read {code_path}: {e})"
     return ToolResult(
         f"submitted {path} ({len(submission)} bytes){kept}", submitted=Submission(code, submission)
     )

@@ -7,17 +7,23 @@ from pathlib import Path
 _HEX_CHARS = 10
 
 
-def opaque_key(split_seed: int, hidden_file: Path) -> bytes:
+def opaque_key(split_seed: int, hidden_file: Path, purpose: str = "aira-hce-opaque") -> bytes:
     """A key from the split seed and the bytes of a file the agent never sees.
 
     The seed alone would not do: it sits in the config, and with it an agent could recompute which
     opaque id belongs to which split. The hidden answers make the key unguessable yet reproducible.
     """
-    digest = hashlib.sha256(f"aira-hce-opaque\x00{split_seed}\x00".encode())
+    digest = hashlib.sha256(f"{purpose}\x00{split_seed}\x00".encode())
     with hidden_file.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.digest()
+
+
+def split_key(split_seed: int, hidden_file: Path) -> bytes:
+    """The key of the group split: like `opaque_key`, from the seed and the hidden answers, under a
+    label of its own so that the two keys are independent."""
+    return opaque_key(split_seed, hidden_file, purpose="aira-hce-group-split")
 
 
 def opaque_ids(key: bytes, rows: list[tuple[str, str]]) -> dict[tuple[str, str], str]:

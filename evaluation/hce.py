@@ -7,8 +7,9 @@ from typing import Any
 
 import pandas as pd
 
-from evaluation._opaque import opaque_ids, opaque_key
+from evaluation._opaque import opaque_ids, opaque_key, split_key
 from evaluation.metrics import get_metric
+from evaluation.rendering import render_uniformly
 from evaluation.scores import Scores
 from evaluation.scoring import SCORED_SPLITS, HCEScorer
 from evaluation.split_store import saved_split
@@ -135,7 +136,8 @@ class HiddenConsistentEvaluation:
         group = self.task.spec.group_column
         try:
             if group is not None:
-                return group_split(ids, list(train[group]), self.split_seed, self.fractions)
+                key = split_key(self.split_seed, self.task.answers_csv)
+                return group_split(ids, list(train[group]), key, self.fractions)
             return hce_split(ids, self._strata(train), self.split_seed, self.fractions)
         except ValueError as e:
             raise TaskError(f"{self.task.train_csv}: {e}") from None
@@ -173,7 +175,9 @@ class HiddenConsistentEvaluation:
             rows[self._id] = [self._opaque[(name, row_id)] for row_id in self._split[name]]
             parts.append(rows)
         # Sorting by the opaque id is a keyed shuffle: stable, and unrelated to split or source row.
-        return pd.concat(parts).reset_index(drop=True).sort_values(self._id).reset_index(drop=True)
+        table = pd.concat(parts).reset_index(drop=True).sort_values(self._id).reset_index(drop=True)
+        # D_test rows come from test.csv, the others from train.csv: one rendering for all of them.
+        return render_uniformly(table, [c for c in columns if c != self._id])
 
     def write_public(self, dest: Path) -> None:
         """Write the agent's copy of the task: description.md, train.csv, test.csv, sample_submission.csv.

@@ -16,7 +16,9 @@ from pathlib import Path
 from evaluation.task import Task
 
 SPLITS_DIR = "hce_splits"
-_FORMAT = 1
+# 2: the group split keyed by the evaluator's secret (1 keyed it by the public seed). A saved split of
+# another format is recomputed, never reused.
+_FORMAT = 2
 
 
 def file_sha256(path: Path) -> str:

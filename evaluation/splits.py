@@ -1,6 +1,7 @@
 """The HCE split of the labelled rows: fixed by a seed and the ids alone, never by row order or run seed."""
 
 import hashlib
+import hmac
 from collections import Counter
 
 SPLITS = ("train", "search", "val")
@@ -26,12 +27,15 @@ def split_sizes(n: int, fractions: tuple[float, float, float]) -> tuple[int, int
 
 
 def group_split(
-    ids: list[str], groups: list[str], seed: int, fractions: tuple[float, float, float]
+    ids: list[str], groups: list[str], key: bytes, fractions: tuple[float, float, float]
 ) -> dict[str, list[str]]:
     """Split ids so that all rows of a group land in one split (e.g. every time step of one breath).
 
-    Groups are ordered by a hash of (seed, group) and filled into train, then search, then val until
-    each holds its share of the rows; each returned list keeps the order of `ids`.
+    Groups are ordered by an HMAC of the group under `key` and filled into train, then search, then
+    val until each holds its share of the rows; each returned list keeps the order of `ids`. The key
+    is the evaluator's secret (evaluation/_opaque.py: `split_key`), not the public split seed: group
+    values are visible in test.csv, and with the seed alone an agent could recompute which groups
+    are D_search and which D_val.
     """
     if len(set(ids)) != len(ids):
         raise ValueError("ids must be unique to be split")
@@ -42,7 +46,7 @@ def group_split(
     place: dict[str, str] = {}
     filled = 0
     has_search = False
-    ordered = sorted(sizes, key=lambda g: _order_key(seed, f"group\x00{g}"))
+    ordered = sorted(sizes, key=lambda g: hmac.new(key, f"group\x00{g}".encode(), hashlib.sha256).digest())
     for position, group in enumerate(ordered):
         # Groups left, this one included: keep at least one for each split still to come.
         remaining = len(ordered) - position

@@ -21,6 +21,7 @@ from actors.coordinator import SearchCoordinatorActor, SearchOutcome, SearchStat
 from actors.evaluator import HCEEvaluatorActor
 from actors.worker import ExperimentWorkerActor
 from agents.task_card import TaskCard
+from evaluation.bundled import hide_bundled_data
 from evaluation.leaderboard import Leaderboard
 from evaluation.task import Task, TaskError
 from launcher.benchmark import RESULT_FILE, BenchmarkRow, error_row, result_row, task_config
@@ -78,7 +79,7 @@ def start_actors(cfg: RunConfig, task: Task, rd: RunDir, endpoint: PolicyEndpoin
     # run unit only waits for it, without fetching the bytes.
     public = evaluator.public_files.remote()
     ray.wait([public], fetch_local=False)
-    box = cfg.sandbox
+    box = hide_bundled_data(cfg.sandbox.with_threads(cfg.resources.cpus_per_worker))
     card = TaskCard(
         name=task.spec.name,
         metric=task.spec.metric,

@@ -3,9 +3,12 @@
 Inside, the agent sees: the task's public files read-only at /data, its workspace read-write at
 /workspace (its cwd and HOME), a private tmpfs /tmp, /usr and the Python environment of the worker
 (sys.prefix, sys.base_prefix) read-only, a few files of /etc, its own /proc and a minimal /dev with
-only its GPU's device nodes. Nothing else of the host: not the run directory, not the evaluator's
-files, not other workspaces. The network namespace is empty unless `network=True`. Its processes
-cannot see or signal the worker's (own PID namespace).
+only its GPU's device nodes. Paths in `sandbox.hide` (the package data bundled tasks are built from,
+added by the launcher) are covered by something empty and read-only. Nothing else of the host: not
+the run directory, not the evaluator's files, not other workspaces. The network namespace is empty
+unless `network=True`, and then its own, with user-mode networking that reaches outside but not the
+host's loopback or addresses (sandbox/network.py). Its processes cannot see or signal the worker's
+(own PID namespace).
 
 Limits: a cgroup per sandbox caps the memory of all its processes together (`memory_mb`) and their
 number (`max_processes`), see sandbox/cgroup.py; where the node allows no cgroup, each process gets
@@ -24,13 +27,16 @@ what that user already runs.
 """
 
 import asyncio
+import atexit
 import contextlib
+import functools
 import itertools
 import logging
 import os
 import shutil
 import signal
 import sys
+import tempfile
 import time
 import weakref
 from collections.abc import Awaitable, Sequence
@@ -39,6 +45,8 @@ from pathlib import Path
 from sandbox.base import ExecResult
 from sandbox.cgroup import CgroupUnavailableError, SandboxCgroup, group_name, remove_orphans
 from sandbox.config import SandboxConfig
+from sandbox.gpu import SandboxGpus, driver_gpus, driver_library_dirs, gpu_bwrap_args, sandbox_gpus
+from sandbox.network import UserNetwork
 from sandbox.process import ProcessSandbox
 
 WORKSPACE = "/workspace"
@@ -58,7 +66,6 @@ _ETC = (
     "mime.types",
 )
 _NET_ETC = ("resolv.conf", "hosts", "gai.conf")
-_GPU_SHARED = ("nvidiactl", "nvidia-uvm", "nvidia-uvm-tools", "nvidia-modeset")
 _SANDBOX_UID_BASE = 100000
 # Sandbox uids a worker process cycles through: 100000 + pid * 256 + slot stays below 2**31.
 _UIDS_PER_PROCESS = 256
@@ -116,23 +123,26 @@ def bwrap_argv(
     workspace: Path,
     data_dir: Path,
     ctl: Path,
-    gpu_ids: Sequence[str],
+    gpus: SandboxGpus | None,
     nproc: int,
     uid: int | None,
     address_space: bool = True,
 ) -> list[str]:
     """The bwrap command line (and the limits wrapper inside it) that every sandboxed command follows.
 
-    `uid` is the unprivileged user to drop to inside (a root worker), None to keep the caller's.
+    `gpus` are the sandbox's GPUs (sandbox/gpu.py), None for none. `uid` is the unprivileged user to
+    drop to inside (a root worker), None to keep the caller's.
     `address_space` applies `memory_mb` to each process (RLIMIT_AS): when a cgroup caps the sandbox's
     total instead, or a GPU is bound (CUDA reserves more address space than any limit), it is off.
     """
-    argv = ["bwrap", "--die-with-parent", "--new-session"]
+    # By its full path: commands run with the sandbox's PATH, which need not hold where bwrap is.
+    argv = [shutil.which("bwrap") or "bwrap", "--die-with-parent", "--new-session"]
     if uid is None:
         argv.append("--unshare-all")
     else:  # no user namespace: inside it, root would be exempt from RLIMIT_NPROC again
-        argv += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
-    if settings.network:
+        argv += ["--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"]
+        argv += [] if settings.network else ["--unshare-net"]
+    if settings.network:  # the namespace of sandbox/network.py, which the command has joined
         argv.append("--share-net")
     # /tmp first: binds of host paths below /tmp (test run dirs) must not be hidden by it. It lives in
     # memory, so it is capped like the workspace.
@@ -143,6 +153,8 @@ def bwrap_argv(
             argv += ["--symlink", os.readlink(top), top]
         elif os.path.isdir(top):
             argv += ["--ro-bind", top, top]
+    # Made first and 0755: bwrap would make it 0700, and the sandbox user could read nothing in it.
+    argv += ["--perms", "0755", "--dir", "/etc"]
     for name in _ETC + (_NET_ETC if settings.network else ()):
         argv += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
     for prefix in dict.fromkeys((sys.prefix, sys.base_prefix)):
@@ -151,24 +163,51 @@ def bwrap_argv(
             for parent in reversed(Path(prefix).parents[:-1]):
                 argv += ["--perms", "0755", "--dir", str(parent)]
             argv += ["--ro-bind", prefix, prefix]
+    argv += _masks(settings.hide)
     argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm"]
-    if gpu_ids:
-        for device in [f"nvidia{g}" for g in gpu_ids] + list(_GPU_SHARED):
-            argv += ["--dev-bind-try", f"/dev/{device}", f"/dev/{device}"]
+    if gpus is not None:
+        argv += gpu_bwrap_args(gpus.device_nodes, driver_library_dirs())
     argv += ["--ro-bind", str(data_dir), DATA, "--bind", str(workspace), WORKSPACE]
     argv += ["--perms", "0755", "--dir", str(Path(CTL).parent), "--bind", str(ctl), CTL]
     argv += ["--chdir", WORKSPACE, "--setenv", "HOME", WORKSPACE, "--setenv", "TMPDIR", "/tmp"]
-    limits = [f"-u {nproc}"]
+    # max_processes=0 is no limit: an unprivileged user could not raise RLIMIT_NPROC to "a lot" anyway.
+    limits = [f"-u {nproc}"] if settings.max_processes else []
     if settings.memory_mb and address_space:
         limits.append(f"-v {settings.memory_mb * 1024}")
     if settings.workspace_mb:
         limits.append(f"-f {settings.workspace_mb * 1024}")  # bash counts 1024-byte blocks
-    wrapper = f'ulimit -S -H {" ".join(limits)} || exit 126; exec "$@"'
+    wrapper = (f"ulimit -S -H {' '.join(limits)} || exit 126; " if limits else "") + 'exec "$@"'
     drop = []
     if uid is not None:
         ids = [f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
         drop = ["setpriv", *ids, "--nnp", "--bounding-set=-all"]
     return [*argv, "--", *drop, "/bin/bash", "-c", wrapper, "aira-limits"]
+
+
+def _masks(paths: Sequence[str]) -> list[str]:
+    """bwrap options that cover each existing path with something empty and read-only: an empty
+    tmpfs over a directory, an empty file over anything else. Links are masked where they point,
+    since that is what a reader inside would reach."""
+    argv: list[str] = []
+    for path in dict.fromkeys(os.path.realpath(p) for p in paths):
+        if os.path.isdir(path):
+            argv += ["--perms", "0555", "--tmpfs", path, "--remount-ro", path]
+        elif os.path.exists(path):
+            argv += ["--ro-bind", empty_file(), path]
+    return argv
+
+
+@functools.cache
+def empty_file() -> str:
+    """An empty, read-only file of this process to bind over files to hide (not /dev/null: bwrap
+    binds it nodev, and a device on a nodev mount cannot even be opened for reading)."""
+    folder = tempfile.mkdtemp(prefix="aira-empty-")
+    path = os.path.join(folder, "empty")
+    with open(path, "x"):
+        pass
+    os.chmod(path, 0o444)
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return path
 
 
 class BwrapSandbox(ProcessSandbox):
@@ -204,6 +243,9 @@ class BwrapSandbox(ProcessSandbox):
             _chown_tree(self._workspace, self._owner)
             os.chown(self._ctl, self._owner, self._owner)
         self._env.update({"HOME": WORKSPACE, "TMPDIR": "/tmp"})
+        gpus = sandbox_gpus(gpu_ids, driver_gpus()) if gpu_ids else None
+        if gpus is not None:  # by UUID where the driver gives one: CUDA then sees just that GPU
+            self._env["CUDA_VISIBLE_DEVICES"] = gpus.visible_devices
         self._cgroup = _sandbox_cgroup(settings)
         # Where sandbox.memory_mb applies: "sandbox" (a cgroup's total), "process" (RLIMIT_AS each), "none".
         self.memory_scope: str
@@ -217,12 +259,17 @@ class BwrapSandbox(ProcessSandbox):
             self._workspace,
             data_dir.resolve(),
             self._ctl,
-            gpu_ids,
+            gpus,
             nproc,
             self._owner,
             address_space=self.memory_scope == "process",
         )
-        self._prefix = [*(self._cgroup.join_argv() if self._cgroup else []), *prefix]
+        # Its own network namespace with user-mode networking, never the host's (sandbox/network.py).
+        self._network = UserNetwork() if settings.network else None
+        if self._network is not None:
+            weakref.finalize(self, self._network.close)
+        enter = self._network.enter if self._network else []
+        self._prefix = [*(self._cgroup.join_argv() if self._cgroup else []), *enter, *prefix]
         self._ctl_inside = CTL
         self._measured_at = 0.0
 
@@ -274,6 +321,8 @@ class BwrapSandbox(ProcessSandbox):
         or in its cgroup: nothing of it may outlive the episode, whatever it did to leave the
         process tree."""
         await super().close()
+        if self._network is not None:
+            self._network.close()
         if self._cgroup is not None:  # holds every process of the sandbox, whatever its user
             await asyncio.to_thread(self._cgroup.close)
             return

@@ -6,7 +6,7 @@ from pathlib import Path
 from sandbox.base import Sandbox
 from sandbox.bwrap import DATA, BwrapSandbox
 from sandbox.config import SandboxConfig
-from sandbox.process import ProcessSandbox
+from sandbox.process import THREAD_VARS, ProcessSandbox
 
 
 def open_sandbox(
@@ -17,8 +17,11 @@ def open_sandbox(
     *,
     kill_grace_s: float = 2.0,
 ) -> Sandbox:
-    """A sandbox for one episode with only the GPUs `gpu_ids` (CUDA_VISIBLE_DEVICES and device nodes)."""
-    env = {"CUDA_VISIBLE_DEVICES": ",".join(gpu_ids)} if gpu_ids else {}
+    """A sandbox for one episode with only the GPUs `gpu_ids` (Ray's ids; CUDA_VISIBLE_DEVICES and
+    device nodes, see sandbox/gpu.py) and `settings.threads` threads per BLAS/OpenMP pool."""
+    env = dict.fromkeys(THREAD_VARS, str(settings.threads or 1))
+    if gpu_ids:
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(gpu_ids)
     if settings.isolation == "none":
         return ProcessSandbox(workspace, data_dir, env, kill_grace_s=kill_grace_s)
     return BwrapSandbox(

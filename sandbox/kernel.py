@@ -10,6 +10,7 @@ that its variables are gone.
 import asyncio
 import contextlib
 import json
+import queue
 import re
 import secrets
 import signal
@@ -28,6 +29,29 @@ _ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _READY_S = 60.0
 _WATCH_EVERY_S = 0.25
 _LOST = "its variables are lost"
+
+
+async def _wait_ready(client: AsyncKernelClient, proc: asyncio.subprocess.Process, timeout: float) -> None:
+    """Wait until the kernel answers kernel_info and its IOPub reaches us, or fail when it exits.
+
+    Not jupyter_client's wait_for_ready: without a KernelManager it judges liveness by heartbeats
+    (one missed second = dead), and a kernel still importing on a loaded node misses them, so it
+    reports a healthy kernel as dead. The process itself says whether the kernel died.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.returncode is not None:
+            raise RuntimeError(f"the kernel exited (status {proc.returncode}) before it answered")
+        client.kernel_info()
+        with contextlib.suppress(queue.Empty):
+            msg = await client.shell_channel.get_msg(timeout=1)
+            if msg["msg_type"] == "kernel_info_reply":
+                # IOPub subscribes late (a slow joiner): until a message arrives on it, ask again.
+                with contextlib.suppress(queue.Empty):
+                    await client.iopub_channel.get_msg(timeout=0.2)
+                    return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the kernel did not answer within {timeout:g} s")
 
 
 class KernelSession:
@@ -121,7 +145,7 @@ class KernelSession:
         client.start_channels()
         self._client = client
         try:
-            await client.wait_for_ready(timeout=_READY_S)
+            await _wait_ready(client, self._proc, _READY_S)
         except RuntimeError as e:
             await self.close()
             raise OSError(f"the Python kernel did not start in the sandbox: {e}") from None

@@ -23,9 +23,13 @@ from pathlib import Path
 from sandbox._capture import CappedOutput, CaptureProtocol
 from sandbox.base import ExecResult
 from sandbox.kernel import KernelSession
+from sandbox.safe_files import UnsafeFileError, read_beneath, write_beneath
 from sandbox.shell import SessionSpec, ShellSession
 
-_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+# What the worker reads out of a workspace (a submission, the code): at most this much, this fast.
+MAX_READ_BYTES = 1 << 30
+READ_TIMEOUT_S = 60.0
 # Output still arriving after the group is dead can only come from a process that left the group.
 _DRAIN_S = 2.0
 
@@ -45,8 +49,9 @@ def minimal_env(workspace: Path, extra: Mapping[str, str] | None = None) -> dict
         "PYTHONUNBUFFERED": "1",
         "MPLBACKEND": "Agg",
     }
-    # One thread per BLAS/OpenMP pool unless the worker grants more: workers share the node's cores.
-    env.update(dict.fromkeys(_THREAD_VARS, "1"))
+    # One thread per BLAS/OpenMP pool unless the worker grants more (sandbox.threads, from
+    # resources.cpus_per_worker): workers share the node's cores.
+    env.update(dict.fromkeys(THREAD_VARS, "1"))
     env.update(extra or {})
     return env
 
@@ -189,21 +194,21 @@ class ProcessSandbox:
         return await asyncio.to_thread(path.read_bytes)
 
     async def read_file(self, rel: str) -> bytes:
-        """Read a workspace file; FileNotFoundError when it is missing, ValueError outside the workspace."""
-        return await asyncio.to_thread(self._resolve(rel).read_bytes)
+        """Read a workspace file safely (sandbox/safe_files.py: no links followed, regular files only,
+        at most MAX_READ_BYTES, within READ_TIMEOUT_S); FileNotFoundError when it is missing,
+        UnsafeFileError (a ValueError saying what to do) for anything else it refuses."""
+        read = asyncio.to_thread(read_beneath, str(self._workspace), rel, MAX_READ_BYTES, READ_TIMEOUT_S)
+        # The thread stops itself at the deadline too; this bounds the wait for a stuck filesystem.
+        try:
+            return await asyncio.wait_for(read, READ_TIMEOUT_S + 5)
+        except TimeoutError:
+            raise UnsafeFileError(f"reading {rel!r} did not finish in {READ_TIMEOUT_S:g} s") from None
 
     async def write_file(self, rel: str, data: bytes | str) -> None:
-        """Write a workspace file (text as UTF-8), creating its parent directories."""
-        path = self._resolve(rel)
+        """Write a workspace file (text as UTF-8), creating its parent directories; refuses to write
+        through a link or into a non-regular file the agent put there."""
         payload = data.encode() if isinstance(data, str) else data
-
-        def write() -> None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(payload)
-
-        await asyncio.to_thread(write)
-        if self._owner is not None:  # the sandbox's own user must be able to change what it was given
-            os.chown(path, self._owner, self._owner)
+        await asyncio.to_thread(write_beneath, str(self._workspace), rel, payload, self._owner)
 
     async def close(self) -> None:
         """Kill every command still running (their whole process groups) and the stateful sessions."""
@@ -215,15 +220,6 @@ class ProcessSandbox:
                 await session.close()
         self._shell = self._kernel = None
         shutil.rmtree(self._ctl, ignore_errors=True)
-
-    def _resolve(self, rel: str) -> Path:
-        # resolve() follows symlinks too, so a link the agent made cannot point reads outside.
-        path = (self._workspace / rel).resolve()
-        if not path.is_relative_to(self._workspace):
-            raise ValueError(
-                f"{rel!r} is outside the workspace: use a path relative to the working directory"
-            )
-        return path
 
 
 def _signal_group(pgid: int, sig: int) -> bool:

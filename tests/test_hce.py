@@ -275,16 +275,16 @@ def test_hce_split_ignores_input_order_and_rejects_tiny_sets() -> None:
 def test_group_split_keeps_groups_whole_and_near_the_fractions() -> None:
     ids = [f"r{k}" for k in range(2000)]
     groups = [f"breath{k // 20}" for k in range(2000)]  # 100 breaths of 20 time steps
-    split = group_split(ids, groups, seed=7, fractions=(0.8, 0.1, 0.1))
+    split = group_split(ids, groups, key=b"k7", fractions=(0.8, 0.1, 0.1))
     group_of = dict(zip(ids, groups, strict=True))
     seen = [{group_of[i] for i in split[name]} for name in ("train", "search", "val")]
     assert not (seen[0] & seen[1]) and not (seen[0] & seen[2]) and not (seen[1] & seen[2])
     assert sorted(i for part in split.values() for i in part) == sorted(ids)
     assert 1500 <= len(split["train"]) <= 1700 and 100 <= len(split["search"]) <= 300
     assert len(split["val"]) >= 100
-    assert group_split(ids[::-1], groups[::-1], 7, (0.8, 0.1, 0.1))["val"] == split["val"][::-1]
+    assert group_split(ids[::-1], groups[::-1], b"k7", (0.8, 0.1, 0.1))["val"] == split["val"][::-1]
     with pytest.raises(ValueError, match="2 group"):
-        group_split(["a", "b", "c"], ["g", "g", "h"], 7, (0.8, 0.1, 0.1))
+        group_split(["a", "b", "c"], ["g", "g", "h"], b"k7", (0.8, 0.1, 0.1))
 
 
 def test_task_group_column_gives_a_group_split(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import re
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -71,8 +72,13 @@ class Arena(NamedTuple):
 
 
 @pytest.fixture
-def arena(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+def arena(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Arena]:
     """A run directory as the driver lays it out, with hidden labels where a sandbox must not reach."""
+    yield from arena_in(tmp_path, monkeypatch)
+
+
+def arena_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Arena]:
+    """The `arena` fixture's body, for other drill files' own `arena` fixtures."""
     monkeypatch.setenv("AIRA_WORKER_TOKEN", WORKER_SECRET)
     run = tmp_path / "run"
     public = run / "task_public"

@@ -163,7 +163,7 @@ def test_files_are_read_and_written_inside_the_workspace_only(sandbox: ProcessSa
     with pytest.raises(ValueError, match="outside the workspace"):
         asyncio.run(sandbox.read_file("../data/x"))
     (sandbox.workspace / "link").symlink_to("/etc/hostname")
-    with pytest.raises(ValueError, match="outside the workspace"):
+    with pytest.raises(ValueError, match="symbolic link"):
         asyncio.run(sandbox.read_file("link"))
 
 

@@ -14,6 +14,8 @@ from launcher.config import ConfigError
 from launcher.preflight import UNSANDBOXED_WARNING, sandbox_problems
 from sandbox import BwrapSandbox, SandboxConfig, data_dir_seen_by_agent, open_sandbox
 from sandbox.bwrap import bwrap_argv
+from sandbox.gpu import SandboxGpus
+from sandbox.network import host_addresses
 from tests.conftest import compose_config
 
 
@@ -69,27 +71,61 @@ def test_the_agent_sees_data_and_workspace_at_fixed_paths(tmp_path: Path) -> Non
 
 
 def test_only_the_workers_gpu_device_is_bound(tmp_path: Path) -> None:
-    argv = bwrap_argv(SandboxConfig(), tmp_path, tmp_path, tmp_path, ["1"], 64, None)
+    gpus = SandboxGpus(["nvidia1"], "1")
+    argv = bwrap_argv(SandboxConfig(), tmp_path, tmp_path, tmp_path, gpus, 64, None)
     bound = [argv[i + 1] for i, a in enumerate(argv) if a == "--dev-bind-try"]
     assert "/dev/nvidia1" in bound and "/dev/nvidia0" not in bound and "/dev/nvidiactl" in bound
-    assert "--dev-bind-try" not in bwrap_argv(SandboxConfig(), tmp_path, tmp_path, tmp_path, [], 64, None)
+    assert "/dev/nvidia-caps" in bound and "/dev/nvidia-uvm-tools" in bound
+    read_only = [argv[i + 1] for i, a in enumerate(argv) if a == "--ro-bind-try"]
+    assert {"/sys/bus", "/sys/devices", "/sys/module"} <= set(read_only)
+    assert "--dev-bind-try" not in bwrap_argv(SandboxConfig(), tmp_path, tmp_path, tmp_path, None, 64, None)
 
 
-def test_network_true_opens_the_network(tmp_path: Path) -> None:
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
+PROBE = """
+import socket
+def attempt(addr):
+    try:
+        socket.create_connection(addr, timeout=3).close()
+        return "CONNECTED"
+    except OSError as e:
+        return "refused (" + str(e.strerror) + ")"
+own = socket.socket()
+own.bind(("127.0.0.1", 0))
+own.listen()
+print("own loopback", attempt(own.getsockname()))
+print("host loopback", attempt(("127.0.0.1", PORT)))
+print("host loopback via the gateway", attempt(("10.0.2.2", PORT)))
+for address in ADDRESSES:
+    print("host address", address, attempt((address, PORT)))
+print(open("/proc/net/route").read().count("tap0") > 0 and "default route: tap0")
+"""
+
+
+def test_network_true_reaches_out_but_not_the_hosts_own_services(tmp_path: Path) -> None:
+    """The sandbox's network: its own loopback and a route out, but nothing of the host. Traffic
+    stays on this machine: every address tried is the host's own or the sandbox's."""
+    addresses = host_addresses()
+    with socket.socket() as listener:  # a host service on every address: loopback and the node's
+        listener.bind(("0.0.0.0", 0))
         listener.listen()
+        listener.setblocking(False)
         port = listener.getsockname()[1]
         box = open_sandbox(SandboxConfig(network=True), tmp_path / "ws", tmp_path)
 
-        async def connect() -> str:
+        async def probe() -> str:
             try:
-                command = f"exec 3<>/dev/tcp/127.0.0.1/{port} && echo connected"
-                return (await box.run_shell(command, 10)).output
+                code = PROBE.replace("PORT", str(port)).replace("ADDRESSES", repr(addresses))
+                return (await box.exec(["python", "-c", code], 30)).output
             finally:
                 await box.close()
 
-        assert asyncio.run(connect()) == "connected\n"
+        seen = asyncio.run(probe())
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # not one connection arrived
+    assert "own loopback CONNECTED" in seen and "default route: tap0" in seen, seen
+    assert seen.count("CONNECTED") == 1, seen
+    assert "host loopback refused" in seen and "via the gateway refused" in seen, seen
+    assert seen.count("host address") == len(addresses), seen
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="sandboxes get users of their own only under a root worker")

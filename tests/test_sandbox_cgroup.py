@@ -107,7 +107,7 @@ def test_no_controllers_is_refused_with_the_reason(tmp_path: Path, monkeypatch: 
 def test_address_space_limit_is_off_with_a_cgroup_or_a_gpu(tmp_path: Path) -> None:
     def limits(address_space: bool) -> str:
         argv = bwrap_argv(
-            SandboxConfig(memory_mb=1024), tmp_path, tmp_path, tmp_path, [], 64, None, address_space
+            SandboxConfig(memory_mb=1024), tmp_path, tmp_path, tmp_path, None, 64, None, address_space
         )
         return next(a for a in argv if a.startswith("ulimit"))
 

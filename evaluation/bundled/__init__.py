@@ -12,13 +12,31 @@ from threadpoolctl import threadpool_limits
 from evaluation.bundled import digits
 from evaluation.bundled._table import build_table_task
 from evaluation.bundled.local_tasks import LOCAL_TASKS
+from evaluation.bundled.provenance import PackageData, hide_package_data
 from evaluation.task import TaskError
+from sandbox.config import SandboxConfig
 
 # name -> (version, builder); a new version gets a new directory, so old caches never go stale.
 BUNDLED: dict[str, tuple[int, Callable[[Path], None]]] = {
     digits.NAME: (digits.VERSION, digits.build),
     **{t.name: (t.version, partial(build_table_task, t)) for t in LOCAL_TASKS},
 }
+
+
+# name -> the package files it was built from (evaluation/bundled/provenance.py).
+PROVENANCE: dict[str, tuple[PackageData, ...]] = {
+    digits.NAME: digits.PROVENANCE,
+    **{t.name: t.provenance for t in LOCAL_TASKS},
+}
+
+
+def hide_bundled_data(settings: SandboxConfig) -> SandboxConfig:
+    """`settings` with the package data of every bundled task hidden from sandboxes (`sandbox.hide`).
+
+    Every bundled task's sources, whatever the task: a task of the user's own may be built from the
+    same data sets, and agent code of any task should not find a copy of another's hidden labels.
+    """
+    return hide_package_data(settings, [item for items in PROVENANCE.values() for item in items])
 
 
 def bundled_names() -> list[str]:

