@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from evaluation._opaque import opaque_ids, opaque_key
-from evaluation.grading import grade_aligned
+from evaluation.grading import grade_aligned, numeric_answer_columns, read_sample
 from evaluation.metrics import get_metric
 from evaluation.scores import Scores
 from evaluation.split_store import saved_split
@@ -71,13 +71,12 @@ class HiddenConsistentEvaluation:
         self._train_text = train.set_index(self._id, drop=False)
         self._test_text = test_inputs.set_index(self._id, drop=False)
         self._sample_text = _read_text(task.sample_submission_csv)
-        # Typed, so a submission's column must be numeric wherever the original sample's is.
-        self._sample = pd.read_csv(task.sample_submission_csv, dtype={self._id: str})
+        self._sample = read_sample(task.sample_submission_csv, self._id, self.metric)
         answers_text = answers.set_index(self._id, drop=False)
         kept = [self._id, *self._targets, *spec.hidden_columns]
         labelled = self._labelled_train(self._train_text)
         self._answers = {
-            name: _typed(source.loc[self._split[name], kept], [*self._targets, *spec.hidden_columns])
+            name: _typed(source.loc[self._split[name], kept], numeric_answer_columns(spec, self.metric))
             for name, source in (
                 ("search", labelled),
                 ("val", labelled),
@@ -202,7 +201,12 @@ class HiddenConsistentEvaluation:
         """Scores of a submission on D_search, D_val and D_test; invalid (with a reason), never raises."""
         try:
             table = read_submission(
-                submission, self._sample, self._id, self._targets, expected_ids=self._expected_ids
+                submission,
+                self._sample,
+                self._id,
+                self._targets,
+                expected_ids=self._expected_ids,
+                accepts_empty=self.metric.accepts_empty,
             )
         except SubmissionError as e:
             return Scores(valid=False, reason=str(e))

@@ -19,13 +19,24 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from evaluation.grading import grade_aligned
+from evaluation.grading import grade_aligned, read_sample
 from evaluation.metrics import UnknownMetricError, get_metric
 from evaluation.submission import read_submission
 from evaluation.task import Task, TaskError, load_task
 
-# Where mle-bench's own config.yaml names a grader that does not score the competition.
-GRADER_FIXES = {"ventilator-pressure-prediction": "mean-absolute-error"}
+# Where mle-bench's config.yaml names a grader that does not score the competition as its grade.py and
+# Kaggle do: a wrong name (ventilator, stanford-covid), or a generic name whose grade.py scores
+# differently (gesture-level edit distance, label-weighted LRAP, accuracy on exact strings, F1 on
+# JSONL answers).
+GRADER_FIXES = {
+    "ventilator-pressure-prediction": "mean-absolute-error",
+    "stanford-covid-vaccine": "mean-column-wise-rmse",
+    "multi-modal-gesture-recognition": "gesture-edit-distance",
+    "freesound-audio-tagging-2019": "label-weighted-lrap",
+    "text-normalization-challenge-english-language": "exact-accuracy",
+    "text-normalization-challenge-russian-language": "exact-accuracy",
+    "tensorflow2-question-answering": "question-answering-f1",
+}
 
 # Competitions of MLE-bench-30 and Lite whose prepared data (per mle-bench's prepare.py) is
 # table-shaped and whose grader is computed exactly by evaluation.metrics. Not run here: this machine
@@ -240,11 +251,22 @@ def grade_on_answers(task: Task, submission_csv: Path) -> float:
     Raises SubmissionError for a malformed submission (mle-bench reports it as invalid).
     """
     spec = task.spec
-    sample = pd.read_csv(task.sample_submission_csv, dtype={spec.id_column: str})
-    answers = pd.read_csv(task.answers_csv, dtype={spec.id_column: str})
+    metric = get_metric(spec.metric)
+    sample = read_sample(task.sample_submission_csv, spec.id_column, metric)
+    text = [] if not metric.exact_text else list(spec.target_columns)
+    answers = pd.read_csv(
+        task.answers_csv,
+        dtype=dict.fromkeys([spec.id_column, *text], str),
+        keep_default_na=not metric.exact_text,
+    )
     expected = set(answers[spec.id_column].tolist())
     table = read_submission(
-        submission_csv.read_bytes(), sample, spec.id_column, spec.target_columns, expected
+        submission_csv.read_bytes(),
+        sample,
+        spec.id_column,
+        spec.target_columns,
+        expected,
+        accepts_empty=metric.accepts_empty,
     )
     # The ids are unique and complete (read_submission checked): align by position lookup.
     positions = pd.Index(table[spec.id_column]).get_indexer(answers[spec.id_column])

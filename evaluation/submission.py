@@ -36,18 +36,21 @@ def read_submission(
     target_columns: list[str],
     expected_ids: set[str] | None,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    accepts_empty: bool = False,
 ) -> pd.DataFrame:
     """Parse and check a submission against the sample submission's columns and the expected ids.
 
     Returns the rows with the sample's columns in its order, ids as strings, and the target columns
     that are numeric in the sample as floats. Raises SubmissionError with one reason otherwise.
+    `accepts_empty`: an empty text cell is an answer (the metric's empty span or label set), kept as "".
     """
     table = _parse(data, max_bytes)
     _check_columns(table, list(sample.columns))
     ids = table[id_column]
     _check_ids(ids, expected_ids, id_column)
     for column in target_columns:
-        table[column] = _check_values(table[column], column, pd.api.types.is_numeric_dtype(sample[column]))
+        numeric = pd.api.types.is_numeric_dtype(sample[column])
+        table[column] = _check_values(table[column], column, numeric, accepts_empty and not numeric)
     return table[list(sample.columns)].reset_index(drop=True)
 
 
@@ -121,7 +124,9 @@ def _check_ids(ids: pd.Series, expected: set[str] | None, id_column: str) -> Non
         )
 
 
-def _check_values(values: pd.Series, column: str, numeric: bool) -> pd.Series:
+def _check_values(values: pd.Series, column: str, numeric: bool, accepts_empty: bool) -> pd.Series:
+    if accepts_empty:
+        return values
     empty = values.str.strip().isin(_MISSING)
     if numeric:
         numbers = pd.to_numeric(values, errors="coerce")
