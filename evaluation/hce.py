@@ -2,6 +2,7 @@
 
 import contextlib
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pandas as pd
 from evaluation._opaque import opaque_ids, opaque_key
 from evaluation.grading import grade_aligned, numeric_answer_columns, read_sample
 from evaluation.metrics import get_metric
+from evaluation.row_files import copy_public_files, place_row_files
 from evaluation.scores import Scores
 from evaluation.split_store import saved_split
 from evaluation.splits import MAX_CLASSES_TO_STRATIFY, group_split, hce_split
@@ -31,6 +33,10 @@ The labels of the rows of `test.csv` are hidden and its ids are opaque. Predict 
 def _read_text(path: Path) -> pd.DataFrame:
     # As text, so the public copy reproduces every cell exactly as the task wrote it.
     return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def _text_row(row: pd.Series) -> dict[str, str]:
+    return {str(column): str(value) for column, value in row.items()}
 
 
 def _typed(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -63,6 +69,8 @@ class HiddenConsistentEvaluation:
 
         train = _read_text(task.train_csv)
         test_inputs = _read_text(task.test_csv)
+        if task.test_is_sample:  # no test CSV: the test rows are the sample's ids, with no input
+            test_inputs = test_inputs[[self._id]]
         answers = _read_text(task.answers_csv)
         self._check_inputs(train, test_inputs, answers)
         self._split = saved_split(task, split_seed, fractions, lambda: self._new_split(train))
@@ -196,6 +204,19 @@ class HiddenConsistentEvaluation:
         sample = pd.DataFrame({c: [first[c]] * len(test) for c in self._sample_text.columns})
         sample[self._id] = test[self._id]
         sample.to_csv(dest / "sample_submission.csv", index=False)
+        spec, public = self.task.spec, self.task.public_dir
+        copy_public_files(spec.public_files, public, dest)
+        if spec.row_files is not None:
+            train_records = (_text_row(row) for _, row in train_rows.iterrows())
+            place_row_files(spec.row_files, public, dest, self._id, train_records, self._hidden_rows())
+
+    def _hidden_rows(self) -> Iterator[tuple[bool, dict[str, str], str]]:
+        """(from the competition's test set?, row, opaque id) of every D_search, D_val and D_test row."""
+        for name in SCORED_SPLITS:
+            source = self._test_text if name == "test" else self._train_text
+            rows = source.loc[self._split[name]].iterrows()
+            for row_id, (_, row) in zip(self._split[name], rows, strict=True):
+                yield name == "test", _text_row(row), self._opaque[(name, row_id)]
 
     def score(self, submission: bytes) -> Scores:
         """Scores of a submission on D_search, D_val and D_test; invalid (with a reason), never raises."""

@@ -6,9 +6,9 @@ grader name and leaderboard live in the user's mle-bench checkout
 small task directory into the cache (task.yaml + a link to the prepared data), so the rest of the
 project treats a competition like any other task. Nothing is copied from mle-bench into the project.
 
-HCE needs table-shaped competitions: one id column, and the target columns of the sample submission
-in train.csv (it builds D_search and D_val from labelled training rows). Others are refused with a
-clear "not supported yet".
+HCE needs one id column, and the labels of the training rows in a CSV (it builds D_search and D_val
+from labelled training rows); inputs may be CSV columns or files per row (`row_files`). Others are
+refused with a clear "not supported yet".
 """
 
 import os
@@ -38,9 +38,10 @@ GRADER_FIXES = {
     "tensorflow2-question-answering": "question-answering-f1",
 }
 
-# Competitions of MLE-bench-30 and Lite whose prepared data (per mle-bench's prepare.py) is
-# table-shaped and whose grader is computed exactly by evaluation.metrics. Not run here: this machine
-# has no Kaggle data; the loader checks the layout of the real files anyway.
+# Competitions of MLE-bench-30 and Lite whose prepared data (per mle-bench's prepare.py) HCE can split
+# (rows of a labels CSV, inputs in its columns or in files per row) and whose grader is computed
+# exactly by evaluation.metrics. Not run here: this machine has no Kaggle data; the tests lay out
+# synthetic data as each prepare.py does, and the loader checks the layout of the real files anyway.
 COVERED = {
     "new-york-city-taxi-fare-prediction": "RMSE on fare_amount (labels.csv is 55M rows: HCE works, slowly)",
     "nomad2018-predict-transparent-conductors": "mean column-wise RMSLE on the two energies",
@@ -53,6 +54,13 @@ COVERED = {
     "tabular-playground-series-may-2022": "ROC AUC on target (Lite)",
     "tabular-playground-series-dec-2021": "accuracy on Cover_Type (Lite)",
     "leaf-classification": "multi-class log loss over 99 species, from the tabular leaf features (Lite)",
+    "aptos2019-blindness-detection": "quadratic weighted kappa on diagnosis; one PNG per row",
+    "cassava-leaf-disease-classification": "accuracy on label; one JPEG per row, TFRecords left out",
+    "plant-pathology-2021-fgvc8": "micro F1 over the space-separated labels; one JPEG per row",
+    "petfinder-pawpularity-score": "RMSE on Pawpularity; the metadata columns and one JPEG per row",
+    "plant-pathology-2020-fgvc7": "column-wise ROC AUC over four classes; one JPEG per row (Lite)",
+    "histopathologic-cancer-detection": "ROC AUC on label; one TIFF per row, train_labels.csv (Lite)",
+    "dog-breed-identification": "multi-class log loss over 120 breeds; one JPEG per row, labels.csv (Lite)",
 }
 
 # What HCE needs to know of a competition besides its files, read off mle-bench's prepare.py (how
@@ -64,27 +72,51 @@ PRESETS: dict[str, dict[str, Any]] = {
     "leaf-classification": {"label_column": "species"},
     "new-york-city-taxi-fare-prediction": {"train_file": "labels.csv"},
     "jigsaw-toxic-comment-classification-challenge": {"skip_where": {"toxic": -1}},
+    # Images, one file per row, in a folder for the labelled rows and one for the test rows.
+    "aptos2019-blindness-detection": {
+        "row_files": {"train": ["train_images/{id_code}.png"], "test": ["test_images/{id_code}.png"]}
+    },
+    "petfinder-pawpularity-score": {"row_files": {"train": ["train/{Id}.jpg"], "test": ["test/{Id}.jpg"]}},
+    # No test CSV: the test rows are the sample submission's ids. The TFRecords stay out of the agent's
+    # copy: they hold the images of the hidden rows under their names, with their labels.
+    "cassava-leaf-disease-classification": {
+        "test_file": "sample_submission.csv",
+        "row_files": {"train": ["train_images/{image_id}"], "test": ["test_images/{image_id}"]},
+        "public_files": ["label_num_to_disease_map.json"],
+    },
+    "plant-pathology-2021-fgvc8": {
+        "test_file": "sample_submission.csv",
+        "row_files": {"train": ["train_images/{image}"], "test": ["test_images/{image}"]},
+    },
+    # One folder for the images of train and test rows alike.
+    "plant-pathology-2020-fgvc7": {
+        "row_files": {"train": ["images/{image_id}.jpg"], "test": ["images/{image_id}.jpg"]}
+    },
+    "histopathologic-cancer-detection": {
+        "train_file": "train_labels.csv",
+        "test_file": "sample_submission.csv",
+        "row_files": {"train": ["train/{id}.tif"], "test": ["test/{id}.tif"]},
+    },
+    "dog-breed-identification": {
+        "train_file": "labels.csv",
+        "label_column": "breed",
+        "test_file": "sample_submission.csv",
+        "row_files": {"train": ["train/{id}.jpg"], "test": ["test/{id}.jpg"]},
+    },
 }
 
 # Why the other competitions of MLE-bench-30 and Lite are not covered yet (read off mle-bench's
-# prepare.py and grade.py): HCE needs every input in the CSVs and the labels in the train CSV.
+# prepare.py and grade.py).
 _IMAGES = "the inputs are images"
 NOT_YET = {
     "aerial-cactus-identification": _IMAGES,
-    "aptos2019-blindness-detection": _IMAGES,
     "bms-molecular-translation": _IMAGES + " and the labels are in train_labels.csv",
-    "cassava-leaf-disease-classification": _IMAGES,
     "denoising-dirty-documents": _IMAGES + " and each answer row is one pixel",
-    "dog-breed-identification": _IMAGES + " and the labels are in labels.csv",
     "dogs-vs-cats-redux-kernels-edition": _IMAGES + " labelled by their file names",
-    "histopathologic-cancer-detection": _IMAGES + " and the labels are in train_labels.csv",
     "hotel-id-2021-fgvc8": _IMAGES,
     "hubmap-kidney-segmentation": _IMAGES + " (TIFF) and the answers are run-length-encoded masks",
     "imet-2020-fgvc7": _IMAGES,
     "kuzushiji-recognition": _IMAGES + " (character detection)",
-    "petfinder-pawpularity-score": _IMAGES + "; the CSVs hold 12 binary metadata columns only",
-    "plant-pathology-2020-fgvc7": _IMAGES,
-    "plant-pathology-2021-fgvc8": _IMAGES,
     "ranzcr-clip-catheter-line-classification": _IMAGES,
     "siim-isic-melanoma-classification": _IMAGES + " (DICOM); the CSVs hold sex, age and site only",
     "uw-madison-gi-tract-image-segmentation": _IMAGES + " and the answers are run-length-encoded masks",
@@ -176,8 +208,9 @@ def _header(path: Path) -> list[str]:
 def not_supported(competition: str, why: str) -> TaskError:
     """The "not supported yet" error, listing the competitions that are covered."""
     return TaskError(
-        f"MLE-bench competition {competition} is not supported yet: {why}. HCE covers table-shaped "
-        f"competitions; covered of MLE-bench-30 and Lite: {', '.join(sorted(COVERED))}"
+        f"MLE-bench competition {competition} is not supported yet: {why}. HCE covers competitions "
+        "whose labelled rows are in a CSV, with inputs in its columns or in files per row; covered of "
+        f"MLE-bench-30 and Lite: {', '.join(sorted(COVERED))}"
     )
 
 

@@ -1,0 +1,310 @@
+"""Image competitions (a folder of images plus a labels CSV) under HCE, each laid out as its mle-bench
+prepare.py writes prepared/public and prepared/private: same file and folder names, columns, id formats
+and file types (tiny PNG, JPEG and TIFF images written here, each encoding its row's class as a grey
+level, so a submission read off the agent's copy of the images is right exactly when every hidden row's
+image sits under that row's opaque id)."""
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from evaluation.hce import HiddenConsistentEvaluation
+from evaluation.mlebench import COVERED, NOT_YET, grade_on_answers, load_mlebench_task
+from evaluation.row_files import fill
+
+SEED = 2603
+N_LABELLED, N_TEST = 100, 24
+
+
+def write_image(path: Path, k: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("L", (8, 8), 30 + 60 * k).save(path)
+
+
+def read_class(path: Path) -> int:
+    with Image.open(path) as image:
+        return round((float(np.mean(np.asarray(image.convert("L")))) - 30) / 60)
+
+
+def hex_ids(rng: np.random.Generator, n: int, digits: int, suffix: str = "") -> list[str]:
+    return [f"{k:0{digits}x}{suffix}" for k in rng.choice(16**8, n, replace=False) * 7919]
+
+
+@dataclass
+class Competition:
+    """One competition's layout, read off its prepare.py, and how its classes become submission cells."""
+
+    name: str
+    grader: str
+    ids: Callable[[np.random.Generator], list[str]]
+    train_file: str
+    answers_file: str
+    public_test: bool
+    train_image: str  # the pattern of a labelled row's image, over {id}
+    test_image: str
+    train_columns: Callable[[np.ndarray], dict[str, object]]  # the labels CSV's label columns
+    answer_columns: Callable[[np.ndarray], dict[str, object]]  # the answers' and submission's columns
+    sample_columns: dict[str, object]
+    perfect: float
+    classes: int = 4
+    extra: Callable[[Path, list[str], np.ndarray], None] = field(default=lambda public, ids, k: None)
+
+
+def one_hot(names: list[str]) -> Callable[[np.ndarray], dict[str, object]]:
+    return lambda k: {name: (k == i).astype(int) for i, name in enumerate(names)}
+
+
+PATHOLOGY_2021 = ["healthy", "scab", "rust frog_eye_leaf_spot", "complex powdery_mildew"]
+PATHOLOGY_2020 = ["healthy", "multiple_diseases", "rust", "scab"]
+BREEDS = ["affenpinscher", "beagle", "boxer", "chow"]
+PET_COLUMNS = ["Subject Focus", "Eyes", "Face", "Near", "Action", "Accessory", "Group", "Collage"]
+PET_COLUMNS += ["Human", "Occlusion", "Info", "Blur"]
+
+
+def cassava_extra(public: Path, ids: list[str], k: np.ndarray) -> None:
+    (public / "label_num_to_disease_map.json").write_text(json.dumps({"0": "CBB", "1": "CBSD", "2": "CGM"}))
+    # TFRecords hold every image with its name and label: the hidden rows' too.
+    for folder, part in (
+        ("train_tfrecords", slice(0, N_LABELLED)),
+        ("test_tfrecords", slice(N_LABELLED, None)),
+    ):
+        (public / folder).mkdir()
+        payload = "".join(f"{i}:{c};" for i, c in zip(ids[part], k[part], strict=True))
+        (public / folder / f"ld_{folder[:-10]}00-{len(ids[part])}.tfrec").write_text(payload)
+
+
+COMPETITIONS = [
+    Competition(
+        "aptos2019-blindness-detection",
+        "quadratic-weighted-kappa",
+        lambda rng: hex_ids(rng, N_LABELLED + N_TEST, 12),
+        "train.csv",
+        "test.csv",
+        True,
+        "train_images/{id}.png",
+        "test_images/{id}.png",
+        lambda k: {"diagnosis": k},
+        lambda k: {"diagnosis": k},
+        {"diagnosis": 0},
+        1.0,
+    ),
+    Competition(
+        "cassava-leaf-disease-classification",
+        "accuracy",
+        lambda rng: [f"{n}.jpg" for n in rng.choice(10**9, N_LABELLED + N_TEST, replace=False) + 10**9],
+        "train.csv",
+        "test.csv",
+        False,
+        "train_images/{id}",
+        "test_images/{id}",
+        lambda k: {"label": k},
+        lambda k: {"label": k},
+        {"label": 4},
+        1.0,
+        extra=cassava_extra,
+    ),
+    Competition(
+        "plant-pathology-2021-fgvc8",
+        "micro-f1-score",
+        lambda rng: hex_ids(rng, N_LABELLED + N_TEST, 16, ".jpg"),
+        "train.csv",
+        "answers.csv",
+        False,
+        "train_images/{id}",
+        "test_images/{id}",
+        lambda k: {"labels": [PATHOLOGY_2021[c] for c in k]},
+        lambda k: {"labels": [PATHOLOGY_2021[c] for c in k]},
+        {"labels": "healthy"},
+        1.0,
+    ),
+    Competition(
+        "petfinder-pawpularity-score",
+        "root-mean-squared-error",
+        lambda rng: hex_ids(rng, N_LABELLED + N_TEST, 32),
+        "train.csv",
+        "test.csv",
+        True,
+        "train/{id}.jpg",
+        "test/{id}.jpg",
+        lambda k: {**{c: (k + i) % 2 for i, c in enumerate(PET_COLUMNS)}, "Pawpularity": 10 + 25 * k},
+        lambda k: {"Pawpularity": 10 + 25 * k},
+        {"Pawpularity": 42.17},
+        0.0,
+    ),
+    Competition(
+        "plant-pathology-2020-fgvc7",
+        "mean-column-wise-roc-auc",
+        lambda rng: [f"Train_{i}" for i in range(N_LABELLED)] + [f"Test_{i}" for i in range(N_TEST)],
+        "train.csv",
+        "test.csv",
+        True,
+        "images/{id}.jpg",
+        "images/{id}.jpg",
+        one_hot(PATHOLOGY_2020),
+        one_hot(PATHOLOGY_2020),
+        dict.fromkeys(PATHOLOGY_2020, 0.25),
+        1.0,
+    ),
+    Competition(
+        "histopathologic-cancer-detection",
+        "auc-roc",
+        lambda rng: hex_ids(rng, N_LABELLED + N_TEST, 40),
+        "train_labels.csv",
+        "answers.csv",
+        False,
+        "train/{id}.tif",
+        "test/{id}.tif",
+        lambda k: {"label": k},
+        lambda k: {"label": k},
+        {"label": 0},
+        1.0,
+        classes=2,
+    ),
+    Competition(
+        "dog-breed-identification",
+        "multi-class-log-loss",
+        lambda rng: hex_ids(rng, N_LABELLED + N_TEST, 32),
+        "labels.csv",
+        "test.csv",
+        False,
+        "train/{id}.jpg",
+        "test/{id}.jpg",
+        lambda k: {"breed": [BREEDS[c] for c in k]},
+        one_hot(BREEDS),
+        dict.fromkeys(BREEDS, 1 / len(BREEDS)),
+        0.0,
+    ),
+]
+
+ID_COLUMNS = {
+    "aptos2019-blindness-detection": "id_code",
+    "cassava-leaf-disease-classification": "image_id",
+    "plant-pathology-2021-fgvc8": "image",
+    "petfinder-pawpularity-score": "Id",
+    "plant-pathology-2020-fgvc7": "image_id",
+    "histopathologic-cancer-detection": "id",
+    "dog-breed-identification": "id",
+}
+
+
+def prepare(c: Competition, data: Path, repo: Path) -> tuple[str, dict[str, int]]:
+    """Write prepared/public and prepared/private as the competition's prepare.py does."""
+    rng = np.random.default_rng(len(c.name))
+    ids = c.ids(rng)
+    k = np.arange(N_LABELLED + N_TEST) % c.classes
+    rng.shuffle(k)
+    id_column = ID_COLUMNS[c.name]
+    public, private = data / c.name / "prepared" / "public", data / c.name / "prepared" / "private"
+    public.mkdir(parents=True)
+    private.mkdir(parents=True)
+    labelled, test = slice(0, N_LABELLED), slice(N_LABELLED, None)
+    train = pd.DataFrame({id_column: ids[labelled], **c.train_columns(k[labelled])})
+    train.to_csv(public / c.train_file, index=False)
+    answers = pd.DataFrame({id_column: ids[test], **c.answer_columns(k[test])})
+    answers.to_csv(private / c.answers_file, index=False)
+    if c.public_test:
+        inputs = pd.DataFrame({id_column: ids[test], **c.train_columns(k[test])})
+        inputs[[col for col in inputs.columns if col not in answers.columns or col == id_column]].to_csv(
+            public / "test.csv", index=False
+        )
+    sample = pd.DataFrame(
+        {id_column: ids[test], **{col: [v] * N_TEST for col, v in c.sample_columns.items()}}
+    )
+    sample.to_csv(public / "sample_submission.csv", index=False)
+    for row_id, label in zip(ids[labelled], k[labelled], strict=True):
+        write_image(public / c.train_image.format(id=row_id), int(label))
+    for row_id, label in zip(ids[test], k[test], strict=True):
+        write_image(public / c.test_image.format(id=row_id), int(label))
+    c.extra(public, ids, k)
+    (public / "description.md").write_text(f"# {c.name}\n")
+    config = repo / "mlebench" / "competitions" / c.name
+    config.mkdir(parents=True)
+    (config / "config.yaml").write_text(
+        f"id: {c.name}\ndataset:\n  answers: {c.name}/prepared/private/{c.answers_file}\n"
+        f"grader:\n  name: {c.grader}\n"
+    )
+    return id_column, dict(zip(ids, map(int, k), strict=True))
+
+
+def mentions(blob: bytes, row_id: str) -> bool:
+    """Whether the id occurs as a whole token (Train_6 is not in Train_60)."""
+    return (
+        re.search(rb"(?<![A-Za-z0-9])" + re.escape(row_id.encode()) + rb"(?![A-Za-z0-9])", blob) is not None
+    )
+
+
+def every_file(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file() or p.is_symlink())
+
+
+@pytest.mark.parametrize("competition", COMPETITIONS, ids=lambda c: c.name)
+def test_an_image_competition_runs_under_hce(competition: Competition, tmp_path: Path) -> None:
+    c = competition
+    assert c.name in COVERED and c.name not in NOT_YET
+    id_column, truth = prepare(c, tmp_path / "data", tmp_path / "repo")
+    task = load_mlebench_task(tmp_path / "data", c.name, tmp_path / "repo", tmp_path / "cache")
+    assert task.spec.row_files is not None
+    hce = HiddenConsistentEvaluation(task, split_seed=SEED)
+    split = hce.split_ids()
+    assert len(split["test"]) == N_TEST and sum(len(v) for v in split.values()) == N_LABELLED + N_TEST
+    public = tmp_path / "public"
+    hce.write_public(public)
+
+    # The agent's copy: no symlink, no original id of a hidden row in any name or any file's bytes.
+    files = every_file(public)
+    assert not [p for p in files if p.is_symlink()]
+    hidden = [i for name in ("search", "val", "test") for i in split[name]]
+    names = "\n".join(str(p.relative_to(public)) for p in files)
+    assert not [i for i in hidden if mentions(names.encode(), i)]
+    blob = b"\n".join(p.read_bytes() for p in files)
+    assert not [i for i in hidden if mentions(blob, i)]
+    # D_train's images under their own names; every hidden row's image where the test images live.
+    pattern_train, pattern_test = task.spec.row_files.train[0], task.spec.row_files.test[0]
+    train_copy = pd.read_csv(public / "train.csv", dtype={id_column: str})
+    test_copy = pd.read_csv(public / "test.csv", dtype={id_column: str})
+    assert sorted(train_copy[id_column]) == sorted(split["train"])
+    expected = {fill(pattern_train, {id_column: i}) for i in split["train"]}
+    expected |= {fill(pattern_test, {id_column: i}) for i in test_copy[id_column]}
+    images = {str(p.relative_to(public)) for p in files if p.suffix in (".png", ".jpg", ".tif")}
+    assert images == expected and len(test_copy) == len(hidden)
+    # No label of a hidden row: test.csv has no label column, the TFRecords stay out.
+    labels = set(task.spec.target_columns) | {task.spec.label_column} - {None}
+    assert labels.isdisjoint(test_copy.columns)
+    assert not [p for p in files if "tfrec" in p.name]
+    for name in task.spec.public_files:
+        assert (public / name).read_bytes() == (task.public_dir / name).read_bytes()
+    # Each image in the copy shows the class of the row it belongs to.
+    for row_id in split["train"][:10]:
+        assert read_class(public / fill(pattern_train, {id_column: row_id})) == truth[row_id]
+
+    # A valid submission, read off the copy's images: scored on all three splits by the grader.
+    predicted = np.array(
+        [read_class(public / fill(pattern_test, {id_column: i})) for i in test_copy[id_column]]
+    )
+    submission = pd.DataFrame({id_column: test_copy[id_column], **c.answer_columns(predicted)})
+    sample_columns = list(pd.read_csv(public / "sample_submission.csv", nrows=0).columns)
+    assert list(submission.columns) == sample_columns
+    scores = hce.score(submission.to_csv(index=False).encode())
+    assert scores.valid, scores.reason
+    assert [scores.search, scores.val, scores.test] == pytest.approx([c.perfect] * 3, abs=1e-9)
+    # A wrong one scores worse on every split.
+    wrong = pd.DataFrame({id_column: test_copy[id_column], **c.answer_columns((predicted + 1) % c.classes)})
+    worse = hce.score(wrong.to_csv(index=False).encode())
+    assert worse.valid, worse.reason
+    lower = task.lower_is_better
+    for value in (worse.search, worse.val, worse.test):
+        assert value is not None and (value > c.perfect if lower else value < c.perfect)
+    # An invalid one: a row left out, with the reason.
+    scores = hce.score(submission.iloc[1:].to_csv(index=False).encode())
+    assert not scores.valid and "missing 1 id" in str(scores.reason)
+    # The competition's own answers graded on its own test set, as mle-bench grades them.
+    answers = tmp_path / "answers.csv"
+    pd.read_csv(task.answers_csv).to_csv(answers, index=False)
+    assert grade_on_answers(task, answers) == pytest.approx(c.perfect, abs=1e-9)
