@@ -61,6 +61,8 @@ COVERED = {
     "plant-pathology-2020-fgvc7": "column-wise ROC AUC over four classes; one JPEG per row (Lite)",
     "histopathologic-cancer-detection": "ROC AUC on label; one TIFF per row, train_labels.csv (Lite)",
     "dog-breed-identification": "multi-class log loss over 120 breeds; one JPEG per row, labels.csv (Lite)",
+    "imet-2020-fgvc7": "micro F1 over the space-separated attribute ids; one PNG per row",
+    "hotel-id-2021-fgvc8": "MAP@5 on hotel_id; one JPEG per row, in a folder per chain for labelled rows",
 }
 
 # What HCE needs to know of a competition besides its files, read off mle-bench's prepare.py (how
@@ -97,6 +99,17 @@ PRESETS: dict[str, dict[str, Any]] = {
         "test_file": "sample_submission.csv",
         "row_files": {"train": ["train/{id}.tif"], "test": ["test/{id}.tif"]},
     },
+    "imet-2020-fgvc7": {
+        "test_file": "sample_submission.csv",
+        "row_files": {"train": ["train/{id}.png"], "test": ["test/{id}.png"]},
+        "public_files": ["labels.csv"],
+    },
+    # The labelled images sit in one folder per hotel chain; the test images in one flat folder, so the
+    # chain (which narrows the hotel down) is not given away.
+    "hotel-id-2021-fgvc8": {
+        "test_file": "sample_submission.csv",
+        "row_files": {"train": ["train_images/{chain}/{image}"], "test": ["test_images/{image}"]},
+    },
     "dog-breed-identification": {
         "train_file": "labels.csv",
         "label_column": "breed",
@@ -113,9 +126,7 @@ NOT_YET = {
     "bms-molecular-translation": _IMAGES + " and the labels are in train_labels.csv",
     "denoising-dirty-documents": _IMAGES + " and each answer row is one pixel",
     "dogs-vs-cats-redux-kernels-edition": _IMAGES + " labelled by their file names",
-    "hotel-id-2021-fgvc8": _IMAGES,
     "hubmap-kidney-segmentation": _IMAGES + " (TIFF) and the answers are run-length-encoded masks",
-    "imet-2020-fgvc7": _IMAGES,
     "kuzushiji-recognition": _IMAGES + " (character detection)",
     "ranzcr-clip-catheter-line-classification": _IMAGES,
     "siim-isic-melanoma-classification": _IMAGES + " (DICOM); the CSVs hold sex, age and site only",

@@ -55,6 +55,8 @@ class Competition:
     perfect: float
     classes: int = 4
     extra: Callable[[Path, list[str], np.ndarray], None] = field(default=lambda public, ids, k: None)
+    # The answers' columns when they differ from a perfect submission's (one hotel, five guesses).
+    truth_columns: Callable[[np.ndarray], dict[str, object]] | None = None
 
 
 def one_hot(names: list[str]) -> Callable[[np.ndarray], dict[str, object]]:
@@ -66,6 +68,18 @@ PATHOLOGY_2020 = ["healthy", "multiple_diseases", "rust", "scab"]
 BREEDS = ["affenpinscher", "beagle", "boxer", "chow"]
 PET_COLUMNS = ["Subject Focus", "Eyes", "Face", "Near", "Action", "Accessory", "Group", "Collage"]
 PET_COLUMNS += ["Human", "Occlusion", "Info", "Blur"]
+
+
+IMET = ["13 405", "51", "813 1092 147", "189"]
+
+
+def imet_extra(public: Path, ids: list[str], k: np.ndarray) -> None:
+    names = {"attribute_id": [13, 51, 147, 189, 405, 813, 1092], "attribute_name": list("abcdefg")}
+    pd.DataFrame(names).to_csv(public / "labels.csv", index=False)
+
+
+def hotel_columns(k: np.ndarray) -> dict[str, object]:
+    return {"chain": k % 3, "hotel_id": 36000 + k, "timestamp": "2018-04-20 21:17:33"}
 
 
 def cassava_extra(public: Path, ids: list[str], k: np.ndarray) -> None:
@@ -168,6 +182,36 @@ COMPETITIONS = [
         classes=2,
     ),
     Competition(
+        "imet-2020-fgvc7",
+        "micro-f1-score",
+        lambda rng: hex_ids(rng, N_LABELLED + N_TEST, 16),
+        "train.csv",
+        "answers.csv",
+        False,
+        "train/{id}.png",
+        "test/{id}.png",
+        lambda k: {"attribute_ids": [IMET[c] for c in k]},
+        lambda k: {"attribute_ids": [IMET[c] for c in k]},
+        {"attribute_ids": "0 1 2"},
+        1.0,
+        extra=imet_extra,
+    ),
+    Competition(
+        "hotel-id-2021-fgvc8",
+        "map-at-5",
+        lambda rng: hex_ids(rng, N_LABELLED + N_TEST, 16, ".jpg"),
+        "train.csv",
+        "test.csv",
+        False,
+        "train_images/{chain}/{id}",
+        "test_images/{id}",
+        hotel_columns,
+        lambda k: {"hotel_id": [f"{36000 + c} 1 2 3 4" for c in k]},
+        {"hotel_id": "36363 53586 18807 64314 60181"},
+        1.0,
+        truth_columns=hotel_columns,  # prepare.py's answers: the test rows of train.csv
+    ),
+    Competition(
         "dog-breed-identification",
         "multi-class-log-loss",
         lambda rng: hex_ids(rng, N_LABELLED + N_TEST, 32),
@@ -191,6 +235,8 @@ ID_COLUMNS = {
     "plant-pathology-2020-fgvc7": "image_id",
     "histopathologic-cancer-detection": "id",
     "dog-breed-identification": "id",
+    "imet-2020-fgvc7": "id",
+    "hotel-id-2021-fgvc8": "image",
 }
 
 
@@ -207,7 +253,8 @@ def prepare(c: Competition, data: Path, repo: Path) -> tuple[str, dict[str, int]
     labelled, test = slice(0, N_LABELLED), slice(N_LABELLED, None)
     train = pd.DataFrame({id_column: ids[labelled], **c.train_columns(k[labelled])})
     train.to_csv(public / c.train_file, index=False)
-    answers = pd.DataFrame({id_column: ids[test], **c.answer_columns(k[test])})
+    truth = (c.truth_columns or c.answer_columns)(k[test])
+    answers = pd.DataFrame({id_column: ids[test], **truth})
     answers.to_csv(private / c.answers_file, index=False)
     if c.public_test:
         inputs = pd.DataFrame({id_column: ids[test], **c.train_columns(k[test])})
@@ -218,8 +265,8 @@ def prepare(c: Competition, data: Path, repo: Path) -> tuple[str, dict[str, int]
         {id_column: ids[test], **{col: [v] * N_TEST for col, v in c.sample_columns.items()}}
     )
     sample.to_csv(public / "sample_submission.csv", index=False)
-    for row_id, label in zip(ids[labelled], k[labelled], strict=True):
-        write_image(public / c.train_image.format(id=row_id), int(label))
+    for row, label in zip(train.astype(str).to_dict("records"), k[labelled], strict=True):
+        write_image(public / c.train_image.format(**{**row, "id": row[id_column]}), int(label))
     for row_id, label in zip(ids[test], k[test], strict=True):
         write_image(public / c.test_image.format(id=row_id), int(label))
     c.extra(public, ids, k)
@@ -270,7 +317,8 @@ def test_an_image_competition_runs_under_hce(competition: Competition, tmp_path:
     train_copy = pd.read_csv(public / "train.csv", dtype={id_column: str})
     test_copy = pd.read_csv(public / "test.csv", dtype={id_column: str})
     assert sorted(train_copy[id_column]) == sorted(split["train"])
-    expected = {fill(pattern_train, {id_column: i}) for i in split["train"]}
+    train_rows = train_copy.astype(str).to_dict("records")
+    expected = {fill(pattern_train, row) for row in train_rows}
     expected |= {fill(pattern_test, {id_column: i}) for i in test_copy[id_column]}
     images = {str(p.relative_to(public)) for p in files if p.suffix in (".png", ".jpg", ".tif")}
     assert images == expected and len(test_copy) == len(hidden)
@@ -281,8 +329,8 @@ def test_an_image_competition_runs_under_hce(competition: Competition, tmp_path:
     for name in task.spec.public_files:
         assert (public / name).read_bytes() == (task.public_dir / name).read_bytes()
     # Each image in the copy shows the class of the row it belongs to.
-    for row_id in split["train"][:10]:
-        assert read_class(public / fill(pattern_train, {id_column: row_id})) == truth[row_id]
+    for row in train_rows[:10]:
+        assert read_class(public / fill(pattern_train, row)) == truth[row[id_column]]
 
     # A valid submission, read off the copy's images: scored on all three splits by the grader.
     predicted = np.array(
@@ -306,5 +354,5 @@ def test_an_image_competition_runs_under_hce(competition: Competition, tmp_path:
     assert not scores.valid and "missing 1 id" in str(scores.reason)
     # The competition's own answers graded on its own test set, as mle-bench grades them.
     answers = tmp_path / "answers.csv"
-    pd.read_csv(task.answers_csv).to_csv(answers, index=False)
+    pd.read_csv(task.answers_csv)[sample_columns].to_csv(answers, index=False)
     assert grade_on_answers(task, answers) == pytest.approx(c.perfect, abs=1e-9)
