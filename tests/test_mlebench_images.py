@@ -265,7 +265,7 @@ def prepare(c: Competition, data: Path, repo: Path) -> tuple[str, dict[str, int]
         {id_column: ids[test], **{col: [v] * N_TEST for col, v in c.sample_columns.items()}}
     )
     sample.to_csv(public / "sample_submission.csv", index=False)
-    for row, label in zip(train.astype(str).to_dict("records"), k[labelled], strict=True):
+    for row, label in zip(records(train), k[labelled], strict=True):
         write_image(public / c.train_image.format(**{**row, "id": row[id_column]}), int(label))
     for row_id, label in zip(ids[test], k[test], strict=True):
         write_image(public / c.test_image.format(id=row_id), int(label))
@@ -278,6 +278,10 @@ def prepare(c: Competition, data: Path, repo: Path) -> tuple[str, dict[str, int]
         f"grader:\n  name: {c.grader}\n"
     )
     return id_column, dict(zip(ids, map(int, k), strict=True))
+
+
+def records(table: pd.DataFrame) -> list[dict[str, str]]:
+    return [{str(c): str(v) for c, v in row.items()} for _, row in table.iterrows()]
 
 
 def mentions(blob: bytes, row_id: str) -> bool:
@@ -317,7 +321,7 @@ def test_an_image_competition_runs_under_hce(competition: Competition, tmp_path:
     train_copy = pd.read_csv(public / "train.csv", dtype={id_column: str})
     test_copy = pd.read_csv(public / "test.csv", dtype={id_column: str})
     assert sorted(train_copy[id_column]) == sorted(split["train"])
-    train_rows = train_copy.astype(str).to_dict("records")
+    train_rows = records(train_copy)
     expected = {fill(pattern_train, row) for row in train_rows}
     expected |= {fill(pattern_test, {id_column: i}) for i in test_copy[id_column]}
     images = {str(p.relative_to(public)) for p in files if p.suffix in (".png", ".jpg", ".tif")}
