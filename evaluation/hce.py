@@ -17,6 +17,7 @@ from evaluation.split_store import saved_split
 from evaluation.splits import MAX_CLASSES_TO_STRATIFY, group_split, hce_split
 from evaluation.submission import SubmissionError, read_submission
 from evaluation.task import Task, TaskError
+from evaluation.unseen_labels import relabel_unseen
 
 SCORED_SPLITS = ("search", "val", "test")
 
@@ -91,6 +92,12 @@ class HiddenConsistentEvaluation:
                 ("test", answers_text),
             )
         }
+        if spec.unseen_label is not None:
+            seen = set(labelled.loc[self._split["train"], self._targets[0]])
+            self._answers = {
+                name: relabel_unseen(table, self._targets[0], seen, spec.unseen_label)
+                for name, table in self._answers.items()
+            }
         rows = [(name, row_id) for name in SCORED_SPLITS for row_id in self._split[name]]
         self._opaque = opaque_ids(opaque_key(split_seed, task.answers_csv), rows)
         self._original = {opaque: pair for pair, opaque in self._opaque.items()}

@@ -63,6 +63,7 @@ COVERED = {
     "dog-breed-identification": "multi-class log loss over 120 breeds; one JPEG per row, labels.csv (Lite)",
     "imet-2020-fgvc7": "micro F1 over the space-separated attribute ids; one PNG per row",
     "hotel-id-2021-fgvc8": "MAP@5 on hotel_id; one JPEG per row, in a folder per chain for labelled rows",
+    "whale-categorization-playground": "MAP@5 on Id; a whale no D_train image shows is new_whale",
 }
 
 # What HCE needs to know of a competition besides its files, read off mle-bench's prepare.py (how
@@ -110,6 +111,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         "test_file": "sample_submission.csv",
         "row_files": {"train": ["train_images/{chain}/{image}"], "test": ["test_images/{image}"]},
     },
+    # A whale no D_train image shows is `new_whale`, as prepare.py relabels its answers.
+    "whale-categorization-playground": {
+        "test_file": "sample_submission.csv",
+        "row_files": {"train": ["train/{Image}"], "test": ["test/{Image}"]},
+        "unseen_label": "new_whale",
+    },
     "dog-breed-identification": {
         "train_file": "labels.csv",
         "label_column": "breed",
@@ -131,7 +138,6 @@ NOT_YET = {
     "ranzcr-clip-catheter-line-classification": _IMAGES,
     "siim-isic-melanoma-classification": _IMAGES + " (DICOM); the CSVs hold sex, age and site only",
     "uw-madison-gi-tract-image-segmentation": _IMAGES + " and the answers are run-length-encoded masks",
-    "whale-categorization-playground": _IMAGES,
     "freesound-audio-tagging-2019": "the inputs are audio clips",
     "mlsp-2013-birds": "the inputs are audio recordings and the labels a text file",
     "the-icml-2013-whale-challenge-right-whale-redux": "the inputs are audio clips labelled by file name",

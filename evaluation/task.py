@@ -48,6 +48,9 @@ class TaskSpec(BaseModel):
     row_files: RowFiles | None = None
     # Other files or folders of prepared/public that the agent's copy keeps as they are (a class map).
     public_files: list[str] = []
+    # Answers whose label (the single target) no D_train row has are scored as this label
+    # (whale-categorization-playground: new_whale); see evaluation.unseen_labels.
+    unseen_label: str | None = None
     # When train.csv holds one class column and the submission one probability column per class
     # (named by the class, e.g. author -> EAP, HPL, MWS): that class column. HCE one-hot encodes it.
     label_column: str | None = None
@@ -184,6 +187,8 @@ def _read_spec(path: Path) -> TaskSpec:
         name = getattr(spec, key)
         if Path(name).name != name:
             raise TaskError(f"{path}: {key} must be a file name under prepared/{folder}, got {name!r}")
+    if spec.unseen_label is not None and len(spec.target_columns) != 1:
+        raise TaskError(f"{path}: unseen_label needs a single target column, got {spec.target_columns}")
     if spec.label_column is not None and len(spec.target_columns) < 2:
         raise TaskError(
             f"{path}: label_column {spec.label_column!r} needs one target column per class "

@@ -360,3 +360,63 @@ def test_an_image_competition_runs_under_hce(competition: Competition, tmp_path:
     answers = tmp_path / "answers.csv"
     pd.read_csv(task.answers_csv)[sample_columns].to_csv(answers, index=False)
     assert grade_on_answers(task, answers) == pytest.approx(c.perfect, abs=1e-9)
+
+
+def test_whales_no_training_image_shows_are_scored_as_new_whale(tmp_path: Path) -> None:
+    name = "whale-categorization-playground"
+    rng = np.random.default_rng(8)
+    # 10 whales with several images, 50 with one (too many classes to stratify, as in the real data):
+    # a singleton is new to D_train wherever the split puts it outside D_train.
+    whales = [f"w_{k:07x}" for k in rng.choice(16**7, 60, replace=False)]
+    index = np.concatenate([np.repeat(np.arange(10), 7), np.arange(10, 60)])
+    rng.shuffle(index)
+    images = hex_ids(rng, len(index), 8, ".jpg")
+    labelled = len(index) - 15
+    public, private = (
+        tmp_path / "data" / name / "prepared" / "public",
+        tmp_path / "data" / name / "prepared" / "private",
+    )
+    public.mkdir(parents=True)
+    private.mkdir(parents=True)
+    train = pd.DataFrame({"Image": images[:labelled], "Id": [whales[i] for i in index[:labelled]]})
+    train.to_csv(public / "train.csv", index=False)
+    answers = pd.DataFrame({"Image": images[labelled:], "Id": [whales[i] for i in index[labelled:]]})
+    answers.loc[~answers["Id"].isin(set(train["Id"])), "Id"] = "new_whale"  # as prepare.py does
+    answers.to_csv(private / "test.csv", index=False)
+    sample = answers.assign(Id="new_whale w_1287fbc w_98baff9 w_7554f44 w_1eafe46")
+    sample.to_csv(public / "sample_submission.csv", index=False)
+    for k, (image, whale) in enumerate(zip(images, index, strict=True)):
+        path = public / ("train" if k < labelled else "test") / image
+        path.parent.mkdir(exist_ok=True)
+        Image.new("L", (8 + int(whale), 8), 128).save(path)  # the width tells the whale
+    (public / "description.md").write_text(f"# {name}\n")
+    config = tmp_path / "repo" / "mlebench" / "competitions" / name
+    config.mkdir(parents=True)
+    (config / "config.yaml").write_text(f"id: {name}\ngrader:\n  name: MAP@5\n")
+    task = load_mlebench_task(tmp_path / "data", name, tmp_path / "repo", tmp_path / "cache")
+    assert task.spec.unseen_label == "new_whale"
+    hce = HiddenConsistentEvaluation(task, split_seed=SEED)
+    split = hce.split_ids()
+    whale_of = dict(zip(train["Image"], train["Id"], strict=True))
+    seen = {whale_of[i] for i in split["train"]}
+    unseen_hidden = [i for s in ("search", "val") for i in split[s] if whale_of[i] not in seen]
+    assert unseen_hidden, "the fixture must put a whale new to D_train into D_search or D_val"
+    copy = tmp_path / "public"
+    hce.write_public(copy)
+    test_copy = pd.read_csv(copy / "test.csv", dtype=str)
+    known = set(pd.read_csv(copy / "train.csv")["Id"])
+
+    def whale_in(path: Path) -> str:
+        with Image.open(path) as image:
+            return whales[image.width - 8]
+
+    guesses = [whale_in(copy / "test" / i) for i in test_copy["Image"]]
+    perfect = [g if g in known else "new_whale" for g in guesses]
+    submission = pd.DataFrame({"Image": test_copy["Image"], "Id": [f"{p} w_0000000" for p in perfect]})
+    scores = hce.score(submission.to_csv(index=False).encode())
+    assert scores.valid and [scores.search, scores.val, scores.test] == [1.0, 1.0, 1.0], scores
+    # Naming the true whale where it is new to D_train is wrong by the rule: lower where that happens.
+    named = hce.score(pd.DataFrame({"Image": test_copy["Image"], "Id": guesses}).to_csv(index=False).encode())
+    for s in ("search", "val"):
+        relabelled = any(whale_of[i] not in seen for i in split[s])
+        assert (getattr(named, s) < 1.0) == relabelled
