@@ -64,6 +64,7 @@ COVERED = {
     "imet-2020-fgvc7": "micro F1 over the space-separated attribute ids; one PNG per row",
     "hotel-id-2021-fgvc8": "MAP@5 on hotel_id; one JPEG per row, in a folder per chain for labelled rows",
     "whale-categorization-playground": "MAP@5 on Id; a whale no D_train image shows is new_whale",
+    "aerial-cactus-identification": "ROC AUC on has_cactus; one JPEG per row in train.zip, test.zip (Lite)",
 }
 
 # What HCE needs to know of a competition besides its files, read off mle-bench's prepare.py (how
@@ -111,6 +112,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         "test_file": "sample_submission.csv",
         "row_files": {"train": ["train_images/{chain}/{image}"], "test": ["test_images/{image}"]},
     },
+    # The images are members of train.zip and test.zip; the agent's copy gets archives of its own.
+    "aerial-cactus-identification": {
+        "test_file": "sample_submission.csv",
+        "row_files": {"train": ["train.zip/{id}"], "test": ["test.zip/{id}"]},
+    },
     # A whale no D_train image shows is `new_whale`, as prepare.py relabels its answers.
     "whale-categorization-playground": {
         "test_file": "sample_submission.csv",
@@ -129,7 +135,6 @@ PRESETS: dict[str, dict[str, Any]] = {
 # prepare.py and grade.py).
 _IMAGES = "the inputs are images"
 NOT_YET = {
-    "aerial-cactus-identification": _IMAGES,
     "bms-molecular-translation": _IMAGES + " and the labels are in train_labels.csv",
     "denoising-dirty-documents": _IMAGES + " and each answer row is one pixel",
     "dogs-vs-cats-redux-kernels-edition": _IMAGES + " labelled by their file names",

@@ -6,7 +6,8 @@
       train: ["train_images/{id_code}.png"]   # the files of a labelled row
       test: ["test_images/{id_code}.png"]     # the files of a row of the competition's test set
 
-A pattern may name a folder (one folder per row). The agent's copy holds the D_train rows' files under
+A pattern may name a folder (one folder per row), or a member of a zip archive (`train.zip/{id}`,
+see evaluation.row_archives). The agent's copy holds the D_train rows' files under
 their own names, and the files of every hidden row (D_search, D_val, D_test) where the competition
 keeps its test inputs, named by the row's opaque id. Files are hard-linked where possible and copied
 when small or when a link fails (another filesystem); never a symlink, whose target would name the
@@ -21,6 +22,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 
 from pydantic import BaseModel, ConfigDict
+
+from evaluation.row_archives import ArchiveMembers, split_archive
 
 # Smaller files are copied: a link saves nothing there, and a copy shares no inode with the original.
 SMALL_BYTES = 64 * 1024
@@ -136,17 +139,30 @@ def place_row_files(
     the opaque id; a labelled row's files are read by the train patterns.
     """
     placed = 0
-    for row in train_rows:
-        for pattern in row_files.train:
-            name = fill(pattern, row)
-            placed += _place(public / name, dest / name, row[id_column], None, pattern)
-    for from_test, row, opaque in hidden_rows:
-        renamed = {**row, id_column: opaque}
-        sources = row_files.test if from_test else row_files.train
-        for source_pattern, target_pattern in zip(sources, row_files.test, strict=True):
-            source = public / fill(source_pattern, row)
-            target = dest / fill(target_pattern, renamed)
-            placed += _place(source, target, row[id_column], opaque, source_pattern)
+    with ArchiveMembers(public, dest) as archives:
+
+        def place(source: str, target: str, original_id: str, opaque_id: str | None, pattern: str) -> int:
+            if split_archive(source) is None and split_archive(target) is None:
+                return _place(public / source, dest / target, original_id, opaque_id, pattern)
+            data = archives.read(source)
+            if data is None:
+                raise RowFilesError(
+                    f"the file {source} of row {original_id!r} (row_files pattern {pattern!r}) is missing "
+                    "under prepared/public; fix the pattern in task.yaml or restore the file"
+                )
+            archives.write(target, data)
+            return 1
+
+        for row in train_rows:
+            for pattern in row_files.train:
+                name = fill(pattern, row)
+                placed += place(name, name, row[id_column], None, pattern)
+        for from_test, row, opaque in hidden_rows:
+            renamed = {**row, id_column: opaque}
+            sources = row_files.test if from_test else row_files.train
+            for source_pattern, target_pattern in zip(sources, row_files.test, strict=True):
+                source, target = fill(source_pattern, row), fill(target_pattern, renamed)
+                placed += place(source, target, row[id_column], opaque, source_pattern)
     return placed
 
 

@@ -6,9 +6,11 @@ image sits under that row's opaque id)."""
 
 import json
 import re
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pandas as pd
@@ -28,7 +30,7 @@ def write_image(path: Path, k: int) -> None:
     Image.new("L", (8, 8), 30 + 60 * k).save(path)
 
 
-def read_class(path: Path) -> int:
+def read_class(path: Path | IO[bytes]) -> int:
     with Image.open(path) as image:
         return round((float(np.mean(np.asarray(image.convert("L")))) - 30) / 60)
 
@@ -420,3 +422,56 @@ def test_whales_no_training_image_shows_are_scored_as_new_whale(tmp_path: Path) 
     for s in ("search", "val"):
         relabelled = any(whale_of[i] not in seen for i in split[s])
         assert (getattr(named, s) < 1.0) == relabelled
+
+
+def test_aerial_cactus_images_in_zip_archives(tmp_path: Path) -> None:
+    name = "aerial-cactus-identification"
+    rng = np.random.default_rng(9)
+    ids = hex_ids(rng, N_LABELLED + N_TEST, 32, ".jpg")
+    k = rng.integers(0, 2, len(ids))
+    public, private = (
+        tmp_path / "data" / name / "prepared" / "public",
+        tmp_path / "data" / name / "prepared" / "private",
+    )
+    public.mkdir(parents=True)
+    private.mkdir(parents=True)
+    table = pd.DataFrame({"id": ids, "has_cactus": k})
+    table.iloc[:N_LABELLED].to_csv(public / "train.csv", index=False)
+    table.iloc[N_LABELLED:].to_csv(private / "test.csv", index=False)
+    table.iloc[N_LABELLED:].assign(has_cactus=0.5).to_csv(public / "sample_submission.csv", index=False)
+    # As prepare.py: the images written to train/ and test/, zipped flat into train.zip and test.zip.
+    for part, rows in (("train", table.iloc[:N_LABELLED]), ("test", table.iloc[N_LABELLED:])):
+        with zipfile.ZipFile(public / f"{part}.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+            for row_id, label in zip(rows["id"], rows["has_cactus"], strict=True):
+                image = tmp_path / "raw" / row_id
+                write_image(image, int(label))
+                archive.write(image, arcname=row_id)
+    (public / "description.md").write_text(f"# {name}\n")
+    config = tmp_path / "repo" / "mlebench" / "competitions" / name
+    config.mkdir(parents=True)
+    (config / "config.yaml").write_text(f"id: {name}\ngrader:\n  name: auc-roc\n")
+    task = load_mlebench_task(tmp_path / "data", name, tmp_path / "repo", tmp_path / "cache")
+    hce = HiddenConsistentEvaluation(task, split_seed=SEED)
+    split = hce.split_ids()
+    copy = tmp_path / "public"
+    hce.write_public(copy)
+    test_copy = pd.read_csv(copy / "test.csv", dtype=str)
+    with zipfile.ZipFile(copy / "train.zip") as archive:
+        assert sorted(archive.namelist()) == sorted(split["train"])
+    with zipfile.ZipFile(copy / "test.zip") as archive:
+        assert sorted(archive.namelist()) == sorted(test_copy["id"])
+        hidden = [i for s in ("search", "val", "test") for i in split[s]]
+        blob = b"\n".join([*(p.read_bytes() for p in every_file(copy)), *map(str.encode, archive.namelist())])
+        assert not [i for i in hidden if mentions(blob, i)]
+
+        def cactus(member: str) -> int:
+            with archive.open(member) as f:
+                return read_class(f)
+
+        predicted = [cactus(i) for i in test_copy["id"]]
+    submission = pd.DataFrame({"id": test_copy["id"], "has_cactus": predicted})
+    scores = hce.score(submission.to_csv(index=False).encode())
+    assert scores.valid and [scores.search, scores.val, scores.test] == [1.0, 1.0, 1.0], scores
+    flipped = submission.assign(has_cactus=1 - submission["has_cactus"])
+    assert hce.score(flipped.to_csv(index=False).encode()).test == 0.0
+    assert "missing 1 id" in str(hce.score(submission.iloc[1:].to_csv(index=False).encode()).reason)
