@@ -11,7 +11,7 @@ import pandas as pd
 from evaluation._opaque import opaque_ids, opaque_key
 from evaluation.grading import grade_aligned, numeric_answer_columns, read_sample
 from evaluation.metrics import get_metric
-from evaluation.row_files import copy_public_files, place_row_files
+from evaluation.row_files import copy_public_files, copy_train_tables, place_row_files
 from evaluation.scores import Scores
 from evaluation.split_store import saved_split
 from evaluation.splits import MAX_CLASSES_TO_STRATIFY, group_split, hce_split
@@ -213,6 +213,7 @@ class HiddenConsistentEvaluation:
         sample.to_csv(dest / "sample_submission.csv", index=False)
         spec, public = self.task.spec, self.task.public_dir
         copy_public_files(spec.public_files, public, dest)
+        copy_train_tables(spec.train_tables, public, dest, set(self._split["train"]))
         if spec.row_files is not None:
             train_records = (_text_row(row) for _, row in train_rows.iterrows())
             place_row_files(spec.row_files, public, dest, self._id, train_records, self._hidden_rows())

@@ -64,6 +64,8 @@ COVERED = {
     "imet-2020-fgvc7": "micro F1 over the space-separated attribute ids; one PNG per row",
     "hotel-id-2021-fgvc8": "MAP@5 on hotel_id; one JPEG per row, in a folder per chain for labelled rows",
     "whale-categorization-playground": "MAP@5 on Id; a whale no D_train image shows is new_whale",
+    "siim-isic-melanoma-classification": "ROC AUC; a DICOM and a JPEG per row, patients kept whole (Lite)",
+    "ranzcr-clip-catheter-line-classification": "column-wise ROC AUC; annotations cut to D_train (Lite)",
     "aerial-cactus-identification": "ROC AUC on has_cactus; one JPEG per row in train.zip, test.zip (Lite)",
 }
 
@@ -117,6 +119,21 @@ PRESETS: dict[str, dict[str, Any]] = {
         "test_file": "sample_submission.csv",
         "row_files": {"train": ["train.zip/{id}"], "test": ["test.zip/{id}"]},
     },
+    # Two files per image (DICOM and JPEG); patients kept whole. The TFRecords stay out (hidden rows).
+    "siim-isic-melanoma-classification": {
+        "group_column": "patient_id",
+        "row_files": {
+            "train": ["train/{image_name}.dcm", "jpeg/train/{image_name}.jpg"],
+            "test": ["test/{image_name}.dcm", "jpeg/test/{image_name}.jpg"],
+        },
+    },
+    # The catheter annotations of D_train's images only, as prepare.py keeps its train rows' only.
+    "ranzcr-clip-catheter-line-classification": {
+        "group_column": "PatientID",
+        "test_file": "sample_submission.csv",
+        "row_files": {"train": ["train/{StudyInstanceUID}.jpg"], "test": ["test/{StudyInstanceUID}.jpg"]},
+        "train_tables": {"train_annotations.csv": "StudyInstanceUID"},
+    },
     # A whale no D_train image shows is `new_whale`, as prepare.py relabels its answers.
     "whale-categorization-playground": {
         "test_file": "sample_submission.csv",
@@ -140,8 +157,6 @@ NOT_YET = {
     "dogs-vs-cats-redux-kernels-edition": _IMAGES + " labelled by their file names",
     "hubmap-kidney-segmentation": _IMAGES + " (TIFF) and the answers are run-length-encoded masks",
     "kuzushiji-recognition": _IMAGES + " (character detection)",
-    "ranzcr-clip-catheter-line-classification": _IMAGES,
-    "siim-isic-melanoma-classification": _IMAGES + " (DICOM); the CSVs hold sex, age and site only",
     "uw-madison-gi-tract-image-segmentation": _IMAGES + " and the answers are run-length-encoded masks",
     "freesound-audio-tagging-2019": "the inputs are audio clips",
     "mlsp-2013-birds": "the inputs are audio recordings and the labels a text file",

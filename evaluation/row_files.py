@@ -21,6 +21,7 @@ import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 
+import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from evaluation.row_archives import ArchiveMembers, split_archive
@@ -178,3 +179,24 @@ def copy_public_files(names: Iterable[str], public: Path, dest: Path) -> None:
             _place_file(source, dest / name)
         else:
             raise RowFilesError(f"public_files names {name!r}, which prepared/public lacks; fix task.yaml")
+
+
+def copy_train_tables(tables: Mapping[str, str], public: Path, dest: Path, train_ids: set[str]) -> None:
+    """Copy each public CSV that holds more rows about the labelled rows (ranzcr's annotations, keyed
+    by the row's id in the named column), keeping only the D_train rows' lines; read in chunks."""
+    for name, key in tables.items():
+        source, target = public / name, dest / name
+        if not source.is_file():
+            raise RowFilesError(f"train_tables names {name!r}, which prepared/public lacks; fix task.yaml")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        header = True
+        with target.open("w", newline="", encoding="utf-8") as out:
+            chunks = pd.read_csv(source, dtype=str, keep_default_na=False, chunksize=1 << 16)
+            for chunk in chunks:
+                if key not in chunk.columns:
+                    raise RowFilesError(
+                        f"{source} has no column {key!r} (train_tables' key); it has "
+                        f"{list(chunk.columns)[:10]}"
+                    )
+                chunk[chunk[key].isin(train_ids)].to_csv(out, index=False, header=header)
+                header = False

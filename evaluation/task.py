@@ -48,6 +48,9 @@ class TaskSpec(BaseModel):
     row_files: RowFiles | None = None
     # Other files or folders of prepared/public that the agent's copy keeps as they are (a class map).
     public_files: list[str] = []
+    # Public CSVs with more rows about the labelled rows (e.g. annotations), by file name -> the column
+    # holding the row's id: the agent's copy keeps the D_train rows' lines only.
+    train_tables: dict[str, str] = {}
     # Answers whose label (the single target) no D_train row has are scored as this label
     # (whale-categorization-playground: new_whale); see evaluation.unseen_labels.
     unseen_label: str | None = None
