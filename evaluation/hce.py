@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from evaluation._opaque import opaque_ids, opaque_key
+from evaluation.class_labels import class_indicators, unknown_classes
 from evaluation.grading import grade_aligned, numeric_answer_columns, read_sample
 from evaluation.metrics import get_metric
 from evaluation.row_files import copy_public_files, copy_train_tables, place_row_files
@@ -135,16 +136,15 @@ class HiddenConsistentEvaluation:
         label = self.task.spec.label_column
         if label is None:
             return train
-        unknown = sorted(set(train[label]) - set(self._targets))
+        separator = self.task.spec.label_separator
+        unknown = unknown_classes(train[label], self._targets, separator)
         if unknown:
             raise TaskError(
                 f"{self.task.train_csv}: class(es) {unknown[:5]} of {label!r} have no probability column in "
                 f"{self.task.sample_submission_csv} (it has {self._targets[:5]}...); fix label_column or "
                 "target_columns in task.yaml"
             )
-        one_hot = pd.DataFrame(
-            {c: (train[label] == c).astype(int).astype(str) for c in self._targets}, index=train.index
-        )
+        one_hot = class_indicators(train[label], self._targets, separator)
         rest = train.drop(columns=[c for c in self._targets if c in train.columns])
         return pd.concat([rest, one_hot], axis=1)
 

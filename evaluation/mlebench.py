@@ -64,6 +64,7 @@ COVERED = {
     "imet-2020-fgvc7": "micro F1 over the space-separated attribute ids; one PNG per row",
     "hotel-id-2021-fgvc8": "MAP@5 on hotel_id; one JPEG per row, in a folder per chain for labelled rows",
     "whale-categorization-playground": "MAP@5 on Id; a whale no D_train image shows is new_whale",
+    "freesound-audio-tagging-2019": "label-weighted LRAP over 80 classes; WAV clips in zip archives",
     "siim-isic-melanoma-classification": "ROC AUC; a DICOM and a JPEG per row, patients kept whole (Lite)",
     "ranzcr-clip-catheter-line-classification": "column-wise ROC AUC; annotations cut to D_train (Lite)",
     "aerial-cactus-identification": "ROC AUC on has_cactus; one JPEG per row in train.zip, test.zip (Lite)",
@@ -134,6 +135,16 @@ PRESETS: dict[str, dict[str, Any]] = {
         "row_files": {"train": ["train/{StudyInstanceUID}.jpg"], "test": ["test/{StudyInstanceUID}.jpg"]},
         "train_tables": {"train_annotations.csv": "StudyInstanceUID"},
     },
+    # Clips in zip archives; labels of the curated clips as comma-separated classes, multi-hot encoded.
+    # The noisy set (other clips, their own labels) is kept whole as extra training data.
+    "freesound-audio-tagging-2019": {
+        "train_file": "train_curated.csv",
+        "label_column": "labels",
+        "label_separator": ",",
+        "test_file": "sample_submission.csv",
+        "row_files": {"train": ["train_curated.zip/{fname}"], "test": ["test.zip/{fname}"]},
+        "public_files": ["train_noisy.csv", "train_noisy.zip"],
+    },
     # A whale no D_train image shows is `new_whale`, as prepare.py relabels its answers.
     "whale-categorization-playground": {
         "test_file": "sample_submission.csv",
@@ -158,7 +169,6 @@ NOT_YET = {
     "hubmap-kidney-segmentation": _IMAGES + " (TIFF) and the answers are run-length-encoded masks",
     "kuzushiji-recognition": _IMAGES + " (character detection)",
     "uw-madison-gi-tract-image-segmentation": _IMAGES + " and the answers are run-length-encoded masks",
-    "freesound-audio-tagging-2019": "the inputs are audio clips",
     "mlsp-2013-birds": "the inputs are audio recordings and the labels a text file",
     "the-icml-2013-whale-challenge-right-whale-redux": "the inputs are audio clips labelled by file name",
     "multi-modal-gesture-recognition": "the inputs are video and audio archives; the output a sequence",

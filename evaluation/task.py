@@ -57,6 +57,8 @@ class TaskSpec(BaseModel):
     # When train.csv holds one class column and the submission one probability column per class
     # (named by the class, e.g. author -> EAP, HPL, MWS): that class column. HCE one-hot encodes it.
     label_column: str | None = None
+    # When label_column holds several classes per row, separated by this (freesound: "Bark,Purr").
+    label_separator: str | None = None
     # Columns of train.csv and the answers file the grader needs besides the targets (e.g. the coupling
     # `type` log-MAE averages over). They stay with the hidden answers.
     answer_columns: list[str] = []
@@ -190,6 +192,8 @@ def _read_spec(path: Path) -> TaskSpec:
         name = getattr(spec, key)
         if Path(name).name != name:
             raise TaskError(f"{path}: {key} must be a file name under prepared/{folder}, got {name!r}")
+    if spec.label_separator is not None and spec.label_column is None:
+        raise TaskError(f"{path}: label_separator splits label_column's cells; set label_column too")
     if spec.unseen_label is not None and len(spec.target_columns) != 1:
         raise TaskError(f"{path}: unseen_label needs a single target column, got {spec.target_columns}")
     if spec.label_column is not None and len(spec.target_columns) < 2:
