@@ -103,8 +103,8 @@ def test_freesound_clips_in_zips_multi_hot_labels_and_lwlrap(tmp_path: Path) -> 
     scores = hce.score(submission.to_csv(index=False).encode())
     assert scores.valid, scores.reason
     truth = {
-        row.fname: np.array([c in row.labels.split(",") for c in CLASSES], dtype=int)
-        for row in everything.itertuples()
+        str(f): np.array([c in str(labels).split(",") for c in CLASSES]).astype(int)
+        for f, labels in zip(everything["fname"], everything["labels"], strict=True)
     }
     answers = pd.read_csv(task.answers_csv)
     truth |= {f: answers.loc[answers["fname"] == f, CLASSES].to_numpy()[0] for f in answers["fname"]}
