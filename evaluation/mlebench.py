@@ -64,6 +64,7 @@ COVERED = {
     "imet-2020-fgvc7": "micro F1 over the space-separated attribute ids; one PNG per row",
     "hotel-id-2021-fgvc8": "MAP@5 on hotel_id; one JPEG per row, in a folder per chain for labelled rows",
     "whale-categorization-playground": "MAP@5 on Id; a whale no D_train image shows is new_whale",
+    "bms-molecular-translation": "mean Levenshtein distance of the InChI strings; one PNG per row",
     "freesound-audio-tagging-2019": "label-weighted LRAP over 80 classes; WAV clips in zip archives",
     "siim-isic-melanoma-classification": "ROC AUC; a DICOM and a JPEG per row, patients kept whole (Lite)",
     "ranzcr-clip-catheter-line-classification": "column-wise ROC AUC; annotations cut to D_train (Lite)",
@@ -145,6 +146,16 @@ PRESETS: dict[str, dict[str, Any]] = {
         "row_files": {"train": ["train_curated.zip/{fname}"], "test": ["test.zip/{fname}"]},
         "public_files": ["train_noisy.csv", "train_noisy.zip"],
     },
+    # Images nested by the first three characters of their id (the hidden ones by their opaque id's).
+    "bms-molecular-translation": {
+        "train_file": "train_labels.csv",
+        "test_file": "sample_submission.csv",
+        "row_files": {
+            "train": ["train/{image_id[0]}/{image_id[1]}/{image_id[2]}/{image_id}.png"],
+            "test": ["test/{image_id[0]}/{image_id[1]}/{image_id[2]}/{image_id}.png"],
+        },
+        "public_files": ["extra_approved_InChIs.csv"],
+    },
     # A whale no D_train image shows is `new_whale`, as prepare.py relabels its answers.
     "whale-categorization-playground": {
         "test_file": "sample_submission.csv",
@@ -163,7 +174,6 @@ PRESETS: dict[str, dict[str, Any]] = {
 # prepare.py and grade.py).
 _IMAGES = "the inputs are images"
 NOT_YET = {
-    "bms-molecular-translation": _IMAGES + " and the labels are in train_labels.csv",
     "denoising-dirty-documents": _IMAGES + " and each answer row is one pixel",
     "dogs-vs-cats-redux-kernels-edition": _IMAGES + " labelled by their file names",
     "hubmap-kidney-segmentation": _IMAGES + " (TIFF) and the answers are run-length-encoded masks",

@@ -28,7 +28,8 @@ from evaluation.row_archives import ArchiveMembers, split_archive
 
 # Smaller files are copied: a link saves nothing there, and a copy shares no inode with the original.
 SMALL_BYTES = 64 * 1024
-_FIELD = re.compile(r"\{([^{}]*)\}")
+# `{column}`, or `{column[k]}`: the k-th character of the row's value (bms: train/{image_id[0]}/...).
+_FIELD = re.compile(r"\{([^{}\[\]]*)(?:\[(\d+)\])?\}")
 
 
 class RowFilesError(Exception):
@@ -46,7 +47,7 @@ class RowFiles(BaseModel):
 
 def pattern_columns(pattern: str) -> list[str]:
     """The columns a pattern reads, in order (`train/{id}.png` -> ["id"])."""
-    return _FIELD.findall(pattern)
+    return [m.group(1) for m in _FIELD.finditer(pattern)]
 
 
 def check_patterns(row_files: RowFiles, train_columns: list[str], test_columns: list[str]) -> None:
@@ -80,8 +81,18 @@ def check_patterns(row_files: RowFiles, train_columns: list[str], test_columns: 
 
 
 def fill(pattern: str, row: Mapping[str, str]) -> str:
-    """The pattern with each `{column}` replaced by the row's value."""
-    return _FIELD.sub(lambda m: row[m.group(1)], pattern)
+    """The pattern with each `{column}` replaced by the row's value (`{column[k]}`: its k-th character)."""
+
+    def value(match: re.Match[str]) -> str:
+        text = row[match.group(1)]
+        if match.group(2) is None:
+            return text
+        k = int(match.group(2))
+        if k >= len(text):
+            raise RowFilesError(f"row_files pattern {pattern!r}: {text!r} has no character {k}")
+        return text[k]
+
+    return _FIELD.sub(value, pattern)
 
 
 def _place_file(source: Path, target: Path) -> None:

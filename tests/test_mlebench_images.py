@@ -72,6 +72,7 @@ PET_COLUMNS = ["Subject Focus", "Eyes", "Face", "Near", "Action", "Accessory", "
 PET_COLUMNS += ["Human", "Occlusion", "Info", "Blur"]
 
 
+INCHI = ["InChI=1S/H2O/h1H2", "InChI=1S/CH4/h1H4", "InChI=1S/C2H6O/c1-2-3/h3H,2H2,1H3", "InChI=1S/O2/c1-2"]
 IMET = ["13 405", "51", "813 1092 147", "189"]
 
 
@@ -214,6 +215,23 @@ COMPETITIONS = [
         truth_columns=hotel_columns,  # prepare.py's answers: the test rows of train.csv
     ),
     Competition(
+        "bms-molecular-translation",
+        "levenshtein-distance",
+        lambda rng: hex_ids(rng, N_LABELLED + N_TEST, 12),
+        "train_labels.csv",
+        "test.csv",
+        False,
+        "train/{id[0]}/{id[1]}/{id[2]}/{id}.png",
+        "test/{id[0]}/{id[1]}/{id[2]}/{id}.png",
+        lambda k: {"InChI": [INCHI[c] for c in k]},
+        lambda k: {"InChI": [INCHI[c] for c in k]},
+        {"InChI": "InChI=1S/H2O/h1H2"},
+        0.0,
+        extra=lambda public, ids, k: pd.DataFrame({"InChI": INCHI}).to_csv(
+            public / "extra_approved_InChIs.csv", index=False
+        ),
+    ),
+    Competition(
         "dog-breed-identification",
         "multi-class-log-loss",
         lambda rng: hex_ids(rng, N_LABELLED + N_TEST, 32),
@@ -239,6 +257,7 @@ ID_COLUMNS = {
     "dog-breed-identification": "id",
     "imet-2020-fgvc7": "id",
     "hotel-id-2021-fgvc8": "image",
+    "bms-molecular-translation": "image_id",
 }
 
 
