@@ -128,3 +128,30 @@ def test_bad_row_file_patterns_are_named(tmp_path: Path, row_files: str, message
     root = image_task(tmp_path / "task", row_files)
     with pytest.raises(TaskError, match=message):
         load_task(root)
+
+
+def test_a_pattern_may_take_one_character_of_a_column(tmp_path: Path) -> None:
+    public, dest = tmp_path / "public", tmp_path / "copy"
+    write(public / "train" / "0" / "a" / "0a9.png", b"img")
+    spec = RowFiles(train=["train/{id[0]}/{id[1]}/{id}.png"], test=["test/{id[0]}/{id[1]}/{id}.png"])
+    place_row_files(spec, public, dest, "id", [], [(False, {"id": "0a9"}, "r5c")])
+    assert (dest / "test" / "r" / "5" / "r5c.png").read_bytes() == b"img"
+    with pytest.raises(RowFilesError, match="has no character 1"):
+        place_row_files(spec, public, dest, "id", [{"id": "0"}], [])
+
+
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [
+        ("label_separator: ','\n", "set label_column too"),
+        ("unseen_label: new_whale\ntarget_columns: [label, other]\n", "unseen_label needs a single target"),
+    ],
+)
+def test_label_keys_that_do_not_fit_are_named(tmp_path: Path, keys: str, message: str) -> None:
+    root = image_task(tmp_path / "task", "row_files: {train: ['train/{id}.png'], test: ['test/{id}.png']}\n")
+    text = (root / "task.yaml").read_text()
+    if "target_columns" in keys:
+        text = text.replace("target_columns: [label]\n", "")
+    (root / "task.yaml").write_text(text + keys)
+    with pytest.raises(TaskError, match=message):
+        load_task(root)
