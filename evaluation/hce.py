@@ -12,7 +12,7 @@ from evaluation._opaque import opaque_ids, opaque_key
 from evaluation.class_labels import class_indicators, unknown_classes
 from evaluation.grading import grade_aligned, numeric_answer_columns, read_sample
 from evaluation.metrics import get_metric
-from evaluation.row_files import copy_public_files, copy_train_tables, place_row_files
+from evaluation.row_files import copy_public_files, copy_train_tables, place_row_files, row_files_note
 from evaluation.scores import Scores
 from evaluation.split_store import saved_split
 from evaluation.splits import MAX_CLASSES_TO_STRATIFY, group_split, hce_split
@@ -202,6 +202,8 @@ class HiddenConsistentEvaluation:
         dest = Path(dest)
         dest.mkdir(parents=True, exist_ok=True)
         description = self.task.description_md.read_text(encoding="utf-8").rstrip() + _PUBLIC_NOTE
+        if self.task.spec.row_files is not None:
+            description += row_files_note(self.task.spec.row_files, self.task.spec.train_file)
         (dest / "description.md").write_text(description, encoding="utf-8")
         train_rows = self._train_text.loc[self._split["train"]]
         train_rows.to_csv(dest / "train.csv", index=False)

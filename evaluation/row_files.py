@@ -80,6 +80,16 @@ def check_patterns(row_files: RowFiles, train_columns: list[str], test_columns: 
                 )
 
 
+def row_files_note(row_files: RowFiles, train_file: str) -> str:
+    """The lines the agent's description.md gets about the files per row of this copy."""
+    test = ", ".join(f"`{p}`" for p in row_files.test)
+    train = ", ".join(f"`{p}`" for p in row_files.train)
+    return (
+        f"The files of each row of `train.csv` (the competition's `{train_file}`) are at {train}; those "
+        f"of each row of `test.csv` at {test}, named by the row's id in `test.csv`.\n"
+    )
+
+
 def fill(pattern: str, row: Mapping[str, str]) -> str:
     """The pattern with each `{column}` replaced by the row's value (`{column[k]}`: its k-th character)."""
 

@@ -105,6 +105,7 @@ def test_hidden_rows_images_sit_under_opaque_names(tmp_path: Path) -> None:
     # The content of each opaquely named image is its row's own (here it even spells the label).
     by_content = {(public / "test" / f"{o}.png").read_text().split(":")[0]: o for o in test["id"]}
     assert set(by_content) == {i for name in ("search", "val", "test") for i in split[name]}
+    assert "those of each row of `test.csv` at `test/{id}.png`" in (public / "description.md").read_text()
 
 
 @pytest.mark.parametrize(
