@@ -2,9 +2,12 @@
 
 import hashlib
 import hmac
+import re
 from pathlib import Path
 
 _HEX_CHARS = 10
+# An id that is a file name (`1000015157.jpg`) keeps its extension, so the agent can open the file.
+_FILE_EXTENSION = re.compile(r"\.[A-Za-z][A-Za-z0-9]{1,4}$")
 
 
 def opaque_key(split_seed: int, hidden_file: Path, purpose: str = "aira-hce-opaque") -> bytes:
@@ -27,7 +30,8 @@ def split_key(split_seed: int, hidden_file: Path) -> bytes:
 
 
 def opaque_ids(key: bytes, rows: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
-    """`r` + 10 hex chars per (split, original id), from an HMAC of both under `key`.
+    """`r` + 10 hex chars per (split, original id), from an HMAC of both under `key`, plus the id's
+    file extension when it has one (every id of a column of file names has the same few).
 
     The rare collision is resolved by rehashing with a counter, visiting rows in sorted order, so the
     result depends only on the key and the set of rows.
@@ -38,7 +42,9 @@ def opaque_ids(key: bytes, rows: list[tuple[str, str]]) -> dict[tuple[str, str],
         attempt = 0
         while True:
             message = f"{split}\x00{row_id}\x00{attempt}".encode()
+            extension = _FILE_EXTENSION.search(row_id)
             candidate = "r" + hmac.new(key, message, hashlib.sha256).hexdigest()[:_HEX_CHARS]
+            candidate += extension.group(0) if extension else ""
             if candidate not in used:
                 break
             attempt += 1

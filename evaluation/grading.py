@@ -1,6 +1,7 @@
 """Grading answers and a submission aligned row for row: the task's row filter, then its metric."""
 
 import math
+from pathlib import Path
 
 import pandas as pd
 
@@ -48,3 +49,16 @@ def grade_aligned(
     if not math.isfinite(value):
         raise ValueError(f"{metric.name} is {value}")
     return value
+
+
+def read_sample(path: Path, id_column: str, metric: Metric) -> pd.DataFrame:
+    """The sample submission, typed so a submission's column must be numeric wherever the sample's is;
+    all text when the metric compares the targets as written strings."""
+    return pd.read_csv(path, dtype=str if metric.exact_text else {id_column: str}, keep_default_na=False)
+
+
+def numeric_answer_columns(spec: TaskSpec, metric: Metric) -> list[str]:
+    """The answer columns to read as numbers when every cell is one (the targets unless the metric
+    compares them as written strings)."""
+    targets = [] if metric.exact_text else list(spec.target_columns)
+    return [*targets, *spec.hidden_columns]

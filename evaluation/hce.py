@@ -2,19 +2,24 @@
 
 import contextlib
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from evaluation._opaque import opaque_ids, opaque_key, split_key
+from evaluation.class_labels import class_indicators, unknown_classes
+from evaluation.grading import numeric_answer_columns, read_sample
 from evaluation.metrics import get_metric
 from evaluation.rendering import render_uniformly
+from evaluation.row_files import copy_public_files, copy_train_tables, place_row_files, row_files_note
 from evaluation.scores import Scores
 from evaluation.scoring import SCORED_SPLITS, HCEScorer
 from evaluation.split_store import saved_split
 from evaluation.splits import MAX_CLASSES_TO_STRATIFY, group_split, hce_split
 from evaluation.task import Task, TaskError
+from evaluation.unseen_labels import relabel_unseen
 
 _PUBLIC_NOTE = """
 
@@ -29,6 +34,10 @@ The labels of the rows of `test.csv` are hidden and its ids are opaque. Predict 
 def _read_text(path: Path) -> pd.DataFrame:
     # As text, so the public copy reproduces every cell exactly as the task wrote it.
     return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def _text_row(row: pd.Series) -> dict[str, str]:
+    return {str(column): str(value) for column, value in row.items()}
 
 
 def _typed(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -61,6 +70,8 @@ class HiddenConsistentEvaluation:
 
         train = _read_text(task.train_csv)
         test_inputs = _read_text(task.test_csv)
+        if task.test_is_sample:  # no test CSV: the test rows are the sample's ids, with no input
+            test_inputs = test_inputs[[self._id]]
         answers = _read_text(task.answers_csv)
         self._check_inputs(train, test_inputs, answers)
         self._split = saved_split(task, split_seed, fractions, lambda: self._new_split(train))
@@ -69,19 +80,24 @@ class HiddenConsistentEvaluation:
         self._train_text = train.set_index(self._id, drop=False)
         self._test_text = test_inputs.set_index(self._id, drop=False)
         self._sample_text = _read_text(task.sample_submission_csv)
-        # Typed, so a submission's column must be numeric wherever the original sample's is.
-        self._sample = pd.read_csv(task.sample_submission_csv, dtype={self._id: str})
+        self._sample = read_sample(task.sample_submission_csv, self._id, self.metric)
         answers_text = answers.set_index(self._id, drop=False)
         kept = [self._id, *self._targets, *spec.hidden_columns]
         labelled = self._labelled_train(self._train_text)
         self._answers = {
-            name: _typed(source.loc[self._split[name], kept], [*self._targets, *spec.hidden_columns])
+            name: _typed(source.loc[self._split[name], kept], numeric_answer_columns(spec, self.metric))
             for name, source in (
                 ("search", labelled),
                 ("val", labelled),
                 ("test", answers_text),
             )
         }
+        if spec.unseen_label is not None:
+            seen = set(labelled.loc[self._split["train"], self._targets[0]])
+            self._answers = {
+                name: relabel_unseen(table, self._targets[0], seen, spec.unseen_label)
+                for name, table in self._answers.items()
+            }
         rows = [(name, row_id) for name in SCORED_SPLITS for row_id in self._split[name]]
         self._opaque = opaque_ids(opaque_key(split_seed, task.answers_csv), rows)
         self._scorer: HCEScorer | None = None
@@ -118,16 +134,15 @@ class HiddenConsistentEvaluation:
         label = self.task.spec.label_column
         if label is None:
             return train
-        unknown = sorted(set(train[label]) - set(self._targets))
+        separator = self.task.spec.label_separator
+        unknown = unknown_classes(train[label], self._targets, separator)
         if unknown:
             raise TaskError(
                 f"{self.task.train_csv}: class(es) {unknown[:5]} of {label!r} have no probability column in "
                 f"{self.task.sample_submission_csv} (it has {self._targets[:5]}...); fix label_column or "
                 "target_columns in task.yaml"
             )
-        one_hot = pd.DataFrame(
-            {c: (train[label] == c).astype(int).astype(str) for c in self._targets}, index=train.index
-        )
+        one_hot = class_indicators(train[label], self._targets, separator)
         rest = train.drop(columns=[c for c in self._targets if c in train.columns])
         return pd.concat([rest, one_hot], axis=1)
 
@@ -188,6 +203,8 @@ class HiddenConsistentEvaluation:
         dest = Path(dest)
         dest.mkdir(parents=True, exist_ok=True)
         description = self.task.description_md.read_text(encoding="utf-8").rstrip() + _PUBLIC_NOTE
+        if self.task.spec.row_files is not None:
+            description += row_files_note(self.task.spec.row_files, self.task.spec.train_file)
         (dest / "description.md").write_text(description, encoding="utf-8")
         train_rows = self._train_text.loc[self._split["train"]]
         train_rows.to_csv(dest / "train.csv", index=False)
@@ -197,6 +214,20 @@ class HiddenConsistentEvaluation:
         sample = pd.DataFrame({c: [first[c]] * len(test) for c in self._sample_text.columns})
         sample[self._id] = test[self._id]
         sample.to_csv(dest / "sample_submission.csv", index=False)
+        spec, public = self.task.spec, self.task.public_dir
+        copy_public_files(spec.public_files, public, dest)
+        copy_train_tables(spec.train_tables, public, dest, set(self._split["train"]))
+        if spec.row_files is not None:
+            train_records = (_text_row(row) for _, row in train_rows.iterrows())
+            place_row_files(spec.row_files, public, dest, self._id, train_records, self._hidden_rows())
+
+    def _hidden_rows(self) -> Iterator[tuple[bool, dict[str, str], str]]:
+        """(from the competition's test set?, row, opaque id) of every D_search, D_val and D_test row."""
+        for name in SCORED_SPLITS:
+            source = self._test_text if name == "test" else self._train_text
+            rows = source.loc[self._split[name]].iterrows()
+            for row_id, (_, row) in zip(self._split[name], rows, strict=True):
+                yield name == "test", _text_row(row), self._opaque[(name, row_id)]
 
     def scorer(self) -> HCEScorer:
         """What scoring needs of this evaluator (hidden answers included), small enough to send to a

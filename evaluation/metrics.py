@@ -11,7 +11,14 @@ from evaluation.bias_metrics import jigsaw_bias_score
 from evaluation.clinical_metrics import modified_laplace_log_likelihood
 from evaluation.location_metrics import average_haversine_distance, kuzushiji_f1
 from evaluation.mask_metrics import dice_hausdorff_combo, mean_dice_of_rle_masks
-from evaluation.text_metrics import jaccard_similarity, levenshtein_distance, map_at_k, micro_f1
+from evaluation.qa_metrics import question_answering_f1
+from evaluation.text_metrics import (
+    gesture_edit_distance,
+    jaccard_similarity,
+    levenshtein_distance,
+    map_at_k,
+    micro_f1,
+)
 
 MetricFn = Callable[[pd.DataFrame, pd.DataFrame, list[str]], float]
 
@@ -24,12 +31,18 @@ class UnknownMetricError(ValueError):
 
 
 class Metric(NamedTuple):
-    """A metric: its MLE-bench grader name, direction, input kind and scoring function."""
+    """A metric: its MLE-bench grader name, direction, input kind and scoring function.
+
+    `accepts_empty`: an empty submitted cell is an answer (an empty span, no labels), not a missing one.
+    `exact_text`: the targets are compared as the strings written ("01" is not "1"), never as numbers.
+    """
 
     name: str
     lower_is_better: bool
     wants_probabilities: bool
     fn: MetricFn
+    accepts_empty: bool = False
+    exact_text: bool = False
 
 
 def _canonical(value: object) -> str:
@@ -60,6 +73,19 @@ def accuracy(answers: pd.DataFrame, submission: pd.DataFrame, target_columns: li
         else:
             match = np.array([_canonical(a) == _canonical(b) for a, b in zip(truth, guess, strict=True)])
         all_match &= match
+    return float(all_match.mean())
+
+
+def exact_accuracy(answers: pd.DataFrame, submission: pd.DataFrame, target_columns: list[str]) -> float:
+    """Fraction of rows whose target strings all equal the answers' character for character.
+
+    text-normalization-challenge scores the normalised token as text: "01" and "1" differ.
+    """
+    all_match = np.ones(len(answers), dtype=bool)
+    for column in target_columns:
+        truth = answers[column].astype(str).to_numpy()
+        guess = submission[column].astype(str).to_numpy()
+        all_match &= truth == guess
     return float(all_match.mean())
 
 
@@ -187,7 +213,8 @@ def pearson_correlation(answers: pd.DataFrame, submission: pd.DataFrame, target_
     """Pearson correlation between answers and predictions, over all target cells."""
     truth = _floats(answers, target_columns).ravel()
     guess = _floats(submission, target_columns).ravel()
-    if truth.std() == 0 or guess.std() == 0:
+    # Equal values, not a zero standard deviation: rounding leaves ~1e-17 for a constant column.
+    if np.ptp(truth) == 0 or np.ptp(guess) == 0:
         raise ValueError("Pearson correlation is undefined when the answers or predictions are constant")
     return float(np.corrcoef(truth, guess)[0, 1])
 
@@ -204,12 +231,27 @@ def matthews_correlation(answers: pd.DataFrame, submission: pd.DataFrame, target
     return 0.0 if denominator == 0 else float((tp * tn - fp * fn) / denominator)
 
 
+# mle-bench's hms grader accepts a row of probabilities when its sum rounds to 1 at 5 decimals.
+_ROW_SUM_DECIMALS = 5
+
+
 def kl_divergence(answers: pd.DataFrame, submission: pd.DataFrame, target_columns: list[str]) -> float:
-    """Mean over rows of KL(answers || submission), both rows normalised to sum 1, predictions clipped."""
+    """Mean over rows of KL(answers || submission); answer rows normalised to sum 1 (vote shares).
+
+    Predictions are clipped to [1e-15, 1 - 1e-15] like Kaggle's metric. A predicted row whose sum is 1
+    within mle-bench's tolerance is scored as given; any other row is rescaled to sum 1 (where
+    mle-bench would refuse the whole submission).
+    """
     truth = _floats(answers, target_columns)
-    guess = np.clip(_floats(submission, target_columns), _LOG_LOSS_EPS, None)
     truth = truth / truth.sum(axis=1, keepdims=True)
-    guess = guess / guess.sum(axis=1, keepdims=True)
+    raw = _floats(submission, target_columns)
+    sums = raw.sum(axis=1, keepdims=True)
+    guess = np.clip(raw, _LOG_LOSS_EPS, 1 - _LOG_LOSS_EPS)
+    off = np.round(sums, _ROW_SUM_DECIMALS) != 1
+    if off.any():
+        rescaled = np.clip(raw, _LOG_LOSS_EPS, None)
+        rescaled = rescaled / rescaled.sum(axis=1, keepdims=True)
+        guess = np.where(off, rescaled, guess)
     terms = np.where(truth > 0, truth * np.log(np.where(truth > 0, truth, 1) / guess), 0.0)
     return float(np.mean(terms.sum(axis=1)))
 
@@ -225,14 +267,47 @@ def label_ranking_average_precision(
     )
 
 
-def _metric(name: str, lower: bool, probabilities: bool, fn: MetricFn) -> Metric:
-    return Metric(name, lower_is_better=lower, wants_probabilities=probabilities, fn=fn)
+def label_weighted_lrap(answers: pd.DataFrame, submission: pd.DataFrame, target_columns: list[str]) -> float:
+    """Label-weighted LRAP (freesound-audio-tagging-2019): the mean over every (clip, true label) pair
+    of the precision at that label's rank, so a clip with two labels weighs twice. Clips without a
+    label are left out."""
+    truth = _floats(answers, target_columns) > 0
+    scores = _floats(submission, target_columns)
+    precisions = []
+    for labels, row in zip(truth, scores, strict=True):
+        for label in np.flatnonzero(labels):
+            # Ties ranked pessimistically, as sklearn's LRAP does.
+            at_or_above = row >= row[label]
+            precisions.append(np.sum(at_or_above & labels) / np.sum(at_or_above))
+    if not precisions:
+        raise ValueError("label-weighted LRAP is undefined: no answer row holds a label")
+    return float(np.mean(precisions))
+
+
+def mean_column_wise_rmse(
+    answers: pd.DataFrame, submission: pd.DataFrame, target_columns: list[str]
+) -> float:
+    """MCRMSE: the mean over target columns of each column's RMSE (stanford-covid-vaccine)."""
+    truth, guess = _floats(answers, target_columns), _floats(submission, target_columns)
+    return float(np.mean(np.sqrt(np.mean((truth - guess) ** 2, axis=0))))
+
+
+def _metric(
+    name: str,
+    lower: bool,
+    probabilities: bool,
+    fn: MetricFn,
+    accepts_empty: bool = False,
+    exact_text: bool = False,
+) -> Metric:
+    return Metric(name, lower, probabilities, fn, accepts_empty=accepts_empty, exact_text=exact_text)
 
 
 _METRICS = {
     m.name: m
     for m in (
         _metric("accuracy", False, False, accuracy),
+        _metric("exact-accuracy", False, False, exact_accuracy, exact_text=True),
         _metric("auc-roc", False, True, auc_roc),
         _metric("log-loss", True, True, binary_log_loss),
         _metric("multi-class-log-loss", True, True, multi_class_log_loss),
@@ -246,11 +321,15 @@ _METRICS = {
         _metric("matthews-correlation-coefficient", False, False, matthews_correlation),
         _metric("kl-divergence", True, True, kl_divergence),
         _metric("label-ranking-average-precision", False, True, label_ranking_average_precision),
+        _metric("label-weighted-lrap", False, True, label_weighted_lrap),
+        _metric("mean-column-wise-rmse", True, False, mean_column_wise_rmse),
         _metric("levenshtein-distance", True, False, levenshtein_distance),
-        _metric("jaccard-similarity", False, False, jaccard_similarity),
-        _metric("micro-f1-score", False, False, micro_f1),
-        _metric("map-at-5", False, False, map_at_k(5)),
-        _metric("map-at-12", False, False, map_at_k(12)),
+        _metric("gesture-edit-distance", True, False, gesture_edit_distance, accepts_empty=True),
+        _metric("jaccard-similarity", False, False, jaccard_similarity, accepts_empty=True),
+        _metric("micro-f1-score", False, False, micro_f1, accepts_empty=True),
+        _metric("map-at-5", False, False, map_at_k(5), accepts_empty=True),
+        _metric("map-at-12", False, False, map_at_k(12), accepts_empty=True),
+        _metric("question-answering-f1", False, False, question_answering_f1, accepts_empty=True),
         _metric("dice-coefficient", False, False, mean_dice_of_rle_masks),
         _metric("dice-hausdorff-combo", False, False, dice_hausdorff_combo),
         _metric("average-haversine-distance", True, False, average_haversine_distance),

@@ -52,7 +52,14 @@ class HCEScorer:
         """
         targets = list(self.spec.target_columns)
         try:
-            table, positions = locate_submission(submission, self._sample, self._id, targets, self._expected)
+            table, positions = locate_submission(
+                submission,
+                self._sample,
+                self._id,
+                targets,
+                self._expected,
+                accepts_empty=self.metric.accepts_empty,
+            )
         except SubmissionError as e:
             return Scores(valid=False, reason=str(e))
         except MemoryError:

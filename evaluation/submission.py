@@ -61,14 +61,16 @@ def read_submission(
     target_columns: list[str],
     expected_ids: Collection[str] | ExpectedIds | None,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    accepts_empty: bool = False,
 ) -> pd.DataFrame:
     """Parse and check a submission against the sample submission's columns and the expected ids.
 
     Returns the rows with the sample's columns in its order, ids as strings, and the target columns
     that are numeric in the sample as floats. Raises SubmissionError with one reason otherwise.
+    `accepts_empty`: an empty text cell is an answer (the metric's empty span or label set), kept as "".
     """
     expected = None if expected_ids is None else _as_expected(expected_ids)
-    return _read(data, sample, id_column, target_columns, expected, max_bytes)[0]
+    return _read(data, sample, id_column, target_columns, expected, max_bytes, accepts_empty)[0]
 
 
 def locate_submission(
@@ -78,9 +80,10 @@ def locate_submission(
     target_columns: list[str],
     expected: ExpectedIds,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    accepts_empty: bool = False,
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """`read_submission`, and each row's position in `expected` (the ids are exactly those, each once)."""
-    table, positions = _read(data, sample, id_column, target_columns, expected, max_bytes)
+    table, positions = _read(data, sample, id_column, target_columns, expected, max_bytes, accepts_empty)
     return table, expected.positions(table[id_column]) if positions is None else positions
 
 
@@ -95,6 +98,7 @@ def _read(
     target_columns: list[str],
     expected: ExpectedIds | None,
     max_bytes: int,
+    accepts_empty: bool = False,
 ) -> tuple[pd.DataFrame, np.ndarray | None]:
     if len(data) > max_bytes:
         raise SubmissionError(
@@ -111,7 +115,9 @@ def _read(
     ids = table[id_column]
     _check_ids(ids, None if expected is None else expected.as_set(), id_column)
     for column in target_columns:
-        table[column] = _check_values(table[column], column, numeric[column])
+        table[column] = _check_values(
+            table[column], column, numeric[column], accepts_empty and not numeric[column]
+        )
     return table[list(sample.columns)].reset_index(drop=True), None
 
 
@@ -232,7 +238,9 @@ def _check_ids(ids: pd.Series, expected: set[str] | None, id_column: str) -> Non
         )
 
 
-def _check_values(values: pd.Series, column: str, numeric: bool) -> pd.Series:
+def _check_values(values: pd.Series, column: str, numeric: bool, accepts_empty: bool) -> pd.Series:
+    if accepts_empty:
+        return values
     empty = values.str.strip().isin(_MISSING)
     if numeric:
         numbers = pd.to_numeric(values, errors="coerce")

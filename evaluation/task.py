@@ -9,9 +9,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from evaluation.metrics import UnknownMetricError, get_metric
+from evaluation.row_files import RowFiles, RowFilesError, check_patterns
 
 PUBLIC_FILES = ("description.md", "train.csv", "test.csv", "sample_submission.csv")
-_FILE_KEYS = {"train.csv": "train_file"}
+_FILE_KEYS = {"train.csv": "train_file", "test.csv": "test_file"}
 
 
 class TaskError(Exception):
@@ -39,9 +40,25 @@ class TaskSpec(BaseModel):
     train_file: str = "train.csv"
     # The hidden labels of the competition's test set, a CSV under prepared/private.
     answers_file: str = "test.csv"
+    # The inputs of the competition's test rows, a CSV under prepared/public; `sample_submission.csv`
+    # where the competition has no test CSV (its test rows are then the sample's ids).
+    test_file: str = "test.csv"
+    # Inputs in files, one or more per row (images, clips): patterns over a row's columns under
+    # prepared/public, for labelled and for test rows (see evaluation.row_files).
+    row_files: RowFiles | None = None
+    # Other files or folders of prepared/public that the agent's copy keeps as they are (a class map).
+    public_files: list[str] = []
+    # Public CSVs with more rows about the labelled rows (e.g. annotations), by file name -> the column
+    # holding the row's id: the agent's copy keeps the D_train rows' lines only.
+    train_tables: dict[str, str] = {}
+    # Answers whose label (the single target) no D_train row has are scored as this label
+    # (whale-categorization-playground: new_whale); see evaluation.unseen_labels.
+    unseen_label: str | None = None
     # When train.csv holds one class column and the submission one probability column per class
     # (named by the class, e.g. author -> EAP, HPL, MWS): that class column. HCE one-hot encodes it.
     label_column: str | None = None
+    # When label_column holds several classes per row, separated by this (freesound: "Bark,Purr").
+    label_separator: str | None = None
     # Columns of train.csv and the answers file the grader needs besides the targets (e.g. the coupling
     # `type` log-MAE averages over). They stay with the hidden answers.
     answer_columns: list[str] = []
@@ -80,7 +97,12 @@ class Task:
 
     @property
     def test_csv(self) -> Path:
-        return self.public_dir / "test.csv"
+        return self.public_dir / self.spec.test_file
+
+    @property
+    def test_is_sample(self) -> bool:
+        """Whether the test rows are read off the sample submission (the task has no test CSV)."""
+        return self.spec.test_file == self.sample_submission_csv.name
 
     @property
     def sample_submission_csv(self) -> Path:
@@ -124,7 +146,8 @@ def load_task(directory: Path) -> Task:
         raise TaskError(
             f"task directory {directory} lacks {', '.join(missing)}; it needs the MLE-bench layout "
             f"prepared/public/{{{', '.join(names)}}} and prepared/private/{task.spec.answers_file} "
-            "(task.yaml's train_file and answers_file name the CSVs of labelled rows and hidden labels)"
+            "(task.yaml's train_file, test_file and answers_file name the CSVs of labelled rows, test "
+            "inputs and hidden labels)"
         )
     if task.leaderboard_csv is not None and not task.leaderboard_csv.is_file():
         raise TaskError(
@@ -139,6 +162,12 @@ def load_task(directory: Path) -> Task:
     _require_columns(task.test_csv, [spec.id_column])
     if task.spec.group_column is not None:
         _require_columns(task.train_csv, [task.spec.group_column])
+    if spec.row_files is not None:
+        test_columns = [spec.id_column] if task.test_is_sample else _columns(task.test_csv)
+        try:
+            check_patterns(spec.row_files, _columns(task.train_csv), test_columns)
+        except RowFilesError as e:
+            raise TaskError(f"{directory / 'task.yaml'}: {e}") from None
     return task
 
 
@@ -159,10 +188,14 @@ def _read_spec(path: Path) -> TaskSpec:
         raise TaskError(f"{path}: {_explain(e)}") from None
     if not spec.target_columns:
         raise TaskError(f"{path}: target_columns is empty; list the column(s) a submission predicts")
-    for key, folder in (("train_file", "public"), ("answers_file", "private")):
+    for key, folder in (("train_file", "public"), ("test_file", "public"), ("answers_file", "private")):
         name = getattr(spec, key)
         if Path(name).name != name:
             raise TaskError(f"{path}: {key} must be a file name under prepared/{folder}, got {name!r}")
+    if spec.label_separator is not None and spec.label_column is None:
+        raise TaskError(f"{path}: label_separator splits label_column's cells; set label_column too")
+    if spec.unseen_label is not None and len(spec.target_columns) != 1:
+        raise TaskError(f"{path}: unseen_label needs a single target column, got {spec.target_columns}")
     if spec.label_column is not None and len(spec.target_columns) < 2:
         raise TaskError(
             f"{path}: label_column {spec.label_column!r} needs one target column per class "
@@ -184,11 +217,15 @@ def _explain(error: ValidationError) -> str:
     return "; ".join(problems)
 
 
-def _require_columns(path: Path, columns: list[str]) -> None:
+def _columns(path: Path) -> list[str]:
     try:
-        header = pd.read_csv(path, nrows=0).columns
+        return [str(c) for c in pd.read_csv(path, nrows=0).columns]
     except (ValueError, UnicodeDecodeError) as e:
         raise TaskError(f"{path} is not a readable CSV ({e})") from None
+
+
+def _require_columns(path: Path, columns: list[str]) -> None:
+    header = _columns(path)
     missing = [c for c in columns if c not in header]
     if missing:
         raise TaskError(

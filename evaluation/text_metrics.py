@@ -1,6 +1,6 @@
 """Metrics on strings and label lists: Levenshtein, Jaccard, MAP@k and micro-F1 (MLE-bench grader names)."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -20,8 +20,9 @@ def _texts(series: pd.Series) -> list[str]:
     return [_text(v) for v in series]
 
 
-def edit_distance(a: str, b: str) -> int:
-    """Levenshtein distance: fewest single-character insertions, deletions and substitutions."""
+def edit_distance(a: Sequence[Hashable], b: Sequence[Hashable]) -> int:
+    """Levenshtein distance: fewest single-item insertions, deletions and substitutions (characters of
+    two strings, or the items of two lists)."""
     if len(a) < len(b):
         a, b = b, a
     previous = list(range(len(b) + 1))
@@ -36,6 +37,31 @@ def edit_distance(a: str, b: str) -> int:
 def levenshtein_distance(answers: pd.DataFrame, submission: pd.DataFrame, target_columns: list[str]) -> float:
     """Mean character-level Levenshtein distance between answer and submitted strings, over all cells."""
     return _cellwise_mean(edit_distance, answers, submission, target_columns)
+
+
+def _gestures(text: str, side: str, row: int) -> list[int]:
+    try:
+        return [int(token) for token in text.split()]
+    except ValueError:
+        raise ValueError(
+            f"gesture-edit-distance: row {row} of the {side} is {text[:60]!r}; write the gesture numbers "
+            "separated by spaces"
+        ) from None
+
+
+def gesture_edit_distance(
+    answers: pd.DataFrame, submission: pd.DataFrame, target_columns: list[str]
+) -> float:
+    """multi-modal-gesture-recognition's score: the sum over rows of the edit distance between the true
+    and the predicted gesture sequences (space-separated gesture numbers, each one item), divided by
+    the total number of true gestures. An empty prediction is a sequence of no gestures."""
+    column = _single(target_columns, "gesture-edit-distance")
+    truth = [_gestures(t, "answers", i) for i, t in enumerate(_texts(answers[column]))]
+    guess = [_gestures(t, "submission", i) for i, t in enumerate(_texts(submission[column]))]
+    total = sum(len(t) for t in truth)
+    if total == 0:
+        raise ValueError("gesture-edit-distance is undefined: the answers hold no gesture")
+    return sum(edit_distance(t, g) for t, g in zip(truth, guess, strict=True)) / total
 
 
 def word_jaccard(a: str, b: str) -> float:

@@ -26,7 +26,7 @@ MLEBENCH = Path(__file__).resolve().parents[2] / "shared" / "mlebench"
 
 def test_known_metrics_and_directions() -> None:
     assert {"accuracy", "auc-roc", "multi-class-log-loss", "root-mean-squared-error"} <= set(metric_names())
-    assert len(metric_names()) == 25
+    assert len(metric_names()) == 30
     assert not get_metric("accuracy").lower_is_better
     assert not get_metric("auc-roc").lower_is_better
     assert get_metric("root-mean-squared-error").lower_is_better

@@ -86,9 +86,9 @@ def test_unsupported_competitions_say_so_and_list_the_covered_ones(tmp_path: Pat
     with pytest.raises(TaskError, match=r"not supported yet: train\.csv lacks") as err:
         load_mlebench_task(data, "an-image-competition", repo, tmp_path / "cache")
     assert all(name in str(err.value) for name in COVERED)
-    prepare(data, repo, "aerial-cactus-identification", "auc-roc")
+    prepare(data, repo, "dogs-vs-cats-redux-kernels-edition", "auc-roc")
     with pytest.raises(TaskError, match="not supported yet: the inputs are images"):
-        load_mlebench_task(data, "aerial-cactus-identification", repo, tmp_path / "cache")
+        load_mlebench_task(data, "dogs-vs-cats-redux-kernels-edition", repo, tmp_path / "cache")
     prepare(data, repo, "stanford-covid-vaccine", "multi-class-log-loss")
     with pytest.raises(TaskError, match="JSON"):
         load_mlebench_task(data, "stanford-covid-vaccine", repo, tmp_path / "cache")

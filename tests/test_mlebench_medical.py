@@ -1,0 +1,180 @@
+"""Medical image competitions of MLE-bench Lite, laid out as their prepare.py writes them: SIIM-ISIC (a
+DICOM and a JPEG per image, patients kept whole, TFRecords left out) and RANZCR CLiP (catheter
+annotations of the labelled images only, patients kept whole)."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from evaluation.hce import HiddenConsistentEvaluation
+from evaluation.mlebench import grade_on_answers, load_mlebench_task
+from evaluation.task import Task
+from tests.test_mlebench_images import SEED, every_file, mentions, read_class, write_image
+
+
+def config(repo: Path, name: str, grader: str) -> None:
+    folder = repo / "mlebench" / "competitions" / name
+    folder.mkdir(parents=True)
+    (folder / "config.yaml").write_text(f"id: {name}\ngrader:\n  name: {grader}\n")
+
+
+def folders(tmp_path: Path, name: str) -> tuple[Path, Path]:
+    public = tmp_path / "data" / name / "prepared" / "public"
+    private = tmp_path / "data" / name / "prepared" / "private"
+    public.mkdir(parents=True)
+    private.mkdir(parents=True)
+    (public / "description.md").write_text(f"# {name}\n")
+    return public, private
+
+
+def check_copy(hce: HiddenConsistentEvaluation, copy: Path, group: str) -> pd.DataFrame:
+    """The agent's copy has no symlink and no original id of a hidden row; patients stay whole."""
+    hce.write_public(copy)
+    split = hce.split_ids()
+    files = every_file(copy)
+    assert not [p for p in files if p.is_symlink()]
+    hidden = [i for s in ("search", "val", "test") for i in split[s]]
+    blob = b"\n".join([*(p.read_bytes() for p in files), *(str(p.relative_to(copy)).encode() for p in files)])
+    assert not [i for i in hidden if mentions(blob, i)]
+    train = pd.read_csv(hce.task.train_csv, dtype=str).set_index(hce.task.spec.id_column)[group]
+    place = {i: s for s in ("train", "search", "val") for i in split[s]}
+    patients = pd.DataFrame({"patient": train, "split": [place[i] for i in train.index]})
+    assert (patients.groupby("patient")["split"].nunique() == 1).all()
+    assert sorted(pd.read_csv(copy / "train.csv", dtype=str)[hce.task.spec.id_column]) == sorted(
+        split["train"]
+    )
+    return pd.read_csv(copy / "test.csv", dtype=str)
+
+
+def score_three(hce: HiddenConsistentEvaluation, submission: pd.DataFrame) -> list[float | None]:
+    scores = hce.score(submission.to_csv(index=False).encode())
+    assert scores.valid, scores.reason
+    return [scores.search, scores.val, scores.test]
+
+
+def test_siim_isic_two_files_per_image_and_patients_whole(tmp_path: Path) -> None:
+    name = "siim-isic-melanoma-classification"
+    rng = np.random.default_rng(11)
+    n_labelled, n_test = 120, 30
+    images = [f"ISIC_{k:07d}" for k in rng.choice(10**7, n_labelled + n_test, replace=False)]
+    patients = [f"IP_{k:07d}" for k in rng.choice(10**7, 40, replace=False)]
+    target = rng.integers(0, 2, len(images))
+    table = pd.DataFrame(
+        {
+            "image_name": images,
+            "patient_id": [patients[k % 40] for k in range(len(images))],
+            "sex": rng.choice(["male", "female"], len(images)),
+            "age_approx": rng.choice([35.0, 50.0, 65.0], len(images)),
+            "anatom_site_general_challenge": rng.choice(["torso", "head/neck"], len(images)),
+            "diagnosis": np.where(target == 1, "melanoma", "nevus"),
+            "benign_malignant": np.where(target == 1, "malignant", "benign"),
+            "target": target,
+        }
+    )
+    public, private = folders(tmp_path, name)
+    train, test = table.iloc[:n_labelled], table.iloc[n_labelled:]
+    train.to_csv(public / "train.csv", index=False)
+    inputs = ["image_name", "patient_id", "sex", "age_approx", "anatom_site_general_challenge"]
+    test[inputs].to_csv(public / "test.csv", index=False)
+    test[["image_name", "target"]].assign(target=0).to_csv(public / "sample_submission.csv", index=False)
+    test[["image_name", "target"]].to_csv(private / "test.csv", index=False)
+    for part, rows in (("train", train), ("test", test)):
+        for image, label in zip(rows["image_name"], rows["target"], strict=True):
+            # A DICOM's header names its patient, not its image; the bytes here stand in for one.
+            dicom = public / part / f"{image}.dcm"
+            dicom.parent.mkdir(exist_ok=True)
+            dicom.write_bytes(b"DICM" + bytes([int(label)]) * 64)
+            write_image(public / "jpeg" / part / f"{image}.jpg", int(label))
+    (public / "tfrecords").mkdir()
+    (public / "tfrecords" / "train00-2071.tfrec").write_text(";".join(images))
+    config(tmp_path / "repo", name, "auc-roc")
+    task = load_mlebench_task(tmp_path / "data", name, tmp_path / "repo", tmp_path / "cache")
+    hce = HiddenConsistentEvaluation(task, split_seed=SEED)
+    copy = tmp_path / "copy"
+    test_copy = check_copy(hce, copy, "patient_id")
+    assert not (copy / "tfrecords").exists()
+    assert {"sex", "age_approx", "patient_id"} <= set(test_copy.columns)
+    assert not {"target", "diagnosis", "benign_malignant"} & set(test_copy.columns)
+    # Both files of each hidden row sit under its opaque id and agree.
+    from_dicom = [(copy / "test" / f"{i}.dcm").read_bytes()[4] for i in test_copy["image_name"]]
+    from_jpeg = [read_class(copy / "jpeg" / "test" / f"{i}.jpg") for i in test_copy["image_name"]]
+    assert from_dicom == from_jpeg
+    submission = pd.DataFrame({"image_name": test_copy["image_name"], "target": from_jpeg})
+    assert score_three(hce, submission) == [1.0, 1.0, 1.0]
+    assert score_three(hce, submission.assign(target=1 - submission["target"])) == [0.0, 0.0, 0.0]
+    answers = tmp_path / "answers.csv"
+    pd.read_csv(task.answers_csv).to_csv(answers, index=False)
+    assert grade_on_answers(task, answers) == 1.0
+
+
+CLASSES = ["ETT - Abnormal", "ETT - Borderline", "ETT - Normal", "NGT - Abnormal", "NGT - Borderline"]
+CLASSES += ["NGT - Incompletely Imaged", "NGT - Normal", "CVC - Abnormal", "CVC - Borderline"]
+ALL_LABELS = [*CLASSES, "CVC - Normal", "Swan Ganz Catheter Present"]
+
+
+def ranzcr(tmp_path: Path) -> Task:
+    name = "ranzcr-clip-catheter-line-classification"
+    rng = np.random.default_rng(12)
+    n_labelled, n_test = 450, 45
+    uids = [f"1.2.826.0.1.3680043.8.498.{k}" for k in rng.choice(10**11, n_labelled + n_test, replace=False)]
+    # Each image has one class of the nine (plus the two unscored labels), shown as its grey level.
+    k = np.arange(len(uids)) % 9
+    rng.shuffle(k)
+    labels = {c: (k == i).astype(int) for i, c in enumerate(CLASSES)}
+    labels |= {"CVC - Normal": rng.integers(0, 2, len(uids)), "Swan Ganz Catheter Present": 0}
+    patients = [f"ec{p:07x}" for p in rng.choice(16**7, 150, replace=False)]
+    table = pd.DataFrame(
+        {"StudyInstanceUID": uids, **labels, "PatientID": [patients[i % 150] for i in range(len(uids))]}
+    )
+    public, private = folders(tmp_path, name)
+    train, test = table.iloc[:n_labelled], table.iloc[n_labelled:]
+    train.to_csv(public / "train.csv", index=False)
+    test.to_csv(private / "test.csv", index=False)
+    test[["StudyInstanceUID", *CLASSES]].assign(**dict.fromkeys(CLASSES, 0)).to_csv(
+        public / "sample_submission.csv", index=False
+    )
+    annotations = pd.DataFrame(
+        {
+            "StudyInstanceUID": np.repeat(train["StudyInstanceUID"].to_numpy(), 2),
+            "label": "CVC - Normal",
+            "data": "[[1487, 1279], [1477, 1168]]",
+        }
+    )
+    annotations.to_csv(public / "train_annotations.csv", index=False)
+    for part, rows, classes in (("train", train, k[:n_labelled]), ("test", test, k[n_labelled:])):
+        for uid, c in zip(rows["StudyInstanceUID"], classes, strict=True):
+            path = public / part / f"{uid}.jpg"
+            path.parent.mkdir(exist_ok=True)
+            Image.new("L", (8 + int(c), 8), 128).save(path)  # the width tells the class
+    config(tmp_path / "repo", name, "auc-roc")
+    return load_mlebench_task(tmp_path / "data", name, tmp_path / "repo", tmp_path / "cache")
+
+
+def test_ranzcr_keeps_only_d_train_annotations_and_patients_whole(tmp_path: Path) -> None:
+    task = ranzcr(tmp_path)
+    hce = HiddenConsistentEvaluation(task, split_seed=SEED)
+    copy = tmp_path / "copy"
+    test_copy = check_copy(hce, copy, "PatientID")
+    split = hce.split_ids()
+    kept = pd.read_csv(copy / "train_annotations.csv", dtype=str)
+    assert set(kept["StudyInstanceUID"]) == set(split["train"]) and len(kept) == 2 * len(split["train"])
+
+    def width(uid: str) -> int:
+        with Image.open(copy / "test" / f"{uid}.jpg") as image:
+            return image.width - 8
+
+    k = np.array([width(u) for u in test_copy["StudyInstanceUID"]])
+    submission = pd.DataFrame(
+        {
+            "StudyInstanceUID": test_copy["StudyInstanceUID"],
+            **{c: (k == i).astype(float) for i, c in enumerate(CLASSES)},
+        }
+    )
+    assert score_three(hce, submission) == pytest.approx([1.0, 1.0, 1.0])
+    shifted = submission.rename(columns=dict(zip(CLASSES, CLASSES[1:] + CLASSES[:1], strict=True)))
+    assert all(s is not None and s < 0.8 for s in score_three(hce, shifted[submission.columns]))
+    missing = hce.score(submission.drop(columns=CLASSES[0]).to_csv(index=False).encode())
+    assert not missing.valid and "ETT - Abnormal" in str(missing.reason)
