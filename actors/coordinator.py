@@ -11,6 +11,7 @@ import ray
 from pydantic import BaseModel
 
 from actors.evaluator import FinalChoice, SearchScore
+from actors.metrics import UNLABELLED, RunLabels, SearchMetrics
 from agents.candidate import Candidate
 from search.budget import Budget
 from search.job import Job, Parent
@@ -73,8 +74,10 @@ class SearchCoordinator:
         workers: list[Any],
         evaluator: Any,
         ledger: Any = None,
+        labels: RunLabels = UNLABELLED,
     ) -> None:
         self.s = settings
+        self.metrics = SearchMetrics(labels)
         self.ledger = ledger  # the run's TokenLedger actor (serving/budget.py), None without a budget
         self.budget_stop: str | None = None
         self.run_dir = RunDir(Path(run_dir))
@@ -187,6 +190,7 @@ class SearchCoordinator:
     async def _execute(self, worker_id: int, job: Job) -> bool:
         """Run one job on one worker and record its node; False when the worker is gone for good."""
         self.running[job.node_id] = job
+        self.metrics.jobs_in_flight(len(self.running))
         self.jobs_per_worker[worker_id] += 1
         ref = self.workers[worker_id].run.remote(job)
         started = time.time()
@@ -210,10 +214,12 @@ class SearchCoordinator:
             reason = (
                 f"worker {worker_id} failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
             )
-            score = await self.evaluator.score.remote(job.node_id, None, reason)
+            with self.metrics.scoring():
+                score = await self.evaluator.score.remote(job.node_id, None, reason)
             self._record(job, None, score, worker_id, started)
             return await self._recovered(worker_id)
-        score = await self.evaluator.score.remote(job.node_id, candidate.submission, candidate.reason)
+        with self.metrics.scoring():
+            score = await self.evaluator.score.remote(job.node_id, candidate.submission, candidate.reason)
         self._record(job, candidate, score, worker_id, started)
         return True
 
@@ -257,6 +263,7 @@ class SearchCoordinator:
         self.population.add(node)
         self.journal.append(node)
         self.running.pop(job.node_id, None)
+        self.metrics.node_finished(node, self.population.best(), len(self.running))
         write_json_atomic(self.run_dir.state, {"elapsed_s": self._elapsed(), "next_id": self.next_id})
 
 

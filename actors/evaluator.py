@@ -3,11 +3,13 @@
 import json
 import os
 import threading
+import time
 from pathlib import Path
 
 import ray
 from pydantic import BaseModel
 
+from actors.metrics import UNLABELLED, EvaluatorMetrics, RunLabels
 from evaluation.hce import HiddenConsistentEvaluation
 from evaluation.scores import Scores
 from evaluation.task import load_task
@@ -41,7 +43,9 @@ class HCEEvaluator:
         fractions: tuple[float, float, float],
         public_dir: str,
         sealed_path: str,
+        labels: RunLabels = UNLABELLED,
     ) -> None:
+        self.metrics = EvaluatorMetrics(labels)
         self.hce = HiddenConsistentEvaluation(load_task(Path(task_dir)), split_seed, fractions)
         public = Path(public_dir)
         if not (public / "test.csv").exists():
@@ -60,10 +64,12 @@ class HCEEvaluator:
 
     def score(self, node_id: int, submission: bytes | None, reason: str | None = None) -> SearchScore:
         """Score a submission (None = the agent never submitted; `reason` says why)."""
+        started = time.monotonic()
         if submission is None:
             scores = Scores(valid=False, reason=reason or "no submission")
         else:
             scores = self.hce.score(submission)
+        self.metrics.scored(time.monotonic() - started, scores, submission is not None)
         with self._lock:
             self.sealed[node_id] = scores
             with self.sealed_path.open("a") as f:

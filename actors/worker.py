@@ -6,12 +6,14 @@ from pathlib import Path
 
 import ray
 
+from actors.metrics import UNLABELLED, RunLabels, WorkerMetrics
 from agents.candidate import Candidate
 from agents.react import AgentSettings, ParentCode, run_episode
 from agents.task_card import TaskCard
 from sandbox import SandboxConfig, open_sandbox
 from search.job import Job
 from serving.client import ClientSettings, PolicyClient
+from serving.metrics import PolicyMetrics
 
 
 class ExperimentWorker:
@@ -31,6 +33,7 @@ class ExperimentWorker:
         settings: AgentSettings,
         ledger_name: str | None = None,
         sandbox: SandboxConfig | None = None,
+        labels: RunLabels = UNLABELLED,
     ) -> None:
         self.worker_id = worker_id
         self.card = card
@@ -42,7 +45,8 @@ class ExperimentWorker:
         # The run's TokenLedger actor, found by name: the client reports usage and honours the budget.
         # A name, not a handle: Ray cannot promise a restarted actor the handles it was created with.
         ledger = ray.get_actor(ledger_name) if ledger_name is not None else None
-        self.client = PolicyClient(client, ledger)
+        self.client = PolicyClient(client, ledger, PolicyMetrics(labels.tags()))
+        self.metrics = WorkerMetrics(labels, worker_id)
 
     def info(self) -> dict[str, object]:
         """Who this worker is and which GPUs Ray gave it."""
@@ -55,6 +59,7 @@ class ExperimentWorker:
     async def run(self, job: Job) -> Candidate:
         """Run the job's episode to its end (submit, limits or deadline) and return the candidate."""
         started = time.time()
+        self.metrics.episode_started()
         workspace = self.workspace_root / f"node-{job.node_id:04d}"
         if workspace.exists():  # a job re-run after a crash starts clean
             shutil.rmtree(workspace)
@@ -79,7 +84,7 @@ class ExperimentWorker:
             )
         finally:
             await sandbox.close()
-        return Candidate(
+        candidate = Candidate(
             node_id=job.node_id,
             code=outcome.code,
             submission=outcome.submission,
@@ -90,6 +95,8 @@ class ExperimentWorker:
             started_at=started,
             ended_at=time.time(),
         )
+        self.metrics.episode_ended(job.operator, candidate)
+        return candidate
 
 
 # Resources (one GPU or one CPU slot) are given per run by the launcher with .options().

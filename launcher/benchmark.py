@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from actors.metrics import GridMetrics
 from evaluation.aggregate import Estimate, summarise
 from evaluation.bundled import bundled_names
 from evaluation.task import Task, TaskError
@@ -132,8 +133,11 @@ def run_benchmark(
     """
     assert cfg.benchmark is not None
     rows: list[BenchmarkRow] = []
-    for name in benchmark_tasks(cfg.benchmark):
+    names = benchmark_tasks(cfg.benchmark)
+    grid, total = GridMetrics(str(root)), len(names) * len(cfg.benchmark.seeds)
+    for name in names:
         for seed in cfg.benchmark.seeds:
+            grid.runs(queued=total - len(rows) - 1, running=1, done=len(rows))
             run_dir = root / name / f"seed{seed}"
             console.print(f"[bold]benchmark {cfg.benchmark.name}:[/] {name}, seed {seed} -> {run_dir}")
             done = run_dir / RESULT_FILE
@@ -173,9 +177,13 @@ def run_benchmark(
                 console.print(f"  [red]failed:[/] {escape(traceback.format_exc(limit=3))}")
                 continue
             rows.append(_row(name, seed, run_dir, result))
+    grid.runs(queued=0, running=0, done=len(rows))
     summary = summarise_rows(cfg.benchmark.name, rows)
     write_json_atomic(root / TABLE_JSON, json.loads(summary.model_dump_json()))
     (root / TABLE_MD).write_text(markdown_table(summary))
+    from launcher.html_report import write_grid_report  # the page reads this module's table model
+
+    write_grid_report(root)
     return summary
 
 

@@ -12,12 +12,14 @@ from rich.console import Console
 
 from actors.coordinator import CoordinatorSettings, SearchCoordinatorActor, SearchOutcome, SearchStatus
 from actors.evaluator import HCEEvaluatorActor
+from actors.metrics import RunLabels
 from actors.worker import ExperimentWorkerActor
 from agents.react import AgentSettings
 from agents.task_card import TaskCard
 from evaluation.leaderboard import Leaderboard
 from evaluation.task import Task
 from launcher.config import RunConfig
+from launcher.html_report import write_run_report
 from launcher.progress import follow
 from launcher.result import RunResult
 from sandbox import data_dir_seen_by_agent
@@ -45,6 +47,7 @@ def connect_ray(cfg: RunConfig) -> None:
             num_cpus=cfg.ray.num_cpus or max(os.cpu_count() or 1, int(needed + 0.999)),
             resources={CPU_SLOT: cfg.search.num_workers} if cfg.resources.gpus_per_worker == 0 else None,
             include_dashboard=cfg.ray.include_dashboard,
+            _metrics_export_port=cfg.ray.metrics_export_port,
             _node_ip_address="127.0.0.1",
             log_to_driver=False,
         )
@@ -102,12 +105,14 @@ class RunActors(NamedTuple):
 
 def start_actors(cfg: RunConfig, task: Task, rd: RunDir, endpoint: PolicyEndpoint) -> RunActors:
     """Create the run's evaluator (which writes the agent-visible task), workers and coordinator."""
+    labels = RunLabels.for_run(rd.root, task.spec.name, cfg.seed)
     evaluator: Any = HCEEvaluatorActor.remote(
         str(task.root),
         cfg.hce.split_seed,
         cfg.hce.fractions,
         str(rd.public_dir),
         str(rd.hidden_dir / "sealed_scores.jsonl"),
+        labels=labels,
     )
     ray.get(evaluator.__ray_ready__.remote())
     box = cfg.sandbox
@@ -137,7 +142,7 @@ def start_actors(cfg: RunConfig, task: Task, rd: RunDir, endpoint: PolicyEndpoin
     client = client_settings(cfg.policy, endpoint)
     workers: list[Any] = [
         ExperimentWorkerActor.options(**worker_options(cfg)).remote(
-            i, card, str(rd.public_dir), str(rd.workspaces), client, settings, ledger_name, box
+            i, card, str(rd.public_dir), str(rd.workspaces), client, settings, ledger_name, box, labels=labels
         )
         for i in range(cfg.search.num_workers)
     ]
@@ -158,6 +163,7 @@ def start_actors(cfg: RunConfig, task: Task, rd: RunDir, endpoint: PolicyEndpoin
         workers,
         evaluator,
         ledger,
+        labels=labels,
     )
     return RunActors(evaluator, workers, coordinator, ledger)
 
@@ -182,6 +188,7 @@ def run_search(cfg: RunConfig, task: Task, run_dir: Path, console: Console) -> R
         outcome: SearchOutcome = ray.get(outcome_ref)
         result = build_result(cfg, task, rd, outcome)
         write_json_atomic(rd.result, result.model_dump(mode="json"))
+        write_run_report(rd.root)
     finally:
         # Also after a failure: a benchmark starts its next run on the same Ray, and leftover workers
         # would hold the worker slots it needs.

@@ -10,6 +10,7 @@ episode before its next request.
 
 import asyncio
 import random
+import time
 from typing import TYPE_CHECKING, Any, cast
 
 import openai
@@ -18,6 +19,7 @@ from pydantic import BaseModel
 
 from agents.react import PolicyStop
 from serving.config import PolicyConfig, SamplingConfig, VLLMPolicyConfig, sampling_for
+from serving.metrics import PolicyMetrics
 
 if TYPE_CHECKING:  # serving.server imports Ray Serve, which a worker does not need
     from serving.endpoint import PolicyEndpoint
@@ -66,8 +68,11 @@ class PolicyClient:
     `ledger` is the run's TokenLedger actor handle (serving/budget.py), or None for no accounting.
     """
 
-    def __init__(self, settings: ClientSettings, ledger: Any = None) -> None:
+    def __init__(
+        self, settings: ClientSettings, ledger: Any = None, metrics: PolicyMetrics | None = None
+    ) -> None:
         self.settings = settings
+        self.metrics = metrics or PolicyMetrics()
         self.ledger = ledger
         self.openai = openai.AsyncOpenAI(
             base_url=settings.base_url,
@@ -95,6 +100,8 @@ class PolicyClient:
         extra = {k: v for k, v in sampling.model_dump().items() if v is not None}
         async with self.limit:
             completion = await self._with_retries(model, messages, tools, seed, extra)
+        if completion.usage is not None:
+            self.metrics.tokens(model, completion.usage.prompt_tokens, completion.usage.completion_tokens)
         if self.ledger is not None and completion.usage is not None:
             await self.ledger.add.remote(completion.usage.prompt_tokens, completion.usage.completion_tokens)
         return completion
@@ -108,6 +115,7 @@ class PolicyClient:
         extra: dict[str, Any],
     ) -> ChatCompletion:
         for attempt in range(self.settings.max_retries + 1):
+            started = time.monotonic()
             try:
                 completion = await self.openai.chat.completions.create(
                     model=model,
@@ -117,17 +125,25 @@ class PolicyClient:
                     seed=seed,
                     **extra,
                 )
-            except RETRYABLE:
-                if attempt == self.settings.max_retries:
+            except RETRYABLE as e:
+                retried = attempt < self.settings.max_retries
+                self.metrics.request(model, time.monotonic() - started, e, retried)
+                if not retried:
                     raise
                 self.retries += 1
                 await asyncio.sleep(backoff_s(self.settings.retry_backoff_s, attempt))
                 continue
+            except openai.OpenAIError as e:
+                self.metrics.request(model, time.monotonic() - started, e, False)
+                raise
             if not isinstance(completion, ChatCompletion):
                 # The openai client hands back the raw text when a 200 body is not JSON.
-                raise NotACompletion(
+                error = NotACompletion(
                     f"the policy server answered with a body that is not a chat completion: {completion:.200}"
                 )
+                self.metrics.request(model, time.monotonic() - started, error, False)
+                raise error
+            self.metrics.request(model, time.monotonic() - started, None, False)
             return completion
         raise AssertionError("unreachable: the last attempt returns or raises")
 
