@@ -233,6 +233,8 @@ def test_run_report_draws_plots_tree_and_every_node(grid: ObservedGrid) -> None:
         assert _check_page(browser, report) == []
         count = browser.evaluate
         assert count("document.querySelectorAll('#lineage-tree circle.tree-node').length") == len(journal)
+        edges = sum(len(n["parent_ids"]) for n in journal)
+        assert count("document.querySelectorAll('#lineage-tree line.edge').length") == edges
         valid = sum(n["valid"] for n in journal)
         assert count("document.querySelectorAll('#score-plot circle.point').length") >= valid
         assert count("document.querySelectorAll('#score-plot path.best-line').length") == 1
