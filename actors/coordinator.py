@@ -18,6 +18,7 @@ import ray
 from pydantic import BaseModel
 
 from actors.evaluator import FinalChoice, SearchScore
+from actors.metrics import UNLABELLED, RunLabels, SearchMetrics
 from agents.candidate import Candidate
 from search.budget import Budget
 from search.config import SearchConfig
@@ -82,8 +83,10 @@ class SearchCoordinator:
         evaluator: Any,
         ledger: Any = None,
         breaker: Any = None,
+        labels: RunLabels = UNLABELLED,
     ) -> None:
         self.search = search
+        self.metrics = SearchMetrics(labels)
         self.lower_is_better = lower_is_better
         self.workers = [ray.get_actor(w) if isinstance(w, str) else w for w in workers]
         self.evaluator = ray.get_actor(evaluator) if isinstance(evaluator, str) else evaluator
@@ -169,6 +172,7 @@ class SearchCoordinator:
         )
 
     async def _started(self, job: Job, worker_id: int) -> None:
+        self.metrics.jobs_in_flight(self.loop.running if self.loop else 1)
         await self.state_file.write(self.evolution.note_started(job, worker_id, time.time()))
 
     async def _run_job(self, worker_id: int, job: Job) -> Candidate:
@@ -184,10 +188,11 @@ class SearchCoordinator:
         return candidate
 
     async def _score(self, job: Job, candidate: Candidate | None, reason: str | None) -> SearchScore:
-        if candidate is None:
-            score: SearchScore = await self.evaluator.score.remote(job.node_id, None, reason)
-        else:
-            score = await self.evaluator.score.remote(job.node_id, candidate.submission, candidate.reason)
+        with self.metrics.scoring():
+            if candidate is None:
+                score: SearchScore = await self.evaluator.score.remote(job.node_id, None, reason)
+            else:
+                score = await self.evaluator.score.remote(job.node_id, candidate.submission, candidate.reason)
         return score
 
     async def _record(
@@ -218,6 +223,9 @@ class SearchCoordinator:
             cand.trajectory.model_dump() if cand else {},
         )
         self.evolution.add(node)
+        self.metrics.node_finished(
+            node, self.evolution.population.best(), self.loop.running if self.loop else 0
+        )
 
     async def _recover(self, worker_id: int) -> bool:
         """Wait for a crashed worker's restart, so that its next job is not lost to the restart too."""

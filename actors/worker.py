@@ -10,6 +10,7 @@ from typing import Any
 
 import ray
 
+from actors.metrics import UNLABELLED, RunLabels, WorkerMetrics
 from agents.candidate import Candidate
 from agents.config import AgentConfig
 from agents.react import ParentCode, run_episode
@@ -17,6 +18,7 @@ from agents.task_card import TaskCard
 from sandbox import SandboxConfig, data_dir_seen_by_agent, open_sandbox
 from search.job import Job
 from serving.client import ClientSettings, PolicyClient
+from serving.metrics import PolicyMetrics
 from serving.outage import OutageBreakerHandle
 
 # The agent-visible task as it travels through Ray's object store: relative path -> file bytes.
@@ -68,6 +70,7 @@ class ExperimentWorker:
         ledger_name: str | None = None,
         sandbox: SandboxConfig | None = None,
         breaker_name: str | None = None,
+        labels: RunLabels = UNLABELLED,
     ) -> None:
         self.worker_id = worker_id
         self.agent = agent
@@ -84,7 +87,8 @@ class ExperimentWorker:
         ledger = ray.get_actor(ledger_name) if ledger_name is not None else None
         # The run's outage breaker, found by name too: the client reports outages and recoveries.
         breaker = OutageBreakerHandle(ray.get_actor(breaker_name)) if breaker_name is not None else None
-        self.client = PolicyClient(client, ledger, breaker)
+        self.client = PolicyClient(client, ledger, breaker, PolicyMetrics(labels.tags()))
+        self.metrics = WorkerMetrics(labels, worker_id)
 
     def info(self) -> dict[str, object]:
         """Who this worker is, which GPUs Ray gave it, its node, and where its task copy lives."""
@@ -105,6 +109,7 @@ class ExperimentWorker:
     async def run(self, job: Job) -> Candidate:
         """Run the job's episode to its end (submit, limits or deadline) and return the candidate."""
         started = time.time()
+        self.metrics.episode_started()
         workspace = self.workspace_root / f"node-{job.node_id:04d}"
         if workspace.exists():  # a job re-run after a crash starts clean
             shutil.rmtree(workspace)
@@ -139,7 +144,7 @@ class ExperimentWorker:
             # What the run keeps travels back in the candidate; the scratch would fill the node's disk.
             if not self.sandbox.keep_workspaces:
                 shutil.rmtree(workspace, ignore_errors=True)
-        return Candidate(
+        candidate = Candidate(
             node_id=job.node_id,
             code=outcome.code,
             submission=outcome.submission,
@@ -150,6 +155,8 @@ class ExperimentWorker:
             started_at=started,
             ended_at=time.time(),
         )
+        self.metrics.episode_ended(job.operator, candidate)
+        return candidate
 
 
 # Resources (one GPU or one CPU slot) are given per run by the launcher with .options().

@@ -138,6 +138,9 @@ def write_benchmark(name: str, rows: list[BenchmarkRow], root: Path) -> Benchmar
     summary = summarise_rows(name, rows)
     write_json_atomic(root / TABLE_JSON, json.loads(summary.model_dump_json()))
     (root / TABLE_MD).write_text(markdown_table(summary))
+    from launcher.html_report import write_grid_report  # the page reads this module's table model
+
+    write_grid_report(root)
     return summary
 
 

@@ -48,6 +48,8 @@ class RayConfig(_Strict):
     namespace: str = "aira"
     num_cpus: int | None = Field(None, ge=1)
     include_dashboard: bool = False
+    # The embedded instance's Prometheus metrics port (null: Ray picks a free one).
+    metrics_export_port: int | None = Field(None, ge=1, le=65535)
 
 
 class ServeConfig(_Strict):

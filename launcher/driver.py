@@ -13,6 +13,7 @@ from launcher.benchmark import BenchmarkRow, BenchmarkSummary, benchmark_tasks, 
 from launcher.config import RunConfig
 from launcher.placement import CPU_SLOT, HOME_CPUS, ClusterError, runs_that_fit
 from launcher.result import RunResult
+from launcher.tracking import WandbTracker
 from serving.server import start_policy_server, stop_policy_server
 
 __all__ = ["ClusterError", "RunFailed", "check_cluster", "connect_ray", "run_benchmark", "run_single"]
@@ -49,6 +50,7 @@ def connect_ray(cfg: RunConfig) -> None:
             num_cpus=cfg.ray.num_cpus or max(os.cpu_count() or 1, int(needed + 0.999)),
             resources={CPU_SLOT: k * n} if cfg.resources.gpus_per_worker == 0 else None,
             include_dashboard=cfg.ray.include_dashboard,
+            _metrics_export_port=cfg.ray.metrics_export_port,
             _node_ip_address="127.0.0.1",
             log_to_driver=False,
         )
@@ -112,4 +114,26 @@ def run_benchmark(cfg: RunConfig, root: Path, console: Console) -> BenchmarkSumm
             console.print(f"{row.task}, seed {row.seed}: already finished: its result.json is reused")
         elif row.error:
             console.print(f"[red]{row.task}, seed {row.seed} failed:[/] {escape(row.error)}", highlight=False)
-    return write_benchmark(cfg.benchmark.name, [row for row, _ in outcomes], root)
+    summary = write_benchmark(cfg.benchmark.name, [row for row, _ in outcomes], root)
+    # The grid's table goes to a W&B run of its own, beside one W&B run per search run.
+    tracker = WandbTracker(
+        cfg.wandb,
+        root,
+        cfg.benchmark.name,
+        cfg.experiment,
+        cfg.model_dump(mode="json"),
+        lambda message: console.print(f"[yellow]{escape(message)}[/]"),
+        job_type="grid",
+    )
+    tracker.log_table("runs", [row.model_dump(mode="json") for row in summary.rows])
+    tracker.finish(
+        {
+            "runs": summary.runs,
+            "mean_percentile_rank": summary.mean_percentile_rank.mean,
+            "mean_percentile_rank_se": summary.mean_percentile_rank.stderr,
+            "gold_pct": summary.gold_pct.mean,
+            "bronze_or_better_pct": summary.bronze_or_better_pct.mean,
+            "above_median_pct": summary.above_median_pct.mean,
+        }
+    )
+    return summary

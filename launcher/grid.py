@@ -36,7 +36,7 @@ def run_grid(
             name=time.strftime("grid-%Y%m%d-%H%M%S"),
             storage_path=str((spec.root / TUNE_DIR).resolve()),
             verbose=0,
-            callbacks=[GridProgress(single=spec.single)],
+            callbacks=[GridProgress(single=spec.single, grid=str(spec.root))],
             # A run unit whose process died (its node lost) is started again: it resumes its journal.
             failure_config=tune.FailureConfig(max_failures=2),
         ),

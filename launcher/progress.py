@@ -6,6 +6,8 @@ from typing import Any
 
 from ray import tune
 
+from actors.metrics import GridMetrics
+
 
 def _run_line(name: str, r: dict[str, Any]) -> str:
     best = "-" if r.get("best_search") is None else f"{r['best_search']:.6g}"
@@ -15,14 +17,19 @@ def _run_line(name: str, r: dict[str, Any]) -> str:
     )
 
 
+def grid_counts(trials: list[tuple[str, str]]) -> tuple[int, list[str], int]:
+    """(runs done, names of the runs running, runs queued) of (name, Tune status) pairs."""
+    done = sum(status in ("TERMINATED", "ERROR") for _, status in trials)
+    running = [name for name, status in trials if status == "RUNNING"]
+    return done, running, len(trials) - done - len(running)
+
+
 def grid_lines(trials: list[tuple[str, str]], latest: dict[str, dict[str, Any]]) -> list[str]:
     """The grid's progress: a count line, then a line per running run.
 
     `trials` are (name, Tune status) pairs; `latest` the newest status report of each run by name.
     """
-    done = sum(status in ("TERMINATED", "ERROR") for _, status in trials)
-    running = [name for name, status in trials if status == "RUNNING"]
-    queued = len(trials) - done - len(running)
+    done, running, queued = grid_counts(trials)
     lines = [f"grid: {done} done, {len(running)} running, {queued} queued (of {len(trials)} runs)"]
     lines += [_run_line(name, latest[name]) for name in running if "nodes" in latest.get(name, {})]
     return lines
@@ -34,8 +41,9 @@ class GridProgress(tune.Callback):
     A single run (a grid of one) prints its search's status line, as `python launch.py` always did.
     """
 
-    def __init__(self, single: bool, every_s: float = 30.0) -> None:
+    def __init__(self, single: bool, every_s: float = 30.0, grid: str = "") -> None:
         self.single = single
+        self.metrics = GridMetrics(grid)  # the queue of runs, on Ray's metrics port
         self.every_s = every_s
         self.latest: dict[str, dict[str, Any]] = {}
         self._shown: tuple[str, ...] = ()
@@ -56,7 +64,10 @@ class GridProgress(tune.Callback):
         if self.single:
             lines = [self._single_line(r) for r in self.latest.values()]
         else:
-            lines = grid_lines([(self.name(t), t.status) for t in trials], self.latest)
+            states = [(self.name(t), t.status) for t in trials]
+            done, running, queued = grid_counts(states)
+            self.metrics.runs(queued=queued, running=len(running), done=done)
+            lines = grid_lines(states, self.latest)
         # Changes are shown at once; the clock alone only every `every_s`.
         key = tuple(line.rsplit(" | ", 1)[0] for line in lines)
         if key != self._shown or time.time() - self._shown_at > self.every_s:

@@ -6,6 +6,7 @@ dies with the trial: the evaluator, coordinator and token ledger pinned to the h
 worker in a bundle of its own. A run that fails to start leaks nothing and becomes an error row.
 """
 
+import logging
 import time
 import traceback
 import uuid
@@ -19,6 +20,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy, Place
 
 from actors.coordinator import SearchCoordinatorActor, SearchOutcome, SearchStatus
 from actors.evaluator import HCEEvaluatorActor
+from actors.metrics import RunLabels
 from actors.worker import ExperimentWorkerActor
 from agents.task_card import TaskCard
 from evaluation.bundled import hide_bundled_data
@@ -26,10 +28,12 @@ from evaluation.leaderboard import Leaderboard
 from evaluation.task import Task, TaskError
 from launcher.benchmark import RESULT_FILE, BenchmarkRow, error_row, result_row, task_config
 from launcher.config import RunConfig
+from launcher.html_report import write_run_report
 from launcher.placement import worker_options
 from launcher.result import RunResult
 from launcher.resume import record_config
 from launcher.task_source import resolve_task
+from launcher.tracking import WandbTracker
 from sandbox import data_dir_seen_by_agent
 from search.journal import Journal
 from search.run_dir import RunDir, write_json_atomic
@@ -37,6 +41,8 @@ from serving.budget import TokenLedgerActor, cost_usd
 from serving.client import client_settings
 from serving.outage import OutageBreakerActor, http_probe
 from serving.server import PolicyEndpoint
+
+log = logging.getLogger(__name__)
 
 # How often a running run tells the driver its progress (s).
 STATUS_INTERVAL_S = 2.0
@@ -66,6 +72,7 @@ def home_strategy() -> Any:
 def start_actors(cfg: RunConfig, task: Task, rd: RunDir, endpoint: PolicyEndpoint) -> RunActors:
     """Create the run's evaluator (which writes the agent-visible task), workers and coordinator."""
     home = home_strategy()
+    labels = RunLabels.for_run(rd.root, task.spec.name, cfg.seed)  # the tags of the run's metrics
     evaluator: Any = HCEEvaluatorActor.options(scheduling_strategy=home).remote(
         str(task.root),
         cfg.hce.split_seed,
@@ -73,6 +80,7 @@ def start_actors(cfg: RunConfig, task: Task, rd: RunDir, endpoint: PolicyEndpoin
         str(rd.public_dir),
         str(rd.hidden_dir / "sealed_scores.jsonl"),
         cfg.hce.scoring,
+        labels=labels,
     )
     ray.get(evaluator.__ray_ready__.remote())  # it has split the task and written task_public
     # The workers' copy of the task travels through the object store, whatever node they are on; the
@@ -103,7 +111,16 @@ def start_actors(cfg: RunConfig, task: Task, rd: RunDir, endpoint: PolicyEndpoin
     client = client_settings(cfg.policy, endpoint)
     workers: list[Any] = [
         ExperimentWorkerActor.options(**worker_options(cfg)).remote(
-            i, card, [public], f"{task.spec.name}-{run_key}", client, cfg.agent, ledger_name, box, breaker_name
+            i,
+            card,
+            [public],
+            f"{task.spec.name}-{run_key}",
+            client,
+            cfg.agent,
+            ledger_name,
+            box,
+            breaker_name,
+            labels=labels,
         )
         for i in range(cfg.search.num_workers)
     ]
@@ -117,6 +134,7 @@ def start_actors(cfg: RunConfig, task: Task, rd: RunDir, endpoint: PolicyEndpoin
         evaluator,
         ledger_name,
         breaker_name,
+        labels,
     )
     return RunActors(evaluator, workers, coordinator, ledger, breaker)
 
@@ -138,16 +156,33 @@ def run_search(
     actors = start_actors(cfg, task, rd, endpoint)
     placed = record_placement(actors, rd)
     nodes = sorted({str(w["node"])[:8] for w in placed["workers"]})
+    tracker = WandbTracker(
+        cfg.wandb,
+        rd.root,
+        f"{task.spec.name}-seed{cfg.seed}",
+        cfg.experiment,
+        cfg.model_dump(mode="json"),
+        lambda message: log.warning("%s", message),
+    )
+    journal, seen = Journal(rd.journal), -1
     outcome_ref = actors.coordinator.run.remote()
     while not ray.wait([outcome_ref], timeout=STATUS_INTERVAL_S)[0]:
+        status: SearchStatus = ray.get(actors.coordinator.status.remote())
         if on_status is not None:
-            on_status(ray.get(actors.coordinator.status.remote()), nodes)
+            on_status(status, nodes)
+        if tracker.active and status.nodes != seen:  # W&B gets each node once it is journaled
+            seen = status.nodes
+            tracker.log_nodes(journal.load(), task.lower_is_better)
     outcome: SearchOutcome = ray.get(outcome_ref)
     if on_status is not None:
         on_status(ray.get(actors.coordinator.status.remote()), nodes)
     ray.get([w.release_scratch.remote() for w in actors.workers])
     result = build_result(cfg, task, rd, outcome, started)
     write_json_atomic(rd.result, result.model_dump(mode="json"))
+    done = journal.load()
+    tracker.log_nodes(done, task.lower_is_better)
+    tracker.finish(result.model_dump(mode="json"), done)
+    write_run_report(rd.root)
     return result
 
 

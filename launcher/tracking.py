@@ -158,6 +158,19 @@ class WandbTracker:
                 return
             self._logged.add(node.id)
 
+    def log_table(self, key: str, rows: list[dict[str, Any]]) -> None:
+        """Log `rows` (dicts with the same keys) as one W&B Table under `key`."""
+        if self._run is None or not rows:
+            return
+        try:
+            import wandb
+
+            columns: list[str | int] = list(rows[0])
+            data: list[Iterable[Any]] = [[row.get(str(c)) for c in columns] for row in rows]
+            self._run.log({key: wandb.Table(columns=columns, data=data)})
+        except Exception as e:
+            self._fail("log", e)
+
     def finish(self, summary: dict[str, Any], nodes: Iterable[Node] = ()) -> None:
         """Write the run's summary (and the journal as a table) and close the W&B run."""
         if self._run is None:

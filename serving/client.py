@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from agents.job_facts import FACTS_FIELD
 from agents.react import PolicyStop
 from serving.config import PolicyConfig, SamplingConfig, VLLMPolicyConfig, context_window_for, sampling_for
+from serving.metrics import PolicyMetrics
 from serving.outage import OutageReporter
 
 if TYPE_CHECKING:  # serving.server imports Ray Serve, which a worker does not need
@@ -80,9 +81,14 @@ class PolicyClient:
     """
 
     def __init__(
-        self, settings: ClientSettings, ledger: Any = None, breaker: OutageReporter | None = None
+        self,
+        settings: ClientSettings,
+        ledger: Any = None,
+        breaker: OutageReporter | None = None,
+        metrics: PolicyMetrics | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics or PolicyMetrics()
         self.ledger = ledger
         self.breaker = breaker
         self.in_outage = False  # this client reported an outage and no recovery yet
@@ -124,6 +130,8 @@ class PolicyClient:
             extra["extra_body"] = {FACTS_FIELD: job}
         async with self.limit:
             completion = await self._with_retries(model, messages, tools, seed, extra)
+        if completion.usage is not None:
+            self.metrics.tokens(model, completion.usage.prompt_tokens, completion.usage.completion_tokens)
         if self.ledger is not None and completion.usage is not None:
             await self.ledger.add.remote(completion.usage.prompt_tokens, completion.usage.completion_tokens)
         return completion
@@ -139,6 +147,7 @@ class PolicyClient:
         first_failure: float | None = None
         attempt = 0
         while True:
+            started = time.monotonic()
             try:
                 completion = await self.openai.chat.completions.create(
                     model=model,
@@ -150,10 +159,13 @@ class PolicyClient:
                 )
             except openai.OpenAIError as e:
                 if not retryable(e):
+                    self.metrics.request(model, time.monotonic() - started, e, False)
                     raise
                 now = time.monotonic()
                 first_failure = first_failure or now
                 left_s = self.settings.outage_wait_s - (now - first_failure)
+                gives_up = attempt >= self.settings.max_retries and left_s <= 0
+                self.metrics.request(model, now - started, e, not gives_up)
                 if attempt >= self.settings.max_retries:
                     if left_s <= 0:
                         raise
@@ -166,9 +178,12 @@ class PolicyClient:
             await self._report_up()
             if not isinstance(completion, ChatCompletion):
                 # The openai client hands back the raw text when a 200 body is not JSON.
-                raise NotACompletion(
+                error = NotACompletion(
                     f"the policy server answered with a body that is not a chat completion: {completion:.200}"
                 )
+                self.metrics.request(model, time.monotonic() - started, error, False)
+                raise error
+            self.metrics.request(model, time.monotonic() - started, None, False)
             return completion
 
     async def _report_down(self, error: openai.OpenAIError) -> None:

@@ -84,6 +84,12 @@ def start_run(run_dir: Path, task_dir: Path, *overrides: str) -> tuple[RunDir, R
     return rd, start_actors(cfg, load_task(task_dir), rd, endpoint)
 
 
+def stop_run(actors: RunActors) -> None:
+    """Kill a test run's actors now (a run unit's die with its placement group)."""
+    for actor in [actors.coordinator, actors.evaluator, *actors.workers, actors.ledger, actors.breaker]:
+        ray.kill(actor)
+
+
 def journal(rd: RunDir) -> list[dict[str, Any]]:
     return [json.loads(line) for line in rd.journal.read_text().splitlines()]
 

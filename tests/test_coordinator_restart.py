@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import ray
 
-from tests.test_actors import journal, start_run
+from tests.test_actors import journal, start_run, stop_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("ray_session")]
 
@@ -54,4 +54,4 @@ def test_killed_coordinator_restarts_and_the_run_finishes(tmp_path: Path, digits
         assert all(n["valid"] for n in rerun), [n["reason"] for n in rerun]
         assert outcome.final is not None
     finally:
-        actors.kill()
+        stop_run(actors)

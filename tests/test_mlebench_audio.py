@@ -109,7 +109,7 @@ def test_freesound_clips_in_zips_multi_hot_labels_and_lwlrap(tmp_path: Path) -> 
     answers = pd.read_csv(task.answers_csv)
     truth |= {f: answers.loc[answers["fname"] == f, CLASSES].to_numpy()[0] for f in answers["fname"]}
     given = dict(zip(test_copy["fname"], noisy, strict=True))
-    by_original = {original: given[opaque] for opaque, (_, original) in hce._original.items()}
+    by_original = {original: given[opaque] for (_, original), opaque in hce._opaque.items()}
     for name in ("search", "val", "test"):
         t = np.array([truth[i] for i in split[name]])
         p = np.array([by_original[i] for i in split[name]])
