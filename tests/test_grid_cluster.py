@@ -27,9 +27,10 @@ from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.integration
-# A raylet gives its dashboard agent a few seconds to report its ports and dies past that; three
-# nodes and a driver on 2 busy cores need longer (read by the raylets this process starts).
+# A raylet gives its dashboard agent a minute to report its ports and dies past that; three nodes
+# and a driver on 2 busy cores need longer (read by the raylets this process starts).
 os.environ.setdefault("RAY_agent_register_timeout_ms", "300000")
+os.environ.setdefault("RAY_raylet_start_wait_time_s", "300")
 
 if shutil.which("unshare") is None or os.geteuid() != 0:
     pytest.skip("needs root and unshare(1) for the worker nodes' mount namespaces", allow_module_level=True)
