@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests._ray_node import patient_get_node
+from tests._ray_node import agent_ports, patient_get_node
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,7 +81,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GridCluster]:
             "num_gpus": 0,
             "node_ip_address": "127.0.0.1",
             "include_dashboard": False,
-            "dashboard_agent_listen_port": None,  # a random one, not Ray's default of every instance
+            # Ports fixed up front: a raylet otherwise waits for its agents to report theirs, and dies
+            # when a busy machine makes that take over 30 s.
+            **agent_ports(),
         },
     )
     monkeypatch.undo()
