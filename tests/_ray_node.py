@@ -7,6 +7,7 @@ dials the machine's public address instead of 127.0.0.1. Stopped by SIGTERM, wit
 
 import json
 import signal
+import socket
 import sys
 import time
 from typing import Any
@@ -34,6 +35,22 @@ def patient_get_node(*args: Any, **kwargs: Any) -> Any:
 services.get_node = patient_get_node
 
 
+def agent_ports() -> dict[str, Any]:
+    """Free ports for a node's agents, given up front: a raylet left to wait for its agents to
+    report theirs dies when a busy machine makes that take over 30 s."""
+    ports: dict[str, Any] = {}
+    for name in (
+        "dashboard_agent_listen_port",
+        "metrics_agent_port",
+        "metrics_export_port",
+        "runtime_env_agent_port",
+    ):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports[name] = int(s.getsockname()[1])
+    return ports
+
+
 def main() -> None:
     address, cpus, gpus, resources = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4])
     params = RayParams(
@@ -45,7 +62,7 @@ def main() -> None:
         object_store_memory=150 << 20,
         include_log_monitor=False,  # type: ignore[arg-type]  # one log monitor per machine (the head's); typed str by Ray
         node_manager_port=0,
-        dashboard_agent_listen_port=None,  # a random one: Ray's default port is the head's
+        **agent_ports(),
         min_worker_port=0,
         max_worker_port=0,
     )

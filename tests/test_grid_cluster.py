@@ -22,14 +22,15 @@ from typing import Any
 
 import pytest
 
-from tests._ray_node import patient_get_node
+from tests._ray_node import agent_ports, patient_get_node
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.integration
-# A raylet gives its dashboard agent a few seconds to report its ports and dies past that; three
-# nodes and a driver on 2 busy cores need longer (read by the raylets this process starts).
+# A raylet gives its dashboard agent a minute to report its ports and dies past that; three nodes
+# and a driver on 2 busy cores need longer (read by the raylets this process starts).
 os.environ.setdefault("RAY_agent_register_timeout_ms", "300000")
+os.environ.setdefault("RAY_raylet_start_wait_time_s", "300")
 
 if shutil.which("unshare") is None or os.geteuid() != 0:
     pytest.skip("needs root and unshare(1) for the worker nodes' mount namespaces", allow_module_level=True)
@@ -80,7 +81,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GridCluster]:
             "num_gpus": 0,
             "node_ip_address": "127.0.0.1",
             "include_dashboard": False,
-            "dashboard_agent_listen_port": None,  # a random one, not Ray's default of every instance
+            # Ports fixed up front: a raylet otherwise waits for its agents to report theirs, and dies
+            # when a busy machine makes that take over 30 s.
+            **agent_ports(),
         },
     )
     monkeypatch.undo()
