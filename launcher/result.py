@@ -1,6 +1,8 @@
 """result.json: the outcome of one run, as DESIGN.md specifies it."""
 
-from pydantic import BaseModel
+from typing import Any
+
+from pydantic import BaseModel, Field
 
 
 class RunResult(BaseModel):
@@ -27,6 +29,8 @@ class RunResult(BaseModel):
     cost_usd: float | None = None  # at policy.budget's prices, when they are configured
     budget_stop: str | None = None  # set when the token or cost budget stopped new jobs
     restarts: int = 0  # times the search coordinator crashed and came back by itself
+    # Each outage of the policy server (started_at, ended_at, error, duration_s): dispatch was held.
+    outages: list[dict[str, Any]] = Field(default_factory=list)
     run_dir: str
     started_at: float | None = None  # unix time this run (or its latest resume) started and ended
     ended_at: float | None = None

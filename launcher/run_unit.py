@@ -177,7 +177,9 @@ def run_search(
     if on_status is not None:
         on_status(ray.get(actors.coordinator.status.remote()), nodes)
     ray.get([w.release_scratch.remote() for w in actors.workers])
+    outages = ray.get(actors.breaker.outages.remote())
     result = build_result(cfg, task, rd, outcome, started)
+    result.outages = [o.model_dump() | {"duration_s": o.duration_s} for o in outages]
     write_json_atomic(rd.result, result.model_dump(mode="json"))
     done = journal.load()
     tracker.log_nodes(done, task.lower_is_better)
