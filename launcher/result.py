@@ -28,6 +28,7 @@ class RunResult(BaseModel):
     completion_tokens: int
     cost_usd: float | None = None  # at policy.budget's prices, when they are configured
     budget_stop: str | None = None  # set when the token or cost budget stopped new jobs
+    disk_full: str | None = None  # set when a full disk stopped dispatching (continue with resume=)
     restarts: int = 0  # times the search coordinator crashed and came back by itself
     # Each outage of the policy server (started_at, ended_at, error, duration_s): dispatch was held.
     outages: list[dict[str, Any]] = Field(default_factory=list)

@@ -73,7 +73,11 @@ def start_actors(cfg: RunConfig, task: Task, rd: RunDir, endpoint: PolicyEndpoin
     """Create the run's evaluator (which writes the agent-visible task), workers and coordinator."""
     home = home_strategy()
     labels = RunLabels.for_run(rd.root, task.spec.name, cfg.seed)  # the tags of the run's metrics
-    evaluator: Any = HCEEvaluatorActor.options(scheduling_strategy=home).remote(
+    # The run's actors have names: the restartable coordinator finds them by name, as Ray cannot promise
+    # a restarted actor the handles it was created with.
+    run_key = uuid.uuid4().hex[:12]
+    evaluator_name = f"aira-evaluator-{run_key}"
+    evaluator: Any = HCEEvaluatorActor.options(name=evaluator_name, scheduling_strategy=home).remote(
         str(task.root),
         cfg.hce.split_seed,
         cfg.hce.fractions,
@@ -98,7 +102,6 @@ def start_actors(cfg: RunConfig, task: Task, rd: RunDir, endpoint: PolicyEndpoin
         description=(rd.public_dir / "description.md").read_text(),
     )
     # The ledger counts from the journal's totals, at start (a resume) and after a restart.
-    run_key = uuid.uuid4().hex[:12]
     ledger_name = f"aira-token-ledger-{run_key}"
     ledger: Any = TokenLedgerActor.options(name=ledger_name, scheduling_strategy=home).remote(
         cfg.policy.budget, str(rd.journal)
@@ -109,8 +112,9 @@ def start_actors(cfg: RunConfig, task: Task, rd: RunDir, endpoint: PolicyEndpoin
         http_probe(endpoint.base_url)
     )
     client = client_settings(cfg.policy, endpoint)
+    worker_names = [f"aira-worker-{run_key}-{i}" for i in range(cfg.search.num_workers)]
     workers: list[Any] = [
-        ExperimentWorkerActor.options(**worker_options(cfg)).remote(
+        ExperimentWorkerActor.options(name=worker_names[i], **worker_options(cfg)).remote(
             i,
             card,
             [public],
@@ -130,8 +134,8 @@ def start_actors(cfg: RunConfig, task: Task, rd: RunDir, endpoint: PolicyEndpoin
         cfg.seed,
         task.lower_is_better,
         str(rd.root),
-        workers,
-        evaluator,
+        worker_names,
+        evaluator_name,
         ledger_name,
         breaker_name,
         labels,
@@ -243,6 +247,7 @@ def build_result(
             sum(n.completion_tokens for n in nodes.values()),
         ),
         budget_stop=outcome.budget_stop,
+        disk_full=outcome.disk_full,
         restarts=outcome.restarts,
         run_dir=str(rd.root),
         started_at=started_at,

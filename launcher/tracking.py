@@ -30,6 +30,10 @@ JOURNAL_COLUMNS: list[str | int] = [
 ]
 
 
+# What `wandb agent` sets for the one run it starts a program for.
+_SWEEP_RUN_VARS = ("WANDB_RUN_ID", "WANDB_SWEEP_ID", "WANDB_SWEEP_PARAM_PATH")
+
+
 class WandbConfig(BaseModel):
     """The `wandb.*` config section. Offline runs are written under `<run dir>/wandb/`."""
 
@@ -104,6 +108,11 @@ class WandbTracker:
                 "this run is not tracked; use wandb.mode=offline and `wandb sync` later"
             )
             return
+        if job_type != "grid":
+            # Under `wandb agent` the sweep's run belongs to the launching process (the grid's W&B
+            # run); a search run in a Tune trial inherits the agent's variables and must not take it.
+            for name in _SWEEP_RUN_VARS:
+                os.environ.pop(name, None)
         try:
             import wandb
 

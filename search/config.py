@@ -1,5 +1,7 @@
 """The search's config section (`search.*`): steady-state evolution and its budget."""
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -20,4 +22,7 @@ class SearchConfig(BaseModel):
     temperature: float = Field(gt=0, description="T must be > 0 (T -> 0 is greedy)")
     crossover_prob: float = Field(ge=0, le=1)
     num_drafts: int = Field(3, ge=1)
+    # evolution: steady-state evolution (AIRA_2); best_of_k: the ablation "no evolution", every job an
+    # independent draft (no parent, no crossover), the final pick by D_val as usual.
+    strategy: Literal["evolution", "best_of_k"] = "evolution"
     budget: BudgetConfig

@@ -2,6 +2,7 @@
 
 import random
 
+from search.best_of_k import IndependentDrafts
 from search.config import SearchConfig
 from search.job import Job, Parent
 from search.journal import Journal
@@ -56,11 +57,15 @@ class Evolution:
         self._running_json = {i: r.model_dump_json() for i, r in self.state.running.items()}
         save_state(run_dir.state, self.state)
         # A resumed run continues the random stream past the nodes it already made.
-        self.policy = SteadyStatePolicy(
-            config.temperature,
-            config.crossover_prob,
-            config.num_drafts,
-            random.Random(f"{seed}:{len(self.population)}"),
+        self.policy: SteadyStatePolicy | IndependentDrafts = (
+            IndependentDrafts()
+            if config.strategy == "best_of_k"
+            else SteadyStatePolicy(
+                config.temperature,
+                config.crossover_prob,
+                config.num_drafts,
+                random.Random(f"{seed}:{len(self.population)}"),
+            )
         )
 
     def begin(self, now: float) -> float:

@@ -142,3 +142,35 @@ def test_state_writes_are_shared_and_a_full_disk_reaches_every_waiter(tmp_path: 
         assert all(isinstance(r, OSError) and r.errno == errno.ENOSPC for r in results)
 
     asyncio.run(main())
+
+
+def test_best_of_k_makes_every_job_an_independent_draft(tmp_path: Path) -> None:
+    """search.strategy=best_of_k (the ablation "no evolution"): no parent, no crossover, ever."""
+    evolving = Evolution(RunDir(tmp_path / "evo"), CONFIG, 0, False, session="a")
+    drafts = Evolution(
+        RunDir(tmp_path / "bok"), CONFIG.model_copy(update={"strategy": "best_of_k"}), 0, False, session="a"
+    )
+    for evo in (evolving, drafts):
+        deadline = evo.begin(1000.0)
+        for _ in range(30):
+            job = evo.new_job(deadline)
+            evo.started(job, 0, 1001.0)
+            node = Node(
+                id=job.node_id,
+                operator=job.operator,
+                parent_ids=[p.node_id for p in job.parents],
+                valid=True,
+                search_score=job.node_id / 100,
+                worker_id=0,
+                started_at=1001.0,
+                ended_at=1002.0,
+                scored_at=1002.0,
+            )
+            evo.write(node, "print(1)", b"id,y\n1,0\n", {"steps": []})
+            evo.add(node)
+    kinds = {n.operator for n in evolving.population.nodes.values()}
+    assert kinds - {"draft"}, "evolution mutates and crosses once num_drafts valid nodes exist"
+    assert {n.operator for n in drafts.population.nodes.values()} == {"draft"}
+    assert all(not n.parent_ids for n in drafts.population.nodes.values())
+    seeds = {drafts.new_job(2000.0).seed for _ in range(5)}
+    assert len(seeds) == 5, "each draft has a seed of its own"
