@@ -88,23 +88,21 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GridCluster]:
     )
     monkeypatch.undo()
     nodes: list[subprocess.Popen[bytes]] = []
-    ray.init(address=head.address, namespace="aira-grid-test")
+    # Nodes are counted through the head's GCS, not a ray.init here: the test session's own Ray may
+    # already be connected in this process.
     try:
         # One node after the other: two raylets starting at once on 2 busy cores miss their deadlines.
         for i in range(2):
             nodes.append(_gpu_node(head.address, [runs, cache], scratch, base / f"gpu{i}.log"))
             deadline = time.time() + 300
-            while sum(n["Alive"] for n in ray.nodes()) < 2 + i:
+            while len(head.global_state._live_node_ids()) < 2 + i:
                 assert time.time() < deadline, [p.read_text() for p in base.glob("gpu*.log")]
                 assert nodes[-1].poll() is None, (base / f"gpu{i}.log").read_text()
                 time.sleep(1)
         assert head.head_node is not None
         head_id = head.head_node.node_id
-        ray.shutdown()
         yield GridCluster(head.address, head_id, nodes, cache)
     finally:
-        if ray.is_initialized():
-            ray.shutdown()
         for p in nodes:
             os.killpg(p.pid, signal.SIGTERM)  # the node stops its processes as it exits
         for p in nodes:
