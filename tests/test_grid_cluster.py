@@ -163,10 +163,10 @@ def _overlaps(rows: list[dict[str, Any]]) -> int:
 
 
 @pytest.mark.skip(
-    reason="known bug (issue 9, open): after the driver is killed, the dead launch's Ray Serve proxy "
-    "keeps the cluster's Serve instance on its port, the new launch's policy server is announced on "
-    "another port, and the continued runs' episodes never reach it (seen 2026-12-01: the first launch's "
-    "runs valid, the continued wine runs 0 valid, 'budget deadline reached' after 0 steps)"
+    reason="open bug (issue 9): after the driver is killed and the command is run again, the continued "
+    "runs' episodes never reach the policy server (seen 2026-12-01: the first launch's runs valid, the "
+    "continued wine runs 0 valid, 'budget deadline reached' after 0 steps); likely cause: the dead "
+    "launch's Serve instance keeps its proxy port while the new launch announces another"
 )
 def test_grid_runs_two_at_a_time_across_nodes_without_a_shared_filesystem_and_resumes(
     cluster: GridCluster, tmp_path: Path
