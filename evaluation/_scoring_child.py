@@ -32,14 +32,17 @@ def serve(memory_mb: int, requests: IO[bytes], replies: IO[bytes]) -> None:
             del submission
             # What is left of the heap after an allocation failure is not trusted: a fresh process follows.
             restart = True
-            scores = Scores(
-                valid=False,
-                reason=f"scoring the submission ran out of memory (limit {memory_mb} MB, "
-                "hce.scoring.memory_mb): write only the columns of sample_submission.csv, one row per id",
-            )
+            scores = Scores(valid=False, reason=out_of_memory_reason(memory_mb))
         write_frame(replies, json.dumps({"scores": scores.model_dump(), "restart": restart}).encode())
         if restart:
             return
+
+
+def out_of_memory_reason(memory_mb: int) -> str:
+    return (
+        f"scoring the submission ran out of memory (limit {memory_mb} MB, hce.scoring.memory_mb): "
+        "write only the columns of sample_submission.csv, one row per id"
+    )
 
 
 def main() -> None:

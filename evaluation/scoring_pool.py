@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 from evaluation._frames import read_frame, write_frame
+from evaluation._scoring_child import out_of_memory_reason
 from evaluation.config import ScoringLimits
 from evaluation.scores import Scores
 from evaluation.scoring import HCEScorer
@@ -201,10 +202,15 @@ class ScoringPool:
             except _Died:
                 assert process is not None
                 how = process.how_it_ended()
-                log.warning("a scoring process died (%s): %s", how, process.stderr_tail())
+                tail = process.stderr_tail()
+                log.warning("a scoring process died (%s): %s", how, tail)
                 died.append(how)
                 self._retire(process)
                 self._slots.put(None)
+                if _ran_out_of_memory(tail):
+                    # A native library (pyarrow's CSV parser) aborts instead of raising MemoryError:
+                    # the same submission would abort again, so it is invalid now.
+                    return Scores(valid=False, reason=out_of_memory_reason(self.limits.memory_mb))
                 continue
             except BaseException:
                 self._slots.put(process)
@@ -228,3 +234,9 @@ class ScoringPool:
             processes, self._all = self._all, []
         for process in processes:
             process.close()
+
+
+def _ran_out_of_memory(stderr_tail: str) -> bool:
+    text = stderr_tail.lower()
+    return "out of memory" in text or "memoryerror" in text or "bad_alloc" in text
+
