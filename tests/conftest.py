@@ -54,7 +54,10 @@ def ray_session() -> Iterator[None]:
     """One local Ray instance on loopback for the whole session, with 2 declared (not real) GPUs."""
     import ray
 
+    # address="local": our own instance even when another Ray runs on this machine (`ray start`
+    # announces itself in /tmp/ray/ray_current_cluster, which a plain ray.init would join).
     ray.init(
+        address="local",
         num_cpus=4,
         num_gpus=2,
         resources={"experiment_slot": 2},
