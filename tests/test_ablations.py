@@ -27,6 +27,7 @@ from evaluation.self_reported import NO_SELF_REPORT, best_self_reported, with_se
 from evaluation.task import load_task
 from launcher.config import ConfigError
 from policies.baseline import BaselinePolicy
+from policies.replay import ReplayError, ReplayPolicy
 from sandbox import ProcessSandbox
 from search.node import Node
 from search.population import Population
@@ -327,3 +328,27 @@ def test_the_switches_are_config_keys_with_clear_errors() -> None:
         compose_config("agent.operator=one_shot")
     with pytest.raises(ConfigError, match=r"agent\.max_debug_rounds"):
         compose_config("agent.max_debug_rounds=-1")
+
+
+# the replay's alternatives: one script, episodes that differ
+
+
+def test_replay_alternatives_hand_each_request_for_a_turn_the_next_one(tmp_path: Path) -> None:
+    script = tmp_path / "alt.jsonl"
+    a, b = {"content": "a"}, {"content": "b"}
+    script.write_text(json.dumps({"alternatives": [a, b]}) + "\n" + json.dumps({"content": "end"}) + "\n")
+    policy = ReplayPolicy(script)
+    assert [policy.turn_for([], 0).message["content"] for _ in range(3)] == ["a", "b", "a"]
+    assert [policy.turn_for([], 1).message["content"] for _ in range(2)] == ["end", "end"]
+    bad_lines: list[dict[str, Any]] = [
+        {"alternatives": []},
+        {"alternatives": [a], "content": "x"},
+        {"alternatives": [{"alternatives": [a]}]},
+    ]
+    for bad in bad_lines:
+        script.write_text(json.dumps(bad) + "\n")
+        with pytest.raises(ReplayError, match=r"line 1: alternatives must be the line's only key"):
+            ReplayPolicy(script)
+    script.write_text(json.dumps({"alternatives": [a, {"content": "c", "oops": 1}]}) + "\n")
+    with pytest.raises(ReplayError, match=r"line 1, alternative 2: unknown keys \['oops'\]"):
+        ReplayPolicy(script)
