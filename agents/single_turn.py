@@ -20,6 +20,7 @@ from agents.candidate import Step, Trajectory
 from agents.config import AgentConfig
 from agents.prompt import ParentCode, render_debug_message, render_single_turn_system, render_user_message
 from agents.react import (
+    EPISODE_TOKENS_REASON,
     MAX_ERROR_CHARS,
     ChatPolicy,
     EpisodeOutcome,
@@ -90,6 +91,9 @@ async def run_single_turn(
         remaining = ends_at - time.time()
         if remaining <= 0:
             return _end(trajectory, end_reason)
+        used = trajectory.prompt_tokens + trajectory.completion_tokens
+        if agent.max_episode_tokens is not None and used >= agent.max_episode_tokens:
+            return _end(trajectory, EPISODE_TOKENS_REASON)
         request = [system, {"role": "user", "content": task}]
         try:
             completion = await asyncio.wait_for(

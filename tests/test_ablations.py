@@ -15,7 +15,7 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from agents.config import AgentConfig, load_agent_config
 from agents.job_facts import JobFacts
-from agents.react import EpisodeOutcome
+from agents.react import EPISODE_TOKENS_REASON, EpisodeOutcome
 from agents.single_turn import NO_CODE, extract_code, reported_score, run_single_turn
 from agents.task_card import TaskCard
 from agents.tools import ToolLimits, call_tool, tool_schemas
@@ -268,6 +268,13 @@ def test_a_script_that_writes_no_submission_is_debugged_and_a_stale_one_does_not
         ScriptedClientDouble(code_reply("print('nothing')\n"), code_reply("print('no')\n")), box, agent
     )
     assert again.submission is None and again.reason is not None and "wrote no submission.csv" in again.reason
+
+
+def test_the_episode_token_limit_ends_the_debug_rounds(box: ProcessSandbox) -> None:
+    client = ScriptedClientDouble(code_reply(FAILS), code_reply(WRITES))
+    agent = load_agent_config(max_steps=5, max_debug_rounds=2, max_episode_tokens=100)
+    out = single_turn(client, box, agent)
+    assert out.submission is None and out.reason == EPISODE_TOKENS_REASON and len(client.requests) == 1
 
 
 # the baseline answers either form
