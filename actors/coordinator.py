@@ -192,7 +192,9 @@ class SearchCoordinator:
             if candidate is None:
                 score: SearchScore = await self.evaluator.score.remote(job.node_id, None, reason)
             else:
-                score = await self.evaluator.score.remote(job.node_id, candidate.submission, candidate.reason)
+                score = await self.evaluator.score.remote(
+                    job.node_id, candidate.submission, candidate.reason, candidate.validation_score
+                )
         return score
 
     async def _record(

@@ -22,9 +22,15 @@ class MeasuredEvaluator(HCEEvaluator):
         super().__init__(*args, **kwargs)
         self.metrics = EvaluatorMetrics(labels)
 
-    def score(self, node_id: int, submission: bytes | None, reason: str | None = None) -> SearchScore:
+    def score(
+        self,
+        node_id: int,
+        submission: bytes | None,
+        reason: str | None = None,
+        validation_score: float | None = None,
+    ) -> SearchScore:
         started = time.monotonic()
-        result = super().score(node_id, submission, reason)
+        result = super().score(node_id, submission, reason, validation_score)
         self.metrics.scored(time.monotonic() - started, result, submission is not None)
         return result
 

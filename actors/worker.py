@@ -14,6 +14,7 @@ from actors.metrics import UNLABELLED, RunLabels, WorkerMetrics
 from agents.candidate import Candidate
 from agents.config import AgentConfig
 from agents.react import ParentCode, run_episode
+from agents.single_turn import run_single_turn
 from agents.task_card import TaskCard
 from sandbox import SandboxConfig, data_dir_seen_by_agent, open_sandbox
 from search.job import Job
@@ -71,9 +72,12 @@ class ExperimentWorker:
         sandbox: SandboxConfig | None = None,
         breaker_name: str | None = None,
         labels: RunLabels = UNLABELLED,
+        self_report: bool = False,
     ) -> None:
         self.worker_id = worker_id
         self.agent = agent
+        # hce.enabled=false: the agent reports its own validation score, which the search ranks by.
+        self.self_report = self_report
         self.sandbox = sandbox or SandboxConfig()
         scratch = scratch_root() / run_key
         self.public_dir = materialise_public(public[0], scratch / "task_public")
@@ -125,8 +129,10 @@ class ExperimentWorker:
             agent = self.agent
             if agent.context_window is None:  # the policy's window, where it knows it
                 agent = agent.model_copy(update={"context_window": self.client.context_window(model)})
+            # agent.operator: AIRA_2's ReAct agent, or the ablation's static single-turn operator.
+            operate = run_single_turn if agent.operator == "single_turn" else run_episode
             try:
-                outcome = await run_episode(
+                outcome = await operate(
                     self.client,
                     model,
                     sandbox,
@@ -137,6 +143,7 @@ class ExperimentWorker:
                     job.deadline,
                     agent,
                     self.sandbox.exec_timeout_s,
+                    self.self_report,
                 )
             finally:
                 await sandbox.close()
@@ -148,6 +155,7 @@ class ExperimentWorker:
             node_id=job.node_id,
             code=outcome.code,
             submission=outcome.submission,
+            validation_score=outcome.validation_score,
             trajectory=outcome.trajectory,
             reason=outcome.reason,
             worker_id=self.worker_id,

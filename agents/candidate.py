@@ -31,12 +31,14 @@ class Candidate(BaseModel):
     """A candidate solution produced by one episode.
 
     `submission` is the CSV the agent submitted (bytes), None when it never submitted;
-    `reason` then says why (no submit, budget, policy errors, ...).
+    `reason` then says why (no submit, budget, policy errors, ...). `validation_score` is the score
+    the agent reported for its own solution (hce.enabled=false only; None otherwise).
     """
 
     node_id: int
     code: str = ""
     submission: bytes | None = None
+    validation_score: float | None = None
     trajectory: Trajectory = Field(default_factory=Trajectory)
     reason: str | None = None
     worker_id: int

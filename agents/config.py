@@ -3,7 +3,7 @@ and its prompt templates."""
 
 import string
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -13,7 +13,14 @@ DEFAULT_FILE = Path(__file__).resolve().parents[1] / "conf" / "agent" / "react.y
 
 # The named fields each template may use; a template naming another one is a config error.
 TEMPLATE_FIELDS: dict[str, frozenset[str]] = {
-    "system": frozenset({"data_dir", "metric", "direction", "tools", "exec_timeout_s", "max_steps"}),
+    "system": frozenset(
+        {"data_dir", "metric", "direction", "tools", "exec_timeout_s", "max_steps", "scoring"}
+    ),
+    "scoring_hidden": frozenset({"metric", "direction"}),
+    "scoring_self_reported": frozenset({"metric", "direction"}),
+    "single_turn": frozenset(
+        {"data_dir", "metric", "direction", "exec_timeout_s", "max_debug_rounds", "scoring"}
+    ),
     "draft": frozenset({"description", "card", "direction", "parents"}),
     "mutate": frozenset({"description", "card", "direction", "parents"}),
     "crossover": frozenset({"description", "card", "direction", "parents"}),
@@ -31,6 +38,11 @@ class PromptTemplates(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     system: str
+    scoring_hidden: str = Field(description="system's {scoring} with HCE: a hidden evaluator scores")
+    scoring_self_reported: str = Field(
+        description="system's {scoring} with hce.enabled=false: the agent reports its validation score"
+    )
+    single_turn: str = Field(description="the system prompt of agent.operator=single_turn")
     draft: str
     mutate: str
     crossover: str
@@ -64,10 +76,13 @@ class PromptTemplates(BaseModel):
 class AgentConfig(BaseModel):
     """One ReAct episode: its limits, how its conversation is kept within the context window, and
     its prompts. `context_window: null` takes the policy's (vLLM's max_model_len, llama.cpp's n_ctx,
-    policy.context_window otherwise)."""
+    policy.context_window otherwise). `operator: single_turn` is the ablation "no subagents"
+    (agents/single_turn.py): one call, one run, up to `max_debug_rounds` debug calls."""
 
     model_config = ConfigDict(extra="forbid")
 
+    operator: Literal["react", "single_turn"] = "react"
+    max_debug_rounds: int = Field(2, ge=0, description="single_turn: debug calls after a failed run")
     max_steps: int = Field(ge=1)
     max_consecutive_errors: int = Field(3, ge=1)
     observation_chars: int = Field(4000, ge=200)

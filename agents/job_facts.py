@@ -5,7 +5,7 @@ ignored); the scripted baseline reads it instead of parsing the prompt's prose, 
 templates can change freely.
 """
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
@@ -13,6 +13,9 @@ from agents.task_card import TaskCard
 
 # The request body field that carries the facts.
 FACTS_FIELD = "aira_job"
+
+# How the agent works: a ReAct episode, or the single-turn operator (agent.operator).
+Form = Literal["react", "single_turn"]
 
 
 class ParentFacts(BaseModel):
@@ -27,12 +30,16 @@ class ParentFacts(BaseModel):
 class JobFacts(BaseModel):
     """What the worker knows about the job: the operator, its parents and the task card, and the
     request's place in the episode: `turn` assistant turns came before it (compaction may have
-    removed some of them from the request's messages)."""
+    removed some of them from the request's messages). `form`: a ReAct episode, or a call of the
+    single-turn operator (its `turn` is the debug round, 0 for the first script); `self_report`: the
+    agent reports its own validation score (hce.enabled=false)."""
 
     operator: str
     parents: list[ParentFacts]
     card: TaskCard
     turn: int = 0
+    form: Form = "react"
+    self_report: bool = False
 
 
 def read_job_facts(body: dict[str, Any] | None) -> JobFacts | None:

@@ -30,9 +30,10 @@ def parent_file(index: int) -> str:
 
 
 def render_system_prompt(
-    prompts: PromptTemplates, card: TaskCard, exec_timeout_s: float, max_steps: int
+    prompts: PromptTemplates, card: TaskCard, exec_timeout_s: float, max_steps: int, self_report: bool = False
 ) -> str:
-    """The system prompt: the agent's role, every tool and the rules of the task."""
+    """The system prompt: the agent's role, every tool and the rules of the task; `self_report`
+    (hce.enabled=false): the agent reports its own validation score."""
     tools = "\n".join(f"- {t.name}: {t.schema['function']['description']}" for t in TOOLS.values())
     return prompts.system.format(
         data_dir=card.data_dir,
@@ -41,7 +42,28 @@ def render_system_prompt(
         tools=tools,
         exec_timeout_s=exec_timeout_s,
         max_steps=max_steps,
+        scoring=render_scoring(prompts, card, self_report),
     )
+
+
+def render_single_turn_system(
+    prompts: PromptTemplates, card: TaskCard, exec_timeout_s: float, max_debug_rounds: int, self_report: bool
+) -> str:
+    """The single-turn operator's system prompt: one script per reply, no tools."""
+    return prompts.single_turn.format(
+        data_dir=card.data_dir,
+        metric=card.metric,
+        direction=direction(card),
+        exec_timeout_s=exec_timeout_s,
+        max_debug_rounds=max_debug_rounds,
+        scoring=render_scoring(prompts, card, self_report),
+    )
+
+
+def render_scoring(prompts: PromptTemplates, card: TaskCard, self_report: bool) -> str:
+    """The rule saying who scores a submission: the hidden evaluator, or the agent itself."""
+    template = prompts.scoring_self_reported if self_report else prompts.scoring_hidden
+    return template.format(metric=card.metric, direction=direction(card))
 
 
 def render_user_message(

@@ -29,7 +29,7 @@ from agents._arguments import ToolError, parse_arguments
 from agents.candidate import Step, Trajectory
 from agents.config import AgentConfig
 from agents.context import ContextWindow
-from agents.job_facts import JobFacts, ParentFacts
+from agents.job_facts import Form, JobFacts, ParentFacts
 from agents.prompt import ParentCode, parent_file, render_system_prompt, render_user_message
 from agents.task_card import TaskCard
 from agents.text_calls import parse_text_calls
@@ -51,7 +51,7 @@ EPISODE_TOKENS_REASON = "episode token limit (agent.max_episode_tokens) reached 
 # The shortest time a tool call gets, even right before the deadline: less cannot start a program.
 _MIN_TOOL_TIMEOUT_S = 1.0
 # An error page from a proxy can be long; the reason and the step need its first lines only.
-_MAX_ERROR_CHARS = 500
+MAX_ERROR_CHARS = 500
 # Compact-and-ask-again rounds for one turn before its reply is taken as it is (or fails).
 _CONTEXT_RETRIES = 3
 # How servers word a refused over-long prompt: vLLM "This model's maximum context length is N
@@ -82,12 +82,14 @@ class ChatPolicy(Protocol):
 
 
 class EpisodeOutcome(NamedTuple):
-    """What an episode produced: `submission` is None when it did not submit, `reason` then says why."""
+    """What an episode produced: `submission` is None when it did not submit, `reason` then says why;
+    `validation_score` is the agent's own (hce.enabled=false), None when it reported none."""
 
     code: str
     submission: bytes | None
     trajectory: Trajectory
     reason: str | None
+    validation_score: float | None = None
 
 
 class _Failures:
@@ -114,6 +116,30 @@ def is_context_error(error: openai.OpenAIError) -> bool:
     return status in (400, 413) and bool(_CONTEXT_ERROR_RE.search(str(error)))
 
 
+def episode_end(deadline: float, agent: AgentConfig) -> tuple[float, str]:
+    """When an episode must end (unix time) and the reason it gives then: the search's deadline or
+    `agent.max_episode_s` from now, whichever comes first."""
+    if agent.max_episode_s is not None and time.time() + agent.max_episode_s < deadline:
+        return time.time() + agent.max_episode_s, EPISODE_TIME_REASON
+    return deadline, DEADLINE_REASON
+
+
+def job_facts(
+    card: TaskCard, operator: str, parents: list[ParentCode], form: Form, self_report: bool
+) -> dict[str, Any]:
+    """The job's facts as sent beside every request of the episode (agents/job_facts.py)."""
+    return JobFacts(
+        operator=operator,
+        parents=[
+            ParentFacts(node_id=p.node_id, search_score=p.search_score, file=parent_file(i), code=p.code)
+            for i, p in enumerate(parents, start=1)
+        ],
+        card=card,
+        form=form,
+        self_report=self_report,
+    ).model_dump()
+
+
 async def run_episode(
     client: ChatPolicy,
     model: str,
@@ -125,21 +151,21 @@ async def run_episode(
     deadline: float,
     agent: AgentConfig,
     exec_timeout_s: float,
+    self_report: bool = False,
 ) -> EpisodeOutcome:
     """Run one ReAct episode until submit or a limit; `deadline` is the search's, a unix time
     (time.time()), and the episode's own is the earlier of it and `agent.max_episode_s` from now.
+    `self_report` (hce.enabled=false): the agent reports its validation score with submit.
 
     Raises ValueError only for a caller's mistake: an operator with the wrong number of parents.
     """
-    ends_at, end_reason = deadline, DEADLINE_REASON
-    if agent.max_episode_s is not None and time.time() + agent.max_episode_s < deadline:
-        ends_at, end_reason = time.time() + agent.max_episode_s, EPISODE_TIME_REASON
+    ends_at, end_reason = episode_end(deadline, agent)
     prompts = agent.prompts
     trajectory = Trajectory(
         messages=[
             {
                 "role": "system",
-                "content": render_system_prompt(prompts, card, exec_timeout_s, agent.max_steps),
+                "content": render_system_prompt(prompts, card, exec_timeout_s, agent.max_steps, self_report),
             },
             {
                 "role": "user",
@@ -147,15 +173,8 @@ async def run_episode(
             },
         ]
     )
-    job = JobFacts(
-        operator=operator,
-        parents=[
-            ParentFacts(node_id=p.node_id, search_score=p.search_score, file=parent_file(i), code=p.code)
-            for i, p in enumerate(parents, start=1)
-        ],
-        card=card,
-    ).model_dump()
-    tools = tool_schemas()
+    job = job_facts(card, operator, parents, "react", self_report)
+    tools = tool_schemas(self_report)
 
     async def summarize(prompt: str) -> str | None:
         request = [*trajectory.messages[:2], {"role": "user", "content": prompt}]
@@ -165,7 +184,7 @@ async def run_episode(
             )
         except (openai.OpenAIError, PolicyStop, TimeoutError):
             return None  # the note without a summary still says what was removed
-        _count_tokens(trajectory, reply)
+        count_tokens(trajectory, reply)
         return reply.choices[0].message.content if reply.choices else None
 
     context = ContextWindow(
@@ -197,7 +216,7 @@ async def run_episode(
         except PolicyStop as e:
             return _end(trajectory, context, str(e))
         except openai.OpenAIError as e:
-            failure = f"policy request failed: {type(e).__name__}: {str(e)[:_MAX_ERROR_CHARS]}"
+            failure = f"policy request failed: {type(e).__name__}: {str(e)[:MAX_ERROR_CHARS]}"
             if is_context_error(e) and context_retries < _CONTEXT_RETRIES:
                 context_retries += 1
                 context.shrink(sent)
@@ -208,7 +227,7 @@ async def run_episode(
             if reason := failures.record(failure):
                 return _end(trajectory, context, reason)
             continue
-        _count_tokens(trajectory, completion)
+        count_tokens(trajectory, completion)
         context.observe_usage(sent, completion.usage.prompt_tokens if completion.usage else None)
         cut = bool(completion.choices) and completion.choices[0].finish_reason == "length"
         if cut and context_retries < _CONTEXT_RETRIES:
@@ -221,11 +240,13 @@ async def run_episode(
         context_retries = 0
         turn += 1
         error, submitted = await _take_turn(
-            completion, turn - 1, trajectory, sandbox, ends_at, agent, exec_timeout_s
+            completion, turn - 1, trajectory, sandbox, ends_at, agent, exec_timeout_s, self_report
         )
         if submitted is not None:
             trajectory.compactions = context.compactions
-            return EpisodeOutcome(submitted.code, submitted.submission, trajectory, None)
+            return EpisodeOutcome(
+                submitted.code, submitted.submission, trajectory, None, submitted.validation_score
+            )
         if reason := failures.record(error):
             return _end(trajectory, context, reason)
     return _end(trajectory, context, STEP_LIMIT_REASON)
@@ -267,6 +288,7 @@ async def _take_turn(
     deadline: float,
     agent: AgentConfig,
     exec_timeout_s: float,
+    self_report: bool,
 ) -> tuple[str | None, Submission | None]:
     """Record the reply, run its tool calls; return the turn's error (None if a call worked) and
     the submission if it submitted."""
@@ -313,9 +335,8 @@ async def _take_turn(
             result = error_result(call.problem)
         else:
             timeout = max(_MIN_TOOL_TIMEOUT_S, min(exec_timeout_s, deadline - time.time()))
-            result = await call_tool(
-                sandbox, call.name, call.arguments, ToolLimits(timeout, agent.observation_chars)
-            )
+            limits = ToolLimits(timeout, agent.observation_chars)
+            result = await call_tool(sandbox, call.name, call.arguments, limits, self_report)
             submitted = result.submitted
         seen = observation_with_limits(result.observation, agent.max_steps - turn - 1, deadline - time.time())
         if native:
@@ -355,7 +376,8 @@ def _text_calls(content: str, turn: int) -> list[_Call]:
     return calls
 
 
-def _count_tokens(trajectory: Trajectory, completion: ChatCompletion) -> None:
+def count_tokens(trajectory: Trajectory, completion: ChatCompletion) -> None:
+    """Add a reply's token usage (as the server reported it) to the trajectory's totals."""
     if completion.usage is not None:
         trajectory.prompt_tokens += completion.usage.prompt_tokens or 0
         trajectory.completion_tokens += completion.usage.completion_tokens or 0

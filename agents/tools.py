@@ -23,10 +23,12 @@ class ToolLimits(NamedTuple):
 
 
 class Submission(NamedTuple):
-    """What `submit` hands in: the predictions file and the code that made it."""
+    """What `submit` hands in: the predictions file, the code that made it and, with HCE off, the
+    agent's own validation score."""
 
     code: str
     submission: bytes
+    validation_score: float | None = None
 
 
 class ToolResult(NamedTuple):
@@ -126,8 +128,12 @@ async def _submit(sandbox: Sandbox, args: dict[str, Any], limits: ToolLimits) ->
         code, kept = "", f" ({code_path} not found: no code recorded)"
     except (OSError, ValueError) as e:
         code, kept = "", f" (no code recorded: cannot read {code_path}: {e})"
+    reported = args.get("validation_score")
+    score = float(reported) if reported is not None else None
+    said = f", validation score {score:g}" if score is not None else ""
     return ToolResult(
-        f"submitted {path} ({len(submission)} bytes){kept}", submitted=Submission(code, submission)
+        f"submitted {path} ({len(submission)} bytes){kept}{said}",
+        submitted=Submission(code, submission, score),
     )
 
 
@@ -219,17 +225,43 @@ TOOLS: dict[str, Tool] = {
 }
 
 
-def tool_schemas() -> list[dict[str, Any]]:
+def _self_reporting_submit() -> Tool:
+    """`submit` with the agent's own validation score, for hce.enabled=false: the search ranks
+    solutions by that score. Optional in the schema: a submission without it is kept and becomes an
+    invalid node saying why."""
+    schema = copy.deepcopy(TOOLS["submit"].schema)
+    schema["function"]["parameters"]["properties"]["validation_score"] = {
+        "type": "number",
+        "description": "your solution's score on your own validation split of train.csv, in the task's "
+        "metric: the search ranks solutions by it and picks the final answer by it",
+    }
+    return Tool("submit", schema, _submit)
+
+
+# The tools when the agent reports its own validation score (hce.enabled=false).
+SELF_REPORTING_TOOLS: dict[str, Tool] = TOOLS | {"submit": _self_reporting_submit()}
+
+
+def tools_for(self_report: bool) -> dict[str, Tool]:
+    """The agent's tools: with `self_report`, `submit` takes its validation score."""
+    return SELF_REPORTING_TOOLS if self_report else TOOLS
+
+
+def tool_schemas(self_report: bool = False) -> list[dict[str, Any]]:
     """The OpenAI `tools` list for chat.completions.create (a copy: callers may change it)."""
-    return [copy.deepcopy(tool.schema) for tool in TOOLS.values()]
+    return [copy.deepcopy(tool.schema) for tool in tools_for(self_report).values()]
 
 
 async def call_tool(
-    sandbox: Sandbox, name: str, arguments: str | dict[str, Any], limits: ToolLimits
+    sandbox: Sandbox,
+    name: str,
+    arguments: str | dict[str, Any],
+    limits: ToolLimits,
+    self_report: bool = False,
 ) -> ToolResult:
     """Run one tool call; every mistake in it (unknown tool, bad JSON, wrong arguments) becomes an
     error observation for the agent instead of an exception."""
-    tool = TOOLS.get(name)
+    tool = tools_for(self_report).get(name)
     if tool is None:
         return error_result(f"unknown tool {name!r}; the tools are: {', '.join(TOOLS)}")
     parameters = tool.schema["function"]["parameters"]

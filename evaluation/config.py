@@ -21,8 +21,12 @@ class ScoringLimits(BaseModel):
 
 
 class HCEConfig(BaseModel):
+    """The evaluator's split and scoring. `enabled: false` is the paper's ablation "no HCE": no hidden
+    split, the agent reports its own validation score and the search and the final pick use it."""
+
     model_config = ConfigDict(extra="forbid")
 
+    enabled: bool = True
     split_seed: int = 2603
     fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     scoring: ScoringLimits = ScoringLimits()

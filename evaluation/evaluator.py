@@ -18,6 +18,7 @@ from evaluation.hce import HiddenConsistentEvaluation
 from evaluation.scores import Scores
 from evaluation.scoring_pool import ScoringPool, ScoringProcessError
 from evaluation.sealed import SealedScores
+from evaluation.self_reported import best_self_reported, with_self_report
 from evaluation.task import TaskError, load_task
 from search.jsonl import JsonlCorruptError
 
@@ -51,9 +52,13 @@ class HCEEvaluator:
         public_dir: str,
         sealed_path: str,
         scoring: ScoringLimits | None = None,
+        enabled: bool = True,
     ) -> None:
+        # enabled=False (hce.enabled=false): no hidden split; the agents' self-reported validation
+        # scores are the search's scores and pick the final node (evaluation/self_reported.py).
+        self.enabled = enabled
         try:
-            hce = HiddenConsistentEvaluation(load_task(Path(task_dir)), split_seed, fractions)
+            hce = HiddenConsistentEvaluation(load_task(Path(task_dir)), split_seed, fractions, enabled)
         except (TaskError, ValueError, OSError) as e:
             raise EvaluatorStartError(
                 f"HCE evaluator: the task at {task_dir} cannot be evaluated: {e}"
@@ -86,8 +91,16 @@ class HCEEvaluator:
             if f.is_file()
         }
 
-    def score(self, node_id: int, submission: bytes | None, reason: str | None = None) -> SearchScore:
-        """Score a submission (None = the agent never submitted; `reason` says why).
+    def score(
+        self,
+        node_id: int,
+        submission: bytes | None,
+        reason: str | None = None,
+        validation_score: float | None = None,
+    ) -> SearchScore:
+        """Score a submission (None = the agent never submitted; `reason` says why). With HCE off,
+        `validation_score` (the agent's own) is its search score, and a submission without one is
+        invalid.
 
         Safe to call from several threads: submissions are scored side by side, up to the pool's size.
         A bad submission is an invalid score with its reason; only a failure of the evaluator itself
@@ -97,15 +110,21 @@ class HCEEvaluator:
             scores = Scores(valid=False, reason=reason or "no submission")
         else:
             scores = self._pool.score(submission)
+            if not self.enabled:
+                scores = with_self_report(scores, validation_score)
         with self._lock:
             self._store.append(node_id, scores)
             self.sealed[node_id] = scores
         return SearchScore(node_id=node_id, valid=scores.valid, search=scores.search, reason=scores.reason)
 
     def select_final(self, node_ids: list[int], lower_is_better: bool) -> FinalChoice | None:
-        """The final answer: best D_val score among the given valid nodes (read once, after search)."""
+        """The final answer: best D_val score among the given valid nodes (read once, after search);
+        with HCE off, the best self-reported score."""
         with self._lock:
             scored = [(i, self.sealed[i]) for i in node_ids if i in self.sealed and self.sealed[i].valid]
+        if not self.enabled:
+            best = best_self_reported(scored, lower_is_better)
+            return FinalChoice(node_id=best[0], scores=best[1]) if best else None
         scored = [(i, s) for i, s in scored if s.val is not None]
         if not scored:
             return None

@@ -56,8 +56,15 @@ class HiddenConsistentEvaluation:
     """
 
     def __init__(
-        self, task: Task, split_seed: int, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+        self,
+        task: Task,
+        split_seed: int,
+        fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
+        hidden_split: bool = True,
     ) -> None:
+        """`hidden_split=False` is the ablation "no HCE" (hce.enabled=false): D_search and D_val are
+        empty, every labelled row is in the agent's train.csv and only the competition's test rows
+        are scored."""
         if len(fractions) != 3 or any(f <= 0 for f in fractions) or not math.isclose(sum(fractions), 1):
             raise ValueError(f"fractions must be three positive numbers summing to 1, got {fractions}")
         self.task = task
@@ -74,7 +81,10 @@ class HiddenConsistentEvaluation:
             test_inputs = test_inputs[[self._id]]
         answers = _read_text(task.answers_csv)
         self._check_inputs(train, test_inputs, answers)
-        self._split = saved_split(task, split_seed, fractions, lambda: self._new_split(train))
+        if hidden_split:
+            self._split = saved_split(task, split_seed, fractions, lambda: self._new_split(train))
+        else:
+            self._split = {"train": list(train[self._id]), "search": [], "val": []}
         self._split["test"] = list(test_inputs[self._id])
 
         self._train_text = train.set_index(self._id, drop=False)

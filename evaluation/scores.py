@@ -9,6 +9,8 @@ class Scores(BaseModel):
     Only the evaluator ever holds a full `Scores`; the search sees `search` alone,
     `val` is read once after search for the final choice, `test` goes to the report.
     An invalid submission has `valid=False`, no scores and a `reason` naming the problem.
+    With hce.enabled=false there is no D_search or D_val: `search` is the validation score the agent
+    reported itself (evaluation/self_reported.py) and `val` is None.
     """
 
     valid: bool

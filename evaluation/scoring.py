@@ -46,7 +46,8 @@ class HCEScorer:
         self._row_of = np.concatenate(row_of)
 
     def score(self, submission: bytes) -> Scores:
-        """Scores on D_search, D_val and D_test; invalid (with a reason) for a bad submission.
+        """Scores on D_search, D_val and D_test (None for a split without rows); invalid (with a
+        reason) for a bad submission.
 
         Raises MemoryError (the caller's limit was reached); never raises for the submission's content.
         """
@@ -68,9 +69,11 @@ class HCEScorer:
             return Scores(valid=False, reason=f"submission could not be read ({type(e).__name__}: {e})")
         # The ids are exactly the expected ones, each once (checked): `positions` is a permutation.
         split_of, row_of = self._split_of[positions], self._row_of[positions]
-        values: dict[str, float] = {}
+        values: dict[str, float | None] = dict.fromkeys(SCORED_SPLITS)
         for code, name in enumerate(SCORED_SPLITS):
             answers = self._answers[name]
+            if answers.empty:  # hce.enabled=false: no D_search, no D_val, nothing to grade there
+                continue
             mine = np.flatnonzero(split_of == code)
             order = np.empty(len(answers), dtype=np.intp)
             order[row_of[mine]] = mine

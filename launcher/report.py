@@ -5,6 +5,9 @@ from rich.table import Table
 
 from launcher.result import RunResult
 
+# How result.json's final_selection picked the final node, in words.
+_RULES = {"val": "best D_val", "self_reported": "best self-reported score"}
+
 
 def _fmt(x: float | None) -> str:
     return "-" if x is None else f"{x:.6g}"
@@ -14,7 +17,8 @@ def print_result(result: RunResult, console: Console) -> None:
     table = Table(title=f"AIRA-2 run: {result.task} (seed {result.seed})", show_header=False)
     table.add_column("what", style="bold")
     table.add_column("value", overflow="fold")
-    table.add_row("final node (best D_val)", "-" if result.best_node is None else str(result.best_node))
+    rule = _RULES.get(result.final_selection, result.final_selection)
+    table.add_row(f"final node ({rule})", "-" if result.best_node is None else str(result.best_node))
     table.add_row(
         "search / val / test score",
         f"{_fmt(result.search_score)} / {_fmt(result.val_score)} / {_fmt(result.test_score)}",

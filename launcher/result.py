@@ -30,6 +30,9 @@ class RunResult(BaseModel):
     budget_stop: str | None = None  # set when the token or cost budget stopped new jobs
     disk_full: str | None = None  # set when a full disk stopped dispatching (continue with resume=)
     restarts: int = 0  # times the search coordinator crashed and came back by itself
+    # The rule that picked best_node: "val" (best D_val), or "self_reported" (hce.enabled=false: the
+    # agents' own validation scores; search_score is then the final node's self-reported score).
+    final_selection: str = "val"
     # Each outage of the policy server (started_at, ended_at, error, duration_s): dispatch was held.
     outages: list[dict[str, Any]] = Field(default_factory=list)
     run_dir: str

@@ -52,6 +52,8 @@ def identity(config: dict[str, Any], metric: str | None) -> dict[str, Any]:
     hce = config.get("hce") or {}
     keys["hce.split_seed"] = hce.get("split_seed")
     keys["hce.fractions"] = [float(f) for f in hce.get("fractions") or []]
+    # HCE off changes what the agents see and what the scores mean: a run never mixes the two.
+    keys["hce.enabled"] = hce.get("enabled", True)
     if metric is not None:
         keys["metric"] = metric
     return keys

@@ -25,6 +25,7 @@ from actors.worker import ExperimentWorkerActor
 from agents.task_card import TaskCard
 from evaluation.bundled import hide_bundled_data
 from evaluation.leaderboard import Leaderboard
+from evaluation.self_reported import SELF_REPORTED
 from evaluation.task import Task, TaskError
 from launcher.benchmark import RESULT_FILE, BenchmarkRow, error_row, result_row, task_config
 from launcher.config import RunConfig
@@ -84,6 +85,7 @@ def start_actors(cfg: RunConfig, task: Task, rd: RunDir, endpoint: PolicyEndpoin
         str(rd.public_dir),
         str(rd.hidden_dir / "sealed_scores.jsonl"),
         cfg.hce.scoring,
+        cfg.hce.enabled,
         labels=labels,
     )
     ray.get(evaluator.__ray_ready__.remote())  # it has split the task and written task_public
@@ -125,6 +127,7 @@ def start_actors(cfg: RunConfig, task: Task, rd: RunDir, endpoint: PolicyEndpoin
             box,
             breaker_name,
             labels=labels,
+            self_report=not cfg.hce.enabled,
         )
         for i in range(cfg.search.num_workers)
     ]
@@ -249,6 +252,7 @@ def build_result(
         budget_stop=outcome.budget_stop,
         disk_full=outcome.disk_full,
         restarts=outcome.restarts,
+        final_selection="val" if cfg.hce.enabled else SELF_REPORTED,
         run_dir=str(rd.root),
         started_at=started_at,
         ended_at=time.time(),

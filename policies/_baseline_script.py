@@ -2,7 +2,9 @@
 
 The script reads its own first line, the config line, for the model and its hyperparameters, so that
 line is the one place a mutation or crossover changes. It prints a hold-out score for its own use
-(the agent never sees the evaluator's score) and ends by printing SUBMISSION_WRITTEN.
+(the agent never sees the evaluator's score), and with `report_score` (hce.enabled=false) prints
+that score as `validation_score: <number>` when it is in the task's metric; it ends by printing
+SUBMISSION_WRITTEN.
 """
 
 from string import Template
@@ -49,6 +51,7 @@ ID_COLUMN = $id_column
 TARGET_COLUMNS = $target_columns
 PROBLEM = $problem  # "auto": decided from the target column
 PROBA = $proba  # the metric scores probabilities rather than labels
+REPORT_SCORE = $report_score  # print the hold-out score as the self-reported validation_score
 MAX_CATEGORIES = 30  # string columns with more distinct values are dropped, not one-hot encoded
 SEED = 0
 CONFIG = json.loads(Path(__file__).read_text().splitlines()[0].split(":", 1)[1])
@@ -167,6 +170,7 @@ def main():
         ids = test[ID_COLUMN] if ID_COLUMN in test.columns else sample[ID_COLUMN]
         submission[ID_COLUMN] = ids.to_numpy()[: len(test)]
 
+    reported = []  # hold-out scores in the task's metric, one per target
     for i, target in enumerate(targets):
         known = train[target].notna()
         X, y = X_all[known], train.loc[known, target]
@@ -179,6 +183,8 @@ def main():
             try:
                 metric, value = holdout_score(model, X_val, y_val, classify)
                 print(f"local validation {metric} ({target}, 20% hold-out of train.csv): {value:.6f}")
+                if metric == METRIC:
+                    reported.append(value)
             except ValueError as e:
                 print(f"no local validation score for {target}: {e}")
         model = make_pipeline(numeric, categorical, classify, len(y)).fit(X, y)
@@ -193,6 +199,8 @@ def main():
             column = target if target in outputs else outputs[min(i, len(outputs) - 1)]
             submission[column] = model.predict(X_test)
 
+    if REPORT_SCORE and len(reported) == len(targets):
+        print(f"validation_score: {float(np.mean(reported)):.6f}")
     submission = submission[[c for c in sample.columns if c in submission.columns]]
     submission.to_csv("submission.csv", index=False)
     print(f"$submission_written submission.csv ({len(submission)} rows, columns {list(submission.columns)})")
@@ -203,8 +211,9 @@ if __name__ == "__main__":
 ''')
 
 
-def render_script(config: BaselineConfig, card: TaskCard) -> str:
-    """The complete solution script for `card`'s task with the model `config` describes."""
+def render_script(config: BaselineConfig, card: TaskCard, report_score: bool = False) -> str:
+    """The complete solution script for `card`'s task with the model `config` describes;
+    `report_score`: it prints its hold-out score as `validation_score: <number>`."""
     return _SCRIPT.substitute(
         config_line=config.line(),
         task_name=card.name.replace('"', "'"),
@@ -215,4 +224,5 @@ def render_script(config: BaselineConfig, card: TaskCard) -> str:
         problem=repr(problem_of(card.metric)),
         proba=repr(card.metric in PROBA_METRICS),
         submission_written=SUBMISSION_WRITTEN,
+        report_score=repr(report_score),
     )

@@ -4,6 +4,10 @@ It is NOT a language model. It reads the conversation so far and the job's facts
 operator, parents) that the worker sends beside the prompt (agents/job_facts.py; it never reads the
 prompt's prose, so the prompt templates can change freely), then answers with one assistant
 message in OpenAI format: a `bash` call that writes and runs a scikit-learn solution, then `submit`.
+For the single-turn operator (the job's `form`) it answers with the script in a ```python block
+instead: the first call's config, then, in a debug call, the fallback model. When the agent must
+report its own validation score (`self_report`), the script prints its hold-out score and `submit`
+passes it on.
 It exists so that the whole system (search, workers, sandbox, evaluator) runs and is tested without
 an LLM, and it gives the search something real to improve: the model family and
 hyperparameters on the script's config line change the score, and mutation and crossover change
@@ -16,6 +20,7 @@ import random
 from typing import Any
 
 from agents.job_facts import FACTS_FIELD, JobFacts, ParentFacts
+from agents.single_turn import reported_score
 from agents.task_card import TaskCard
 from agents.tools import EXIT_STATUS_RE
 from policies._baseline_config import (
@@ -60,6 +65,8 @@ class BaselinePolicy:
         if job is None:
             return _reply(_NEEDS_FACTS)
         card = job.card
+        if job.form == "single_turn":
+            return _single_turn(job, seed or 0)
         offered = {t.get("function", {}).get("name") for t in tools or []}
         if tools is not None and not {"bash", "submit"} <= offered:
             return _reply(_NEEDS_TOOLS)
@@ -67,18 +74,35 @@ class BaselinePolicy:
         runs = _bash_runs(messages)
         if not runs:
             config, why = _first_config(card, job, seed or 0)
-            return _run(card, config, why, call_id)
+            return _run(card, config, why, call_id, job.self_report)
         last_tool, last_observation = _last_tool_result(messages)
         if last_tool == "bash" and _succeeded(last_observation):
-            arguments = {"submission_path": "submission.csv", "code_path": SOLUTION_FILE}
+            arguments: dict[str, Any] = {"submission_path": "submission.csv", "code_path": SOLUTION_FILE}
+            score = reported_score(last_observation) if job.self_report else None
+            if score is not None:
+                arguments["validation_score"] = score
             return _reply(
                 "The solution ran and wrote submission.csv; submitting it.", call_id, "submit", arguments
             )
         if len(runs) == 1:
             config = fallback_config(problem_of(card.metric))
             why = "The last run failed or wrote no submission, so I fall back to a simple, robust model."
-            return _run(card, config, why, call_id)
+            return _run(card, config, why, call_id, job.self_report)
         return _reply(_GIVE_UP)
+
+
+def _single_turn(job: JobFacts, seed: int) -> dict[str, Any]:
+    """The single-turn operator's reply: the whole script in a fenced block; a debug call (turn 1)
+    gets the fallback model, later ones give up."""
+    if job.turn == 0:
+        config, why = _first_config(job.card, job, seed)
+    elif job.turn == 1:
+        config = fallback_config(problem_of(job.card.metric))
+        why = "The script failed or wrote no submission, so I fall back to a simple, robust model."
+    else:
+        return _reply(_GIVE_UP)
+    script = render_script(config, job.card, job.self_report)
+    return _reply(f"{why} Config: {config.line().split(': ', 1)[1]}.\n\n```python\n{script}```")
 
 
 def _first_config(card: TaskCard, job: JobFacts, seed: int) -> tuple[BaselineConfig, str]:
@@ -108,8 +132,10 @@ def _rank_key(parent: ParentFacts, card: TaskCard, rng: random.Random) -> float:
     return parent.search_score if card.lower_is_better else -parent.search_score
 
 
-def _run(card: TaskCard, config: BaselineConfig, why: str, call_id: str) -> dict[str, Any]:
-    script = render_script(config, card)
+def _run(
+    card: TaskCard, config: BaselineConfig, why: str, call_id: str, report_score: bool
+) -> dict[str, Any]:
+    script = render_script(config, card, report_score)
     command = f"cat > {SOLUTION_FILE} <<'{_HEREDOC_END}'\n{script}{_HEREDOC_END}\npython {SOLUTION_FILE}"
     content = f"{why} Config: {config.line().split(': ', 1)[1]}. I write {SOLUTION_FILE} and run it."
     return _reply(content, call_id, "bash", {"command": command})

@@ -16,6 +16,11 @@ a line may instead be a fault the server answers with:
 
 A message line may set `"finish_reason": "length"` to play a reply cut at its token limit.
 
+A line may instead list `"alternatives"` (lines of the forms above): the n-th request for that turn
+gets alternative n modulo their number, so that episodes replaying the same script can differ (e.g.
+two submissions that report different validation scores). Like `times`, the count is kept per turn
+by the server, across conversations.
+
 A fault with `"times": n` (and the reply on the same line) is served to the first n requests of its
 turn only, after which the reply is: a transient fault that a retry or the next request gets past.
 The count is kept per turn by the server, across conversations.
@@ -84,14 +89,16 @@ class ReplayPolicy:
         self.context_window = context_window
         if not self.path.is_file():
             raise ReplayError(f"replay file {self.path} not found: set policy.path to a JSONL file")
+        # Each line's alternatives; a plain line is its only one.
         self.turns = [
-            _parse_line(self.path, number, line)
+            _parse_alternatives(self.path, number, line)
             for number, line in enumerate(self.path.read_text().splitlines(), start=1)
             if line.strip() and not line.lstrip().startswith("#")
         ]
         if not self.turns:
             raise ReplayError(f"replay file {self.path} has no turns: write one assistant message per line")
         self.faults_served: dict[int, int] = {}
+        self.asked: dict[int, int] = {}  # requests per turn with alternatives
 
     def turn_for(self, messages: list[dict[str, Any]], number: int | None = None) -> ReplayTurn:
         """The turn that answers `messages`, the episode's turn `number` (default: the assistant
@@ -103,7 +110,11 @@ class ReplayPolicy:
                 f"replay file {self.path} is exhausted: the conversation asks for assistant turn {k + 1} "
                 f"but the file has {len(self.turns)}; add turns (for example a final submit call)"
             )
-        turn = self.turns[k]
+        options = self.turns[k]
+        asked = self.asked.get(k, 0)
+        if len(options) > 1:
+            self.asked[k] = asked + 1
+        turn = options[asked % len(options)]
         if turn.fault is None or turn.fault.times is None:
             return turn
         served = self.faults_served.get(k, 0)
@@ -113,12 +124,29 @@ class ReplayPolicy:
         return turn
 
 
-def _parse_line(path: Path, number: int, line: str) -> ReplayTurn:
+def _parse_alternatives(path: Path, number: int, line: str) -> list[ReplayTurn]:
     where = f"replay file {path} line {number}"
     try:
         raw = json.loads(line)
     except json.JSONDecodeError as e:
         raise ReplayError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from None
+    if not isinstance(raw, dict) or "alternatives" not in raw:
+        return [_parse_line(where, number, raw)]
+    options = raw.pop("alternatives")
+    if (
+        raw
+        or not isinstance(options, list)
+        or not options
+        or any(isinstance(o, dict) and "alternatives" in o for o in options)
+    ):
+        raise ReplayError(
+            f"{where}: alternatives must be the line's only key: a non-empty list of assistant messages "
+            "or faults, none of them with alternatives of its own"
+        )
+    return [_parse_line(f"{where}, alternative {i}", number, o) for i, o in enumerate(options, start=1)]
+
+
+def _parse_line(where: str, number: int, raw: Any) -> ReplayTurn:
     if not isinstance(raw, dict):
         raise ReplayError(f"{where}: each line must be a JSON object (an assistant message or a fault)")
     if "fault" in raw:

@@ -144,6 +144,11 @@ class PolicyClient:
         seed: int,
         extra: dict[str, Any],
     ) -> ChatCompletion:
+        # No tools (the single-turn operator): neither `tools` nor `tool_choice` is sent, as servers
+        # refuse a tool_choice without tools.
+        offered: dict[str, Any] = {}
+        if tools:
+            offered = {"tools": cast(list[ChatCompletionToolParam], tools), "tool_choice": "auto"}
         first_failure: float | None = None
         attempt = 0
         while True:
@@ -152,9 +157,8 @@ class PolicyClient:
                 completion = await self.openai.chat.completions.create(
                     model=model,
                     messages=cast(list[ChatCompletionMessageParam], messages),
-                    tools=cast(list[ChatCompletionToolParam], tools),
-                    tool_choice="auto",
                     seed=seed,
+                    **offered,
                     **extra,
                 )
             except openai.OpenAIError as e:

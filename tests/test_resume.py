@@ -37,6 +37,7 @@ def test_budgets_workers_and_policy_may_change_and_the_history_keeps_each_config
     ("override", "key"),
     [
         ("hce.split_seed=7", "hce.split_seed"),
+        ("hce.enabled=false", "hce.enabled"),
         ("hce.fractions=[0.7,0.2,0.1]", "hce.fractions"),
         ("task.bundled=wine", "task.bundled"),
         ("seed=3", "seed"),

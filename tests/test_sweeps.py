@@ -25,7 +25,13 @@ def grid_points(sweep: dict[str, Any]) -> list[list[str]]:
 
 
 def test_the_main_run_and_the_ablations_have_a_sweep() -> None:
-    assert {p.stem for p in SWEEPS} >= {"main", "ablation_1gpu", "ablation_no_evolution"}
+    assert {p.stem for p in SWEEPS} >= {
+        "main",
+        "ablation_1gpu",
+        "ablation_no_hce",
+        "ablation_no_subagents",
+        "ablation_no_evolution",
+    }
 
 
 @pytest.mark.parametrize("path", SWEEPS, ids=[p.stem for p in SWEEPS])
@@ -58,6 +64,8 @@ def test_the_ablations_change_one_switch_of_the_main_run() -> None:
     main = compose_config(*grid_points(yaml.safe_load((CONF_DIR / "sweeps" / "main.yaml").read_text()))[0])
     switches = {
         "ablation_1gpu": ("search", "num_workers", 1),
+        "ablation_no_hce": ("hce", "enabled", False),
+        "ablation_no_subagents": ("agent", "operator", "single_turn"),
         "ablation_no_evolution": ("search", "strategy", "best_of_k"),
     }
     for name, (section, key, value) in switches.items():
