@@ -1,16 +1,13 @@
 """The experiment worker actor: runs one ReAct episode per job in its own sandbox, in node-local scratch."""
 
-import fcntl
-import os
 import shutil
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import ray
 
 from actors.metrics import UNLABELLED, RunLabels, WorkerMetrics
+from actors.scratch import PUBLIC, WORKSPACES, materialise_public, scratch_root
 from agents.candidate import Candidate
 from agents.config import AgentConfig
 from agents.react import ParentCode, run_episode
@@ -22,32 +19,6 @@ from serving.client import ClientSettings, PolicyClient
 from serving.metrics import PolicyMetrics
 from serving.outage import OutageBreakerHandle
 
-# The agent-visible task as it travels through Ray's object store: relative path -> file bytes.
-PublicFiles = dict[str, bytes]
-
-
-def scratch_root() -> Path:
-    """Where a node keeps its runs' local copies of the task and the episodes' workspaces."""
-    return Path(os.environ.get("AIRA_SCRATCH") or Path(tempfile.gettempdir()) / "aira-scratch")
-
-
-def materialise_public(files_ref: Any, target: Path) -> Path:
-    """Write the agent-visible task to `target` once per node: the first worker there fetches the
-    object and writes it; the others (and restarts) find it done. Returns `target`."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.parent / ".public.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not target.is_dir():
-            files: PublicFiles = ray.get(files_ref)
-            tmp = target.with_name(target.name + f".tmp{os.getpid()}")
-            shutil.rmtree(tmp, ignore_errors=True)
-            for rel, data in files.items():
-                path = tmp / rel
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(data)
-            tmp.rename(target)
-    return target
-
 
 class ExperimentWorker:
     """One worker = one GPU (or one CPU slot): a policy client and a sandbox per episode.
@@ -58,6 +29,7 @@ class ExperimentWorker:
     object ref of its files, in a list so that Ray hands over the ref, not the bytes) and is written
     once per node under `<scratch>/<run_key>/`; each episode works in a node-local workspace there,
     deleted when the episode returns unless `sandbox.keep_workspaces`; the candidate goes back by value.
+    The run drops the rest of its scratch on every node when it ends (actors/scratch.py).
     """
 
     def __init__(
@@ -80,8 +52,8 @@ class ExperimentWorker:
         self.self_report = self_report
         self.sandbox = sandbox or SandboxConfig()
         scratch = scratch_root() / run_key
-        self.public_dir = materialise_public(public[0], scratch / "task_public")
-        self.workspace_root = scratch / "workspaces"
+        self.public_dir = materialise_public(public[0], scratch / PUBLIC)
+        self.workspace_root = scratch / WORKSPACES
         self.card = card.model_copy(
             update={"data_dir": data_dir_seen_by_agent(self.sandbox, self.public_dir)}
         )
@@ -102,13 +74,6 @@ class ExperimentWorker:
             "node": ray.get_runtime_context().get_node_id(),
             "public_dir": str(self.public_dir),
         }
-
-    def release_scratch(self) -> None:
-        """Drop this run's node-local copy of the task (and its workspaces unless they are kept) once
-        the search is over; every worker of the node may call it."""
-        shutil.rmtree(self.public_dir, ignore_errors=True)
-        if not self.sandbox.keep_workspaces:
-            shutil.rmtree(self.public_dir.parent, ignore_errors=True)
 
     async def run(self, job: Job) -> Candidate:
         """Run the job's episode to its end (submit, limits or deadline) and return the candidate."""

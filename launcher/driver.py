@@ -14,7 +14,7 @@ from launcher.config import RunConfig
 from launcher.placement import CPU_SLOT, HOME_CPUS, ClusterError, runs_that_fit
 from launcher.result import RunResult
 from launcher.tracking import WandbTracker
-from serving.server import start_policy_server, stop_policy_server
+from serving.server import PolicyError, start_policy_server, stop_policy_server
 
 __all__ = ["ClusterError", "RunFailed", "check_cluster", "connect_ray", "run_benchmark", "run_single"]
 
@@ -81,7 +81,10 @@ def _grid(
 
     fit = check_cluster(cfg)
     wanted = cfg.benchmark.max_concurrent if cfg.benchmark else None
-    endpoint = start_policy_server(cfg.policy, cfg.serve.host, cfg.serve.port)
+    try:
+        endpoint = start_policy_server(cfg.policy, cfg.serve.host, cfg.serve.port)
+    except PolicyError as e:  # the cluster's running Serve cannot serve this grid; nothing started yet
+        raise ClusterError(str(e)) from None
     console.print(f"policy server: {cfg.policy.name} at {endpoint.base_url} (model {endpoint.model})")
     if not single:
         at_once = min(fit, wanted) if wanted else fit

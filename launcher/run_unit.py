@@ -21,6 +21,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy, Place
 from actors.coordinator import SearchCoordinatorActor, SearchOutcome, SearchStatus
 from actors.evaluator import HCEEvaluatorActor
 from actors.metrics import RunLabels
+from actors.scratch import release_scratch, run_nodes
 from actors.worker import ExperimentWorkerActor
 from agents.task_card import TaskCard
 from evaluation.bundled import hide_bundled_data
@@ -70,13 +71,15 @@ def home_strategy() -> Any:
     return NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
 
 
-def start_actors(cfg: RunConfig, task: Task, rd: RunDir, endpoint: PolicyEndpoint) -> RunActors:
-    """Create the run's evaluator (which writes the agent-visible task), workers and coordinator."""
+def start_actors(cfg: RunConfig, task: Task, rd: RunDir, endpoint: PolicyEndpoint, run_key: str) -> RunActors:
+    """Create the run's evaluator (which writes the agent-visible task), workers and coordinator.
+
+    `run_key` names the run's actors and its node-local scratch on every node (`<scratch>/<run_key>/`).
+    """
     home = home_strategy()
     labels = RunLabels.for_run(rd.root, task.spec.name, cfg.seed)  # the tags of the run's metrics
     # The run's actors have names: the restartable coordinator finds them by name, as Ray cannot promise
     # a restarted actor the handles it was created with.
-    run_key = uuid.uuid4().hex[:12]
     evaluator_name = f"aira-evaluator-{run_key}"
     evaluator: Any = HCEEvaluatorActor.options(name=evaluator_name, scheduling_strategy=home).remote(
         str(task.root),
@@ -120,7 +123,7 @@ def start_actors(cfg: RunConfig, task: Task, rd: RunDir, endpoint: PolicyEndpoin
             i,
             card,
             [public],
-            f"{task.spec.name}-{run_key}",
+            run_key,
             client,
             cfg.agent,
             ledger_name,
@@ -131,7 +134,11 @@ def start_actors(cfg: RunConfig, task: Task, rd: RunDir, endpoint: PolicyEndpoin
         )
         for i in range(cfg.search.num_workers)
     ]
-    ray.get([w.__ray_ready__.remote() for w in workers])
+    ready = [w.__ray_ready__.remote() for w in workers]
+    # Every worker has finished starting (and writing its scratch) before a failed one is raised:
+    # the scratch is dropped after this, and nothing may write it later.
+    ray.wait(ready, num_returns=len(ready), fetch_local=False)
+    ray.get(ready)
     coordinator: Any = SearchCoordinatorActor.options(scheduling_strategy=home).remote(
         cfg.search,
         cfg.seed,
@@ -154,13 +161,38 @@ def run_search(
 ) -> RunResult:
     """Run one search on a connected Ray and return its result (also written to result.json).
 
-    `on_status` gets the search's status and the Ray nodes of its workers every few seconds.
+    `on_status` gets the search's status and the Ray nodes of its workers every few seconds. However
+    the run ends (done, a failed start, an exception), its node-local scratch is dropped on every node.
     """
     started = time.time()
     rd = RunDir(run_dir)
     rd.root.mkdir(parents=True, exist_ok=True)
     record_config(rd.root, cfg, task)
-    actors = start_actors(cfg, task, rd, endpoint)
+    run_key = f"{task.spec.name}-{uuid.uuid4().hex[:12]}"
+    actors: RunActors | None = None
+    try:
+        actors = start_actors(cfg, task, rd, endpoint, run_key)
+        return _search(cfg, task, rd, actors, on_status, started)
+    except BaseException:
+        if actors is not None:
+            # They would die with the trial; stopped first so that no episode writes scratch after it
+            # is dropped, and the run's GPUs are free at once.
+            for actor in (actors.coordinator, *actors.workers):
+                ray.kill(actor, no_restart=True)
+        raise
+    finally:
+        release_scratch(run_key, cfg.sandbox.keep_workspaces, run_nodes())
+
+
+def _search(
+    cfg: RunConfig,
+    task: Task,
+    rd: RunDir,
+    actors: RunActors,
+    on_status: StatusFn | None,
+    started: float,
+) -> RunResult:
+    """Drive the started run to its end; write result.json and the report."""
     placed = record_placement(actors, rd)
     nodes = sorted({str(w["node"])[:8] for w in placed["workers"]})
     tracker = WandbTracker(
@@ -183,7 +215,6 @@ def run_search(
     outcome: SearchOutcome = ray.get(outcome_ref)
     if on_status is not None:
         on_status(ray.get(actors.coordinator.status.remote()), nodes)
-    ray.get([w.release_scratch.remote() for w in actors.workers])
     outages = ray.get(actors.breaker.outages.remote())
     result = build_result(cfg, task, rd, outcome, started)
     result.outages = [o.model_dump() | {"duration_s": o.duration_s} for o in outages]

@@ -1,9 +1,11 @@
 """The policy factory: turn the `policy` config into a running Ray Serve app and where agents reach it."""
 
-from typing import Any
+import logging
+from typing import Any, NamedTuple
 
 import ray
 from ray import serve
+from ray.serve.context import _get_global_client
 
 from serving.config import (
     BaselinePolicyConfig,
@@ -22,34 +24,82 @@ from serving.endpoint import (
 )
 
 APP_NAME = "policy"
+ALL_INTERFACES = ("0.0.0.0", "::")
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "APP_NAME",
     "LOCAL_API_KEY",
     "PolicyEndpoint",
     "PolicyError",
+    "ServeProxy",
     "build_policy_app",
     "external_endpoint",
     "policy_missing",
+    "serve_proxy",
     "start_policy_server",
     "stop_policy_server",
 ]
 
 
+class ServeProxy(NamedTuple):
+    """Where Serve's HTTP proxy listens."""
+
+    host: str
+    port: int
+
+
+def serve_proxy(host: str, port: int) -> ServeProxy:
+    """Start Serve with its HTTP proxy at host:port, or find the Serve instance already running on
+    the cluster and say where its proxy really listens.
+
+    Serve outlives the driver that started it (its controller and proxy are detached actors), and
+    `serve.start` on a running instance keeps the old HTTP options: a grid launched again after its
+    driver died must announce the old proxy's port, not the one it asked for, or no episode reaches
+    the policy.
+    """
+    running = _get_global_client(raise_if_no_controller_running=False)
+    if running is None:
+        serve.start(http_options={"host": host, "port": port}, proxy_location="HeadOnly")
+        return ServeProxy(host, port)
+    http = running.http_config
+    if (http.host, http.port) == (host, port):
+        return ServeProxy(host, port)
+    if host in ALL_INTERFACES and http.host not in ALL_INTERFACES:
+        raise PolicyError(
+            f"serve.host={host}: Ray Serve already runs on this cluster with its HTTP proxy on "
+            f"{http.host}:{http.port} (left by an earlier launch, or another application), which workers "
+            "on other nodes cannot reach, and a running proxy cannot be moved: stop it with "
+            "`serve shutdown -y` on the head node (it deletes every Serve application) and launch again"
+        )
+    log.warning(
+        "Ray Serve already runs on this cluster with its HTTP proxy on %s:%s (left by an earlier launch, "
+        "or another application): the policy is deployed there, serve.host=%s serve.port=%s are not "
+        "applied (`serve shutdown -y` on the head node stops it)",
+        http.host,
+        http.port,
+        host,
+        port,
+    )
+    return ServeProxy(http.host, http.port)
+
+
 def start_policy_server(policy: PolicyConfig, host: str, port: int) -> PolicyEndpoint:
-    """Deploy the policy app on Ray Serve's HTTP proxy at host:port (blocks until it is healthy), or,
-    for an external endpoint, start nothing and return its address."""
+    """Deploy the policy app on Ray Serve's HTTP proxy (host:port, or the proxy of the Serve instance
+    already running: `serve_proxy`) and block until it is healthy; for an external endpoint, start
+    nothing and return its address."""
     if isinstance(policy, OpenAIPolicyConfig):
         return external_endpoint(policy)
-    serve.start(http_options={"host": host, "port": port}, proxy_location="HeadOnly")
+    proxy = serve_proxy(host, port)
     serve.run(build_policy_app(policy), name=APP_NAME, route_prefix="/")
     # Workers on other nodes reach a proxy bound to all interfaces through the head's address.
-    reach = ray.util.get_node_ip_address() if host in ("0.0.0.0", "::") else host
+    reach = ray.util.get_node_ip_address() if proxy.host in ALL_INTERFACES else proxy.host
     operator_models: dict[str, str] = {}
     if isinstance(policy, VLLMPolicyConfig):
         operator_models = {str(op): m for op, m in (policy.operator_models or {}).items()}
     return PolicyEndpoint(
-        base_url=f"http://{reach}:{port}/v1", model=policy.model, operator_models=operator_models
+        base_url=f"http://{reach}:{proxy.port}/v1", model=policy.model, operator_models=operator_models
     )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import ray
 
+from actors.scratch import release_scratch, run_nodes
 from evaluation.task import load_task
 from launcher.driver import ClusterError, check_cluster
 from launcher.placement import worker_options
@@ -68,7 +69,7 @@ def test_each_gpu_worker_holds_its_own_gpu_and_gets_the_task_once_per_node(tmp_p
     local = Path(public.pop())
     assert key in str(local) and (local / "sub" / "notes.md").read_bytes() == b"hi"
     assert sorted(p.name for p in local.parent.iterdir() if not p.name.startswith(".")) == ["task_public"]
-    ray.get(workers[0].release_scratch.remote())
+    release_scratch(key, False, run_nodes())
     assert not local.parent.exists()
 
 
@@ -81,7 +82,7 @@ def start_run(run_dir: Path, task_dir: Path, *overrides: str) -> tuple[RunDir, R
     rd.root.mkdir()
     serve.shutdown()  # a fresh proxy on this test's port
     endpoint = start_policy_server(cfg.policy, cfg.serve.host, cfg.serve.port)
-    return rd, start_actors(cfg, load_task(task_dir), rd, endpoint)
+    return rd, start_actors(cfg, load_task(task_dir), rd, endpoint, f"test-{time.time_ns()}")
 
 
 def stop_run(actors: RunActors) -> None:
