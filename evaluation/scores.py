@@ -9,6 +9,9 @@ class Scores(BaseModel):
     Only the evaluator ever holds a full `Scores`; the search sees `search` alone,
     `val` is read once after search for the final choice, `test` goes to the report.
     An invalid submission has `valid=False`, no scores and a `reason` naming the problem.
+    Each score has its bootstrap standard error (`*_se`; None where the split is too small to resample).
+    `pooled` is the metric on the rows of D_search and D_val together (the `pooled` selection rule);
+    like `val`, it is read only after search.
     """
 
     valid: bool
@@ -16,3 +19,8 @@ class Scores(BaseModel):
     val: float | None = None
     test: float | None = None
     reason: str | None = None
+    search_se: float | None = None
+    val_se: float | None = None
+    test_se: float | None = None
+    pooled: float | None = None
+    pooled_se: float | None = None
