@@ -35,3 +35,16 @@ class RunResult(BaseModel):
     run_dir: str
     started_at: float | None = None  # unix time this run (or its latest resume) started and ended
     ended_at: float | None = None
+    # HCE's noise (evaluation/bootstrap.py): bootstrap standard errors of the final node's scores.
+    search_score_se: float | None = None
+    val_score_se: float | None = None
+    test_score_se: float | None = None
+    final_selection: str | None = None  # the rule that picked best_node (hce.final_selection)
+    # The split-size check (evaluation/selection.py: SplitCheck) and its warning, when it fired.
+    split_check: dict[str, Any] | None = None
+    split_warning: str | None = None
+    # hce.refit_final: the final node's code rerun on every labelled row, scored on D_test; when it
+    # failed, refit_error says why and test_score (the unrefit answer) stands.
+    refit_test_score: float | None = None
+    refit_test_score_se: float | None = None
+    refit_error: str | None = None
