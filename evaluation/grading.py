@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from evaluation.bootstrap import bootstrap_se
+from evaluation.bootstrap import auc_of_resamples, bootstrap_se
 from evaluation.metrics import Metric, get_metric
 from evaluation.task import TaskSpec
 
@@ -82,7 +82,11 @@ def grade_with_se(
         return float(metric.fn(truth, guess, targets))
 
     kept_groups = None if groups is None else groups[keep]
-    return value, bootstrap_se(grade, len(answers), kept_groups)
+    grade_all = None
+    if metric.name == "auc-roc":
+        truth, guess = (frame[targets].to_numpy(dtype=float) for frame in (answers, aligned))
+        grade_all = auc_of_resamples(truth, guess)
+    return value, bootstrap_se(grade, len(answers), kept_groups, grade_all=grade_all)
 
 
 def read_sample(path: Path, id_column: str, metric: Metric) -> pd.DataFrame:

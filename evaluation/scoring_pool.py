@@ -239,4 +239,3 @@ class ScoringPool:
 def _ran_out_of_memory(stderr_tail: str) -> bool:
     text = stderr_tail.lower()
     return "out of memory" in text or "memoryerror" in text or "bad_alloc" in text
-
