@@ -3,14 +3,17 @@ benchmark table (no Ray is started)."""
 
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from evaluation.refit import RefitResult
 from evaluation.selection import SplitCheck
 from launcher.benchmark import BenchmarkRow, markdown_table, result_row, summarise_rows
+from launcher.config import ConfigError
 from launcher.report import print_result
 from launcher.result import RunResult
 from launcher.run_unit import record_hce_noise
+from tests.conftest import compose_config
 
 
 def _result() -> RunResult:
@@ -74,3 +77,13 @@ def test_the_tables_show_score_plus_minus_se() -> None:
     ]
     table = markdown_table(summarise_rows("t", rows))
     assert "| toy | 0 | 0.87 ± 0.012 | 50.0 |" in table and "| a | 1 | - | 0.0 |" in table
+
+
+def test_the_selection_rule_and_the_refit_are_config_switches() -> None:
+    cfg = compose_config("hce.final_selection=pooled", "hce.refit_final=true")
+    assert cfg.hce.final_selection == "pooled" and cfg.hce.refit_final
+    assert compose_config().hce.final_selection == "val" and not compose_config().hce.refit_final
+    with pytest.raises(
+        ConfigError, match=r"hce\.final_selection: Input should be 'val', 'search' or 'pooled'"
+    ):
+        compose_config("hce.final_selection=best")
