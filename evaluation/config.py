@@ -1,5 +1,7 @@
 """Hidden Consistent Evaluation's config section (`hce.*`)."""
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
@@ -20,6 +22,9 @@ class ScoringLimits(BaseModel):
     attempts: int = Field(2, ge=1, le=10)
 
 
+FinalSelection = Literal["val", "search", "pooled"]
+
+
 class HCEConfig(BaseModel):
     """The evaluator's split and scoring. `enabled: false` is the paper's ablation "no HCE": no hidden
     split, the agent reports its own validation score and the search and the final pick use it."""
@@ -30,6 +35,11 @@ class HCEConfig(BaseModel):
     split_seed: int = 2603
     fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     scoring: ScoringLimits = ScoringLimits()
+    # Which hidden score picks the final node after search (evaluation/selection.py): D_val (the
+    # paper's rule), D_search, or the metric on the rows of both together.
+    final_selection: FinalSelection = "val"
+    # Run the final node's solution.py once more on every labelled row (evaluation/refit.py).
+    refit_final: bool = False
 
     @model_validator(mode="after")
     def _fractions(self) -> "HCEConfig":

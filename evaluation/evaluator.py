@@ -6,6 +6,7 @@ sealed scores (val, test) in memory and in `sealed_path`, which only it reads. A
 rebuilds the same splits from the fixed seed and reloads the sealed scores.
 """
 
+import logging
 import os
 import shutil
 import threading
@@ -13,28 +14,35 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from evaluation.config import ScoringLimits
+from evaluation.config import FinalSelection, ScoringLimits
 from evaluation.hce import HiddenConsistentEvaluation
+from evaluation.refit import RefitResult, run_refit
 from evaluation.scores import Scores
 from evaluation.scoring_pool import ScoringPool, ScoringProcessError
 from evaluation.sealed import SealedScores
-from evaluation.self_reported import best_self_reported, with_self_report
+from evaluation.selection import SplitCheck, check_split_sizes, pick_final
+from evaluation.self_reported import SELF_REPORTED, best_self_reported, with_self_report
 from evaluation.task import TaskError, load_task
+from sandbox import SandboxConfig
 from search.jsonl import JsonlCorruptError
+
+log = logging.getLogger(__name__)
 
 
 class SearchScore(BaseModel):
-    """What the search may know of a submission: validity and the D_search score."""
+    """What the search may know of a submission: validity, the D_search score and its standard error."""
 
     node_id: int
     valid: bool
     search: float | None = None
     reason: str | None = None
+    search_se: float | None = None
 
 
 class FinalChoice(BaseModel):
     node_id: int
     scores: Scores
+    rule: str = "val"  # the hidden score that picked it (hce.final_selection)
 
 
 class EvaluatorStartError(RuntimeError):
@@ -53,6 +61,7 @@ class HCEEvaluator:
         sealed_path: str,
         scoring: ScoringLimits | None = None,
         enabled: bool = True,
+        final_selection: FinalSelection = "val",
     ) -> None:
         # enabled=False (hce.enabled=false): no hidden split; the agents' self-reported validation
         # scores are the search's scores and pick the final node (evaluation/self_reported.py).
@@ -72,12 +81,18 @@ class HCEEvaluator:
                 "fix the run directory's permissions"
             ) from None
         self.public_dir = public
+        self._hce = hce
+        self.final_selection: FinalSelection = final_selection
+        self._hidden_dir = Path(sealed_path).parent
         self._store = SealedScores(Path(sealed_path))
         try:
             self.sealed: dict[int, Scores] = self._store.load()
         except (JsonlCorruptError, OSError) as e:
             raise EvaluatorStartError(f"HCE evaluator: its sealed scores cannot be read: {e}") from None
         self._lock = threading.Lock()
+        self._lower_is_better = hce.task.lower_is_better
+        # Made (and logged) once per run: a restarted evaluator has it from the reloaded scores already.
+        self._split_check = check_split_sizes(self.sealed, self._lower_is_better)
         try:
             self._pool = ScoringPool(hce.scorer(), scoring or ScoringLimits())
         except ScoringProcessError as e:
@@ -115,26 +130,60 @@ class HCEEvaluator:
         with self._lock:
             self._store.append(node_id, scores)
             self.sealed[node_id] = scores
-        return SearchScore(node_id=node_id, valid=scores.valid, search=scores.search, reason=scores.reason)
+            if self._split_check is None and scores.valid:
+                self._split_check = check_split_sizes(self.sealed, self._lower_is_better)
+                if self._split_check is not None and self._split_check.warning:
+                    log.warning("HCE: %s", self._split_check.warning)
+        return SearchScore(
+            node_id=node_id,
+            valid=scores.valid,
+            search=scores.search,
+            reason=scores.reason,
+            search_se=scores.search_se,
+        )
+
+    def split_check(self) -> SplitCheck | None:
+        """The split-size check, made once the first valid nodes were scored (None before)."""
+        with self._lock:
+            return self._split_check
 
     def select_final(self, node_ids: list[int], lower_is_better: bool) -> FinalChoice | None:
-        """The final answer: best D_val score among the given valid nodes (read once, after search);
-        with HCE off, the best self-reported score."""
+        """The final answer among the given valid nodes, by the `final_selection` rule's hidden score
+        (read once, after search; evaluation/selection.py); with HCE off, the best self-reported score."""
         with self._lock:
-            scored = [(i, self.sealed[i]) for i in node_ids if i in self.sealed and self.sealed[i].valid]
+            scored = {i: self.sealed[i] for i in node_ids if i in self.sealed}
         if not self.enabled:
-            best = best_self_reported(scored, lower_is_better)
-            return FinalChoice(node_id=best[0], scores=best[1]) if best else None
-        scored = [(i, s) for i, s in scored if s.val is not None]
-        if not scored:
+            valid = [(i, s) for i, s in scored.items() if s.valid]
+            best = best_self_reported(valid, lower_is_better)
+            return FinalChoice(node_id=best[0], scores=best[1], rule=SELF_REPORTED) if best else None
+        node_id = pick_final(scored, self.final_selection, lower_is_better)
+        if node_id is None:
             return None
-        sign = -1.0 if lower_is_better else 1.0
-        # Ties on D_val (small splits make them common) go to the better D_search score, then the earlier
-        # node.
-        node_id, scores = max(
-            scored, key=lambda p: (sign * (p[1].val or 0.0), sign * (p[1].search or 0.0), -p[0])
+        return FinalChoice(node_id=node_id, scores=scored[node_id], rule=self.final_selection)
+
+    def refit(
+        self, node_id: int, code: str, agent_data_dir: str, settings: SandboxConfig, timeout_s: float
+    ) -> RefitResult:
+        """Run the final node's code once more on every labelled row and score it on D_test
+        (evaluation/refit.py); an invalid result says why, and the unrefit answer stands."""
+        root = self._hidden_dir / "refit"
+        try:
+            submission, reason, seconds = run_refit(
+                code, agent_data_dir, settings, root, self._hce.write_refit, timeout_s
+            )
+        except OSError as e:
+            return RefitResult(node_id=node_id, valid=False, reason=f"the refit could not run: {e}")
+        if submission is None:
+            return RefitResult(node_id=node_id, valid=False, reason=reason, duration_s=seconds)
+        scores = self._hce.scorer().score_refit(submission)
+        return RefitResult(
+            node_id=node_id,
+            valid=scores.valid,
+            test=scores.test,
+            test_se=scores.test_se,
+            reason=None if scores.valid else f"the refit's submission is invalid: {scores.reason}",
+            duration_s=seconds,
         )
-        return FinalChoice(node_id=node_id, scores=scores)
 
     def close(self) -> None:
         """Stop the scoring processes."""

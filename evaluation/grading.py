@@ -3,8 +3,10 @@
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from evaluation.bootstrap import auc_of_resamples, bootstrap_se
 from evaluation.metrics import Metric, get_metric
 from evaluation.task import TaskSpec
 
@@ -28,13 +30,10 @@ def scored_rows(spec: TaskSpec, answers: pd.DataFrame) -> pd.Series:
     return keep
 
 
-def grade_aligned(
-    spec: TaskSpec, answers: pd.DataFrame, aligned: pd.DataFrame, metric: Metric | None = None
-) -> float:
-    """`metric` (the task's by default) on the scored rows of `answers` and `aligned` (same ids and order).
-
-    Raises ValueError when no row is scored or the metric is not a finite number.
-    """
+def _scored(
+    spec: TaskSpec, answers: pd.DataFrame, aligned: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """The scored rows of both frames, and which rows those were; ValueError when there are none."""
     keep = scored_rows(spec, answers).to_numpy()
     if not keep.all():
         if not keep.any():
@@ -44,11 +43,50 @@ def grade_aligned(
             )
         answers = answers[keep].reset_index(drop=True)
         aligned = aligned[keep].reset_index(drop=True)
-    metric = metric or get_metric(spec.metric)
-    value = float(metric.fn(answers, aligned, list(spec.target_columns)))
+    return answers, aligned, keep
+
+
+def _finite(metric: Metric, value: float) -> float:
     if not math.isfinite(value):
         raise ValueError(f"{metric.name} is {value}")
     return value
+
+
+def grade_aligned(
+    spec: TaskSpec, answers: pd.DataFrame, aligned: pd.DataFrame, metric: Metric | None = None
+) -> float:
+    """`metric` (the task's by default) on the scored rows of `answers` and `aligned` (same ids and order).
+
+    Raises ValueError when no row is scored or the metric is not a finite number.
+    """
+    answers, aligned, _ = _scored(spec, answers, aligned)
+    metric = metric or get_metric(spec.metric)
+    return _finite(metric, float(metric.fn(answers, aligned, list(spec.target_columns))))
+
+
+def grade_with_se(
+    spec: TaskSpec,
+    answers: pd.DataFrame,
+    aligned: pd.DataFrame,
+    metric: Metric,
+    groups: np.ndarray | None = None,
+) -> tuple[float, float | None]:
+    """`grade_aligned` and its bootstrap standard error (evaluation/bootstrap.py) over the scored rows,
+    whole groups resampled when `groups` (one label per answer row) is given."""
+    answers, aligned, keep = _scored(spec, answers, aligned)
+    targets = list(spec.target_columns)
+    value = _finite(metric, float(metric.fn(answers, aligned, targets)))
+
+    def grade(rows: np.ndarray) -> float:
+        truth, guess = (frame.iloc[rows].reset_index(drop=True) for frame in (answers, aligned))
+        return float(metric.fn(truth, guess, targets))
+
+    kept_groups = None if groups is None else groups[keep]
+    grade_all = None
+    if metric.name == "auc-roc":
+        truth, guess = (frame[targets].to_numpy(dtype=float) for frame in (answers, aligned))
+        grade_all = auc_of_resamples(truth, guess)
+    return value, bootstrap_se(grade, len(answers), kept_groups, grade_all=grade_all)
 
 
 def read_sample(path: Path, id_column: str, metric: Metric) -> pd.DataFrame:

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from evaluation._opaque import opaque_ids, opaque_key, split_key
@@ -231,6 +232,41 @@ class HiddenConsistentEvaluation:
             train_records = (_text_row(row) for _, row in train_rows.iterrows())
             place_row_files(spec.row_files, public, dest, self._id, train_records, self._hidden_rows())
 
+    def write_refit(self, dest: Path) -> None:
+        """Write the refit's copy of the task (evaluation/refit.py): every labelled row (D_train, D_search,
+        D_val) with its labels in train.csv, and the competition's test inputs alone in test.csv, under
+        the opaque ids the agent saw. No label of a D_test row is in it; agents never see it."""
+        dest = Path(dest)
+        dest.mkdir(parents=True, exist_ok=True)
+        description = self.task.description_md.read_text(encoding="utf-8").rstrip() + _PUBLIC_NOTE
+        if self.task.spec.row_files is not None:
+            description += row_files_note(self.task.spec.row_files, self.task.spec.train_file)
+        (dest / "description.md").write_text(description, encoding="utf-8")
+        labelled = [i for name in ("train", "search", "val") for i in self._split[name]]
+        train_rows = self._train_text.loc[labelled]
+        train_rows.to_csv(dest / "train.csv", index=False)
+        columns = [c for c in self._test_text.columns if c not in self._targets]
+        test = self._test_text.loc[self._split["test"], columns].reset_index(drop=True)
+        test[self._id] = [self._opaque[("test", row_id)] for row_id in self._split["test"]]
+        test = render_uniformly(test, [c for c in columns if c != self._id])
+        test.to_csv(dest / "test.csv", index=False)
+        first = self._sample_text.iloc[0]
+        sample = pd.DataFrame({c: [first[c]] * len(test) for c in self._sample_text.columns})
+        sample[self._id] = test[self._id]
+        sample.to_csv(dest / "sample_submission.csv", index=False)
+        spec, public = self.task.spec, self.task.public_dir
+        copy_public_files(spec.public_files, public, dest)
+        copy_train_tables(spec.train_tables, public, dest, set(labelled))
+        if spec.row_files is not None:
+            train_records = (_text_row(row) for _, row in train_rows.iterrows())
+            test_rows = (
+                (True, _text_row(row), self._opaque[("test", row_id)])
+                for row_id, (_, row) in zip(
+                    self._split["test"], self._test_text.loc[self._split["test"]].iterrows(), strict=True
+                )
+            )
+            place_row_files(spec.row_files, public, dest, self._id, train_records, test_rows)
+
     def _hidden_rows(self) -> Iterator[tuple[bool, dict[str, str], str]]:
         """(from the competition's test set?, row, opaque id) of every D_search, D_val and D_test row."""
         for name in SCORED_SPLITS:
@@ -243,8 +279,22 @@ class HiddenConsistentEvaluation:
         """What scoring needs of this evaluator (hidden answers included), small enough to send to a
         child process; built once."""
         if self._scorer is None:
-            self._scorer = HCEScorer(self.task.spec, self.metric, self._sample, self._answers, self._opaque)
+            self._scorer = HCEScorer(
+                self.task.spec, self.metric, self._sample, self._answers, self._opaque, self._groups()
+            )
         return self._scorer
+
+    def _groups(self) -> dict[str, np.ndarray | None]:
+        """Each hidden row's group (the task's `group_column`), so standard errors resample whole groups;
+        D_test is resampled by row when the competition's test inputs lack the column."""
+        group = self.task.spec.group_column
+        if group is None:
+            return {}
+        groups: dict[str, np.ndarray | None] = {}
+        for name in SCORED_SPLITS:
+            source = self._test_text if name == "test" else self._train_text
+            groups[name] = source.loc[self._split[name], group].to_numpy() if group in source else None
+        return groups
 
     def score(self, submission: bytes) -> Scores:
         """Scores of a submission on D_search, D_val and D_test; invalid (with a reason) for a bad one.

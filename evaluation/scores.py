@@ -11,6 +11,9 @@ class Scores(BaseModel):
     An invalid submission has `valid=False`, no scores and a `reason` naming the problem.
     With hce.enabled=false there is no D_search or D_val: `search` is the validation score the agent
     reported itself (evaluation/self_reported.py) and `val` is None.
+    Each score has its bootstrap standard error (`*_se`; None where the split is too small to resample).
+    `pooled` is the metric on the rows of D_search and D_val together (the `pooled` selection rule);
+    like `val`, it is read only after search.
     """
 
     valid: bool
@@ -18,3 +21,8 @@ class Scores(BaseModel):
     val: float | None = None
     test: float | None = None
     reason: str | None = None
+    search_se: float | None = None
+    val_se: float | None = None
+    test_se: float | None = None
+    pooled: float | None = None
+    pooled_se: float | None = None

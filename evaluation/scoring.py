@@ -7,7 +7,7 @@ sample's column types), so it pickles small enough to hand to a child process (e
 import numpy as np
 import pandas as pd
 
-from evaluation.grading import grade_aligned
+from evaluation.grading import grade_with_se
 from evaluation.metrics import Metric
 from evaluation.scores import Scores
 from evaluation.submission import ExpectedIds, SubmissionError, locate_submission
@@ -26,13 +26,16 @@ class HCEScorer:
         sample: pd.DataFrame,
         answers: dict[str, pd.DataFrame],
         opaque: dict[tuple[str, str], str],
+        groups: dict[str, np.ndarray | None] | None = None,
     ) -> None:
-        """`answers[split]` in the split's row order; `opaque[(split, original id)]` the agent's id."""
+        """`answers[split]` in the split's row order; `opaque[(split, original id)]` the agent's id;
+        `groups[split]` the group of each of its rows, for grouped tasks (whole groups are resampled)."""
         self.spec = spec
         self.metric = metric  # module-level functions only, so that it pickles
         self._id = spec.id_column
         self._sample = sample.iloc[:0]  # the column types are what is needed, not the rows
         self._answers = {name: answers[name].reset_index(drop=True) for name in SCORED_SPLITS}
+        self._groups = {name: (groups or {}).get(name) for name in SCORED_SPLITS}
         ids: list[str] = []
         split_of: list[np.ndarray] = []
         row_of: list[np.ndarray] = []
@@ -44,21 +47,19 @@ class HCEScorer:
         self._expected = ExpectedIds(ids)
         self._split_of = np.concatenate(split_of)
         self._row_of = np.concatenate(row_of)
+        # A refit's submission (evaluation/refit.py) predicts the D_test rows alone, under the same ids.
+        n_test = len(self._answers["test"])
+        self._refit_expected = ExpectedIds(ids[len(ids) - n_test :])
 
-    def score(self, submission: bytes) -> Scores:
-        """Scores on D_search, D_val and D_test (None for a split without rows); invalid (with a
-        reason) for a bad submission.
-
-        Raises MemoryError (the caller's limit was reached); never raises for the submission's content.
-        """
-        targets = list(self.spec.target_columns)
+    def _read(self, submission: bytes, expected: ExpectedIds) -> tuple[pd.DataFrame, np.ndarray] | Scores:
+        """The parsed table and each expected id's row in it, or an invalid score saying why."""
         try:
-            table, positions = locate_submission(
+            return locate_submission(
                 submission,
                 self._sample,
                 self._id,
-                targets,
-                self._expected,
+                list(self.spec.target_columns),
+                expected,
                 accepts_empty=self.metric.accepts_empty,
             )
         except SubmissionError as e:
@@ -67,24 +68,83 @@ class HCEScorer:
             raise
         except Exception as e:
             return Scores(valid=False, reason=f"submission could not be read ({type(e).__name__}: {e})")
+
+    def _aligned(self, table: pd.DataFrame, rows: np.ndarray, name: str) -> pd.DataFrame:
+        """The submission's rows for split `name`, in the answers' order (`rows[k]`: answer k's row)."""
+        aligned = table.iloc[rows].reset_index(drop=True)
+        aligned[self._id] = self._answers[name][self._id]  # both indexed 0..n-1: no conversion
+        return aligned
+
+    def _grade(
+        self, name: str, answers: pd.DataFrame, aligned: pd.DataFrame, groups: np.ndarray | None
+    ) -> tuple[float, float | None] | Scores:
+        try:
+            return grade_with_se(self.spec, answers, aligned, self.metric, groups)
+        except MemoryError:
+            raise
+        except Exception as e:
+            return Scores(valid=False, reason=f"scoring failed on the {name} rows ({type(e).__name__}: {e})")
+
+    def score(self, submission: bytes) -> Scores:
+        """Scores on D_search, D_val and D_test with their standard errors, and the pooled D_search +
+        D_val score; invalid (with a reason) for a bad submission.
+
+        Raises MemoryError (the caller's limit was reached); never raises for the submission's content.
+        """
+        read = self._read(submission, self._expected)
+        if isinstance(read, Scores):
+            return read
+        table, positions = read
         # The ids are exactly the expected ones, each once (checked): `positions` is a permutation.
         split_of, row_of = self._split_of[positions], self._row_of[positions]
-        values: dict[str, float | None] = dict.fromkeys(SCORED_SPLITS)
+        graded: dict[str, tuple[float | None, float | None]] = dict.fromkeys(SCORED_SPLITS, (None, None))
+        aligned: dict[str, pd.DataFrame] = {}
         for code, name in enumerate(SCORED_SPLITS):
-            answers = self._answers[name]
-            if answers.empty:  # hce.enabled=false: no D_search, no D_val, nothing to grade there
+            if self._answers[name].empty:  # hce.enabled=false: no D_search, no D_val, nothing to grade there
                 continue
             mine = np.flatnonzero(split_of == code)
-            order = np.empty(len(answers), dtype=np.intp)
+            order = np.empty(len(self._answers[name]), dtype=np.intp)
             order[row_of[mine]] = mine
-            aligned = table.iloc[order].reset_index(drop=True)
-            aligned[self._id] = answers[self._id]  # both indexed 0..n-1: no conversion
-            try:
-                values[name] = grade_aligned(self.spec, answers, aligned, self.metric)
-            except MemoryError:
-                raise
-            except Exception as e:
-                return Scores(
-                    valid=False, reason=f"scoring failed on the {name} rows ({type(e).__name__}: {e})"
-                )
-        return Scores(valid=True, search=values["search"], val=values["val"], test=values["test"])
+            aligned[name] = self._aligned(table, order, name)
+            result = self._grade(name, self._answers[name], aligned[name], self._groups[name])
+            if isinstance(result, Scores):
+                return result
+            graded[name] = result
+        pooled = self._pooled(aligned)
+        return Scores(
+            valid=True,
+            search=graded["search"][0],
+            val=graded["val"][0],
+            test=graded["test"][0],
+            search_se=graded["search"][1],
+            val_se=graded["val"][1],
+            test_se=graded["test"][1],
+            pooled=pooled[0],
+            pooled_se=pooled[1],
+        )
+
+    def _pooled(self, aligned: dict[str, pd.DataFrame]) -> tuple[float | None, float | None]:
+        """The metric on the union of the D_search and D_val rows (not the mean of their two scores)."""
+        names = ("search", "val")
+        if any(n not in aligned for n in names):  # hce.enabled=false: neither split exists
+            return (None, None)
+        answers = pd.concat([self._answers[n] for n in names], ignore_index=True)
+        mine = pd.concat([aligned[n] for n in names], ignore_index=True)
+        parts = [self._groups[n] for n in names]
+        groups = None if parts[0] is None or parts[1] is None else np.concatenate([parts[0], parts[1]])
+        result = self._grade("pooled", answers, mine, groups)
+        return (None, None) if isinstance(result, Scores) else result
+
+    def score_refit(self, submission: bytes) -> Scores:
+        """The D_test score (and SE) of a refit's submission, which predicts the D_test rows only."""
+        read = self._read(submission, self._refit_expected)
+        if isinstance(read, Scores):
+            return read
+        table, positions = read
+        order = np.empty(len(positions), dtype=np.intp)
+        order[positions] = np.arange(len(positions))  # positions[table row] = answer row: inverted
+        aligned = self._aligned(table, order, "test")
+        result = self._grade("test", self._answers["test"], aligned, self._groups["test"])
+        if isinstance(result, Scores):
+            return result
+        return Scores(valid=True, test=result[0], test_se=result[1])

@@ -73,6 +73,7 @@ class BenchmarkRow(BaseModel):
     seed: int
     run_dir: str
     test_score: float | None = None
+    test_score_se: float | None = None  # the bootstrap standard error of the final node's D_test score
     percentile_rank: float
     medal: str | None = None
     above_median: bool = False
@@ -106,6 +107,7 @@ def result_row(task: str, seed: int, run_dir: Path, result: RunResult, reused: b
         seed=seed,
         run_dir=str(run_dir),
         test_score=result.test_score,
+        test_score_se=result.test_score_se,
         # No final node (no valid submission) ranks last, as in the paper.
         percentile_rank=result.percentile_rank or 0.0,
         medal=result.medal,
@@ -163,6 +165,13 @@ def _fmt(x: float | None) -> str:
     return "-" if x is None else f"{x:.6g}"
 
 
+def _score(r: BenchmarkRow) -> str:
+    """A run's test score with its bootstrap standard error, `score ± se`."""
+    if r.test_score is None or r.test_score_se is None:
+        return _fmt(r.test_score)
+    return f"{r.test_score:.6g} ± {r.test_score_se:.2g}"
+
+
 def _pm(e: Estimate) -> str:
     return f"{e.mean:.1f} ± {e.stderr:.1f}"
 
@@ -182,13 +191,13 @@ def markdown_table(s: BenchmarkSummary) -> str:
     lines = [
         f"# Benchmark {s.name}: {s.runs} runs",
         "",
-        "| task | seed | test score | percentile rank | medal | valid / nodes | note |",
+        "| task | seed | test score ± se | percentile rank | medal | valid / nodes | note |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in s.rows:
         note = r.error or ("ladder" if r.leaderboard_kind == "reference-ladder" else "")
         lines.append(
-            f"| {r.task} | {r.seed} | {_fmt(r.test_score)} | {r.percentile_rank:.1f} | {r.medal or '-'} | "
+            f"| {r.task} | {r.seed} | {_score(r)} | {r.percentile_rank:.1f} | {r.medal or '-'} | "
             f"{r.valid_nodes} / {r.nodes} | {note.replace('|', '/')} |"
         )
     lines += ["", "| overall (mean ± standard error over runs) | value |", "|---|---|"]
@@ -199,14 +208,14 @@ def markdown_table(s: BenchmarkSummary) -> str:
 def print_benchmark(s: BenchmarkSummary, root: Path, console: Console) -> None:
     """Print the benchmark table and where it was written."""
     table = Table(title=f"AIRA-2 benchmark {s.name}: {s.runs} runs")
-    for column in ("task", "seed", "test score", "percentile rank", "medal", "valid / nodes", "note"):
+    for column in ("task", "seed", "test score ± se", "percentile rank", "medal", "valid / nodes", "note"):
         table.add_column(column)
     for r in s.rows:
         note = r.error or ("ladder" if r.leaderboard_kind == "reference-ladder" else "")
         table.add_row(
             r.task,
             str(r.seed),
-            _fmt(r.test_score),
+            _score(r),
             f"{r.percentile_rank:.1f}",
             r.medal or "-",
             f"{r.valid_nodes} / {r.nodes}",

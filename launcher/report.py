@@ -6,23 +6,39 @@ from rich.table import Table
 from launcher.result import RunResult
 
 # How result.json's final_selection picked the final node, in words.
-_RULES = {"val": "best D_val", "self_reported": "best self-reported score"}
+_RULES = {
+    "val": "best D_val",
+    "search": "best D_search",
+    "pooled": "best D_search + D_val",
+    "self_reported": "best self-reported score",
+}
 
 
 def _fmt(x: float | None) -> str:
     return "-" if x is None else f"{x:.6g}"
 
 
+def _pm(x: float | None, se: float | None) -> str:
+    """A score with its bootstrap standard error, `score ± se` (the score alone when there is none)."""
+    return _fmt(x) if x is None or se is None else f"{x:.6g} ± {se:.2g}"
+
+
 def print_result(result: RunResult, console: Console) -> None:
     table = Table(title=f"AIRA-2 run: {result.task} (seed {result.seed})", show_header=False)
     table.add_column("what", style="bold")
     table.add_column("value", overflow="fold")
-    rule = _RULES.get(result.final_selection, result.final_selection)
+    rule = _RULES.get(result.final_selection or "val", result.final_selection)
     table.add_row(f"final node ({rule})", "-" if result.best_node is None else str(result.best_node))
     table.add_row(
         "search / val / test score",
-        f"{_fmt(result.search_score)} / {_fmt(result.val_score)} / {_fmt(result.test_score)}",
+        f"{_pm(result.search_score, result.search_score_se)} / {_pm(result.val_score, result.val_score_se)}"
+        f" / {_pm(result.test_score, result.test_score_se)}",
     )
+    if result.refit_test_score is not None or result.refit_error:
+        refitted = _pm(result.refit_test_score, result.refit_test_score_se)
+        table.add_row("refit test score", result.refit_error or refitted)
+    if result.split_warning:
+        table.add_row("[yellow]warning[/yellow]", result.split_warning)
     board = f" vs {result.leaderboard_kind}" if result.leaderboard_kind else ""
     table.add_row(
         "percentile rank" + board, "-" if result.percentile_rank is None else f"{result.percentile_rank:.1f}"

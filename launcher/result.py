@@ -30,11 +30,23 @@ class RunResult(BaseModel):
     budget_stop: str | None = None  # set when the token or cost budget stopped new jobs
     disk_full: str | None = None  # set when a full disk stopped dispatching (continue with resume=)
     restarts: int = 0  # times the search coordinator crashed and came back by itself
-    # The rule that picked best_node: "val" (best D_val), or "self_reported" (hce.enabled=false: the
-    # agents' own validation scores; search_score is then the final node's self-reported score).
+    # The rule that picked best_node: hce.final_selection ("val", "search", "pooled"), or "self_reported"
+    # (hce.enabled=false: the agents' own validation scores; search_score is then the final node's).
     final_selection: str = "val"
     # Each outage of the policy server (started_at, ended_at, error, duration_s): dispatch was held.
     outages: list[dict[str, Any]] = Field(default_factory=list)
     run_dir: str
     started_at: float | None = None  # unix time this run (or its latest resume) started and ended
     ended_at: float | None = None
+    # HCE's noise (evaluation/bootstrap.py): bootstrap standard errors of the final node's scores.
+    search_score_se: float | None = None
+    val_score_se: float | None = None
+    test_score_se: float | None = None
+    # The split-size check (evaluation/selection.py: SplitCheck) and its warning, when it fired.
+    split_check: dict[str, Any] | None = None
+    split_warning: str | None = None
+    # hce.refit_final: the final node's code rerun on every labelled row, scored on D_test; when it
+    # failed, refit_error says why and test_score (the unrefit answer) stands.
+    refit_test_score: float | None = None
+    refit_test_score_se: float | None = None
+    refit_error: str | None = None

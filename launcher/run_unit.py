@@ -26,6 +26,8 @@ from actors.worker import ExperimentWorkerActor
 from agents.task_card import TaskCard
 from evaluation.bundled import hide_bundled_data
 from evaluation.leaderboard import Leaderboard
+from evaluation.refit import RefitResult
+from evaluation.selection import SplitCheck
 from evaluation.self_reported import SELF_REPORTED
 from evaluation.task import Task, TaskError
 from launcher.benchmark import RESULT_FILE, BenchmarkRow, error_row, result_row, task_config
@@ -36,7 +38,7 @@ from launcher.result import RunResult
 from launcher.resume import record_config
 from launcher.task_source import resolve_task
 from launcher.tracking import WandbTracker
-from sandbox import data_dir_seen_by_agent
+from sandbox import SandboxConfig, data_dir_seen_by_agent
 from search.journal import Journal
 from search.run_dir import RunDir, write_json_atomic
 from serving.budget import TokenLedgerActor, cost_usd
@@ -89,6 +91,7 @@ def start_actors(cfg: RunConfig, task: Task, rd: RunDir, endpoint: PolicyEndpoin
         str(rd.hidden_dir / "sealed_scores.jsonl"),
         cfg.hce.scoring,
         cfg.hce.enabled,
+        cfg.hce.final_selection,
         labels=labels,
     )
     ray.get(evaluator.__ray_ready__.remote())  # it has split the task and written task_public
@@ -96,7 +99,7 @@ def start_actors(cfg: RunConfig, task: Task, rd: RunDir, endpoint: PolicyEndpoin
     # run unit only waits for it, without fetching the bytes.
     public = evaluator.public_files.remote()
     ray.wait([public], fetch_local=False)
-    box = hide_bundled_data(cfg.sandbox.with_threads(cfg.resources.cpus_per_worker))
+    box = sandbox_settings(cfg)
     card = TaskCard(
         name=task.spec.name,
         metric=task.spec.metric,
@@ -151,6 +154,11 @@ def start_actors(cfg: RunConfig, task: Task, rd: RunDir, endpoint: PolicyEndpoin
         labels,
     )
     return RunActors(evaluator, workers, coordinator, ledger, breaker)
+
+
+def sandbox_settings(cfg: RunConfig) -> SandboxConfig:
+    """The sandbox settings of the run's episodes (and of the refit of its final pick)."""
+    return hide_bundled_data(cfg.sandbox.with_threads(cfg.resources.cpus_per_worker))
 
 
 StatusFn = Callable[[SearchStatus, list[str]], None]
@@ -218,6 +226,7 @@ def _search(
     outages = ray.get(actors.breaker.outages.remote())
     result = build_result(cfg, task, rd, outcome, started)
     result.outages = [o.model_dump() | {"duration_s": o.duration_s} for o in outages]
+    record_hce_noise(result, ray.get(actors.evaluator.split_check.remote()), refit(cfg, actors, rd, outcome))
     write_json_atomic(rd.result, result.model_dump(mode="json"))
     done = journal.load()
     tracker.log_nodes(done, task.lower_is_better)
@@ -244,6 +253,38 @@ def record_placement(actors: RunActors, rd: RunDir) -> dict[str, Any]:
     return placed
 
 
+def refit(cfg: RunConfig, actors: RunActors, rd: RunDir, outcome: SearchOutcome) -> RefitResult | None:
+    """`hce.refit_final`: the final node's code once more on every labelled row (evaluation/refit.py),
+    run by the evaluator after the search; None when it is off or there is no final node."""
+    if not cfg.hce.refit_final or outcome.final is None:
+        return None
+    box = sandbox_settings(cfg)
+    node_id = outcome.final.node_id
+    agent_data_dir = data_dir_seen_by_agent(box, rd.public_dir)
+    call = actors.evaluator.refit.remote(
+        node_id, rd.solution_code(node_id), agent_data_dir, box, box.exec_timeout_s
+    )
+    try:
+        result: RefitResult = ray.get(call)
+    except ray.exceptions.RayError as e:  # the search's answer is not lost to a failed refit
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        result = RefitResult(node_id=node_id, valid=False, reason=f"the refit could not run: {first}")
+    if not result.valid:
+        log.warning("the refit of node %d failed, the unrefit answer stands: %s", node_id, result.reason)
+    return result
+
+
+def record_hce_noise(result: RunResult, check: SplitCheck | None, refitted: RefitResult | None) -> None:
+    """Put the split-size check and the refit's outcome into the result."""
+    if check is not None:
+        result.split_check = check.model_dump()
+        result.split_warning = check.warning
+    if refitted is not None:
+        result.refit_test_score = refitted.test
+        result.refit_test_score_se = refitted.test_se
+        result.refit_error = refitted.reason
+
+
 def build_result(
     cfg: RunConfig, task: Task, rd: RunDir, outcome: SearchOutcome, started_at: float
 ) -> RunResult:
@@ -259,6 +300,12 @@ def build_result(
         search_score=final.scores.search if final else None,
         val_score=final.scores.val if final else None,
         test_score=test,
+        search_score_se=final.scores.search_se if final else None,
+        val_score_se=final.scores.val_se if final else None,
+        test_score_se=final.scores.test_se if final else None,
+        final_selection=(
+            final.rule if final else cfg.hce.final_selection if cfg.hce.enabled else SELF_REPORTED
+        ),
         percentile_rank=board.percentile_rank(test) if board else None,
         medal=board.medal(test) if board and test is not None else None,
         above_median=board.above_median(test) if board and test is not None else None,
@@ -283,7 +330,6 @@ def build_result(
         budget_stop=outcome.budget_stop,
         disk_full=outcome.disk_full,
         restarts=outcome.restarts,
-        final_selection="val" if cfg.hce.enabled else SELF_REPORTED,
         run_dir=str(rd.root),
         started_at=started_at,
         ended_at=time.time(),

@@ -69,6 +69,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory, other_ray: str) -> Path:
         "search.budget.max_nodes=8",
         "search.budget.wall_clock_s=400",
         "search.num_drafts=3",
+        "hce.refit_final=true",
         f"hydra.run.dir={out}",
         env={"RAY_ADDRESS": other_ray},
     )
@@ -143,6 +144,30 @@ def test_final_node_was_chosen_by_val(run_dir: Path):
     assert sealed[result["best_node"]]["val"] == best_val
     assert result["val_score"] == best_val
     assert result["test_score"] == sealed[result["best_node"]]["test"]
+
+
+def test_the_final_node_is_refit_on_every_labelled_row_and_scores_carry_standard_errors(
+    run_dir: Path, digits_task_dir: Path
+) -> None:
+    result = json.loads((run_dir / "result.json").read_text())
+    sealed = {
+        rec["node_id"]: rec["scores"]
+        for rec in map(json.loads, (run_dir / "hce_private" / "sealed_scores.jsonl").read_text().splitlines())
+    }
+    final = sealed[result["best_node"]]
+    assert result["final_selection"] == "val"
+    assert result["test_score_se"] == final["test_se"] and 0 < result["test_score_se"] < 0.1
+    assert result["val_score_se"] == final["val_se"] and result["val_score_se"] > 0
+    if result["valid_nodes"] >= 5:
+        assert result["split_check"]["nodes"] == 5 and result["split_check"]["search_se"] > 0
+    # The baseline's solution.py ran again on D_train + D_search + D_val and predicted the D_test rows.
+    assert result["refit_error"] is None, result["refit_error"]
+    assert 0.5 < result["refit_test_score"] <= 1.0 and result["refit_test_score_se"] > 0
+    refit = run_dir / "hce_private" / "refit"
+    log = (refit / "workspace" / "refit.log").read_text()
+    labelled = len((digits_task_dir / "prepared" / "public" / "train.csv").read_text().splitlines()) - 1
+    assert f"train ({labelled}," in log, log[-2000:]  # every labelled row of digits' train.csv
+    assert not (refit / "data").exists()
 
 
 def test_both_workers_ran_jobs_at_overlapping_times(run_dir: Path):

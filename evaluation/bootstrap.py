@@ -1,0 +1,104 @@
+"""Bootstrap standard errors of a hidden score: rows (or whole groups) resampled, the metric recomputed.
+
+Any metric works the same way, per-row mean or not (AUC, kappa, log-MAE by type): each resample grades
+the resampled rows with the task's own metric. The cost is bounded twice: `RESAMPLES` resamples, each
+of at most `MAX_UNITS` rows or groups. A split with more units than that is bootstrapped m-out-of-n
+(m = MAX_UNITS draws per resample) and the spread rescaled by sqrt(m / n), which is exact for a mean
+and the usual first-order correction for any smooth, root-n metric. AUC, the most common grader and
+the slowest to recompute, grades all its resamples at once (`auc_of_resamples`). The seed is fixed,
+so the same submission always gets the same standard error.
+"""
+
+from collections.abc import Callable
+
+import numpy as np
+from scipy.stats import rankdata
+
+RESAMPLES = 100
+MAX_UNITS = 5_000
+# Resamples a metric may refuse (e.g. AUC of a resample holding one class); past this share, no SE.
+MAX_FAILED_SHARE = 0.5
+_SEED = 20260326
+
+
+def group_rows(groups: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows ordered by group, first position of each group in that order, rows per group)."""
+    _, codes = np.unique(groups, return_inverse=True)
+    order = np.argsort(codes, kind="stable")
+    counts = np.bincount(codes)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    return order, starts, counts
+
+
+def resample_rows(
+    rng: np.random.Generator,
+    n_rows: int,
+    groups: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+    draws: int,
+) -> np.ndarray:
+    """Row positions of one resample: `draws` rows with replacement, or `draws` whole groups."""
+    if groups is None:
+        return rng.integers(0, n_rows, draws)
+    order, starts, counts = groups
+    chosen = rng.integers(0, len(counts), draws)
+    sizes = counts[chosen]
+    # Each chosen group's rows, back to back: its start repeated, plus 0..size-1 within the group.
+    offsets = np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    return order[np.repeat(starts[chosen], sizes) + offsets]
+
+
+def bootstrap_se(
+    grade: Callable[[np.ndarray], float],
+    n_rows: int,
+    groups: np.ndarray | None = None,
+    resamples: int = RESAMPLES,
+    max_units: int = MAX_UNITS,
+    grade_all: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> float | None:
+    """The bootstrap standard error of `grade(all rows)`; `grade(rows)` grades the rows at those positions.
+
+    `groups` (one label per row) resamples whole groups, so rows that belong together (a patient, a
+    breath) stay together. `grade_all`, where the metric has one (AUC), grades every ungrouped resample
+    at once: a (resamples, draws) array of row positions in, one value per resample out (NaN for one it
+    cannot grade). None when there are fewer than two units or most resamples fail to grade.
+    """
+    grouped = group_rows(groups) if groups is not None else None
+    units = n_rows if grouped is None else len(grouped[2])
+    if units < 2:
+        return None
+    draws = min(units, max_units)
+    rng = np.random.default_rng(_SEED)
+    if grade_all is not None and grouped is None:
+        values = [float(v) for v in grade_all(rng.integers(0, n_rows, (resamples, draws)))]
+    else:
+        values = []
+        for _ in range(resamples):
+            try:
+                values.append(grade(resample_rows(rng, n_rows, grouped, draws)))
+            except MemoryError:
+                raise
+            except Exception:  # a metric's refusal of this resample (e.g. ValueError): the others count
+                continue
+    values = [v for v in values if np.isfinite(v)]
+    if len(values) < max(2, (1 - MAX_FAILED_SHARE) * resamples):
+        return None
+    return float(np.std(values, ddof=1) * np.sqrt(draws / units))
+
+
+def auc_of_resamples(truth: np.ndarray, guess: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """`grade_all` for auc-roc (evaluation/metrics.py: the mean of the column-wise AUCs): per resample,
+    the Mann-Whitney statistic from mid-ranks, sorted along each row of the (resamples, draws) array."""
+
+    def grade_all(rows: np.ndarray) -> np.ndarray:
+        aucs = []
+        for column in range(truth.shape[1]):
+            y, score = truth[rows, column] == 1, guess[rows, column]
+            ranks = rankdata(score, axis=1)
+            positives = y.sum(axis=1)
+            negatives = y.shape[1] - positives
+            with np.errstate(divide="ignore", invalid="ignore"):
+                u = (ranks * y).sum(axis=1) - positives * (positives + 1) / 2
+                aucs.append(np.where((positives > 0) & (negatives > 0), u / (positives * negatives), np.nan))
+        return np.mean(aucs, axis=0)
+
+    return grade_all
