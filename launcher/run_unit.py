@@ -85,7 +85,7 @@ def start_actors(cfg: RunConfig, task: Task, rd: RunDir, endpoint: PolicyEndpoin
         str(rd.public_dir),
         str(rd.hidden_dir / "sealed_scores.jsonl"),
         cfg.hce.scoring,
-        cfg.hce.enabled,
+        enabled=cfg.hce.enabled,
         labels=labels,
     )
     ray.get(evaluator.__ray_ready__.remote())  # it has split the task and written task_public
