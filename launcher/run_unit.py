@@ -90,8 +90,8 @@ def start_actors(cfg: RunConfig, task: Task, rd: RunDir, endpoint: PolicyEndpoin
         str(rd.public_dir),
         str(rd.hidden_dir / "sealed_scores.jsonl"),
         cfg.hce.scoring,
-        cfg.hce.enabled,
-        cfg.hce.final_selection,
+        enabled=cfg.hce.enabled,
+        final_selection=cfg.hce.final_selection,
         labels=labels,
     )
     ray.get(evaluator.__ray_ready__.remote())  # it has split the task and written task_public
