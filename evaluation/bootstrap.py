@@ -4,9 +4,9 @@ Any metric works the same way, per-row mean or not (AUC, kappa, log-MAE by type)
 the resampled rows with the task's own metric. The cost is bounded twice: `RESAMPLES` resamples, each
 of at most `MAX_UNITS` rows or groups. A split with more units than that is bootstrapped m-out-of-n
 (m = MAX_UNITS draws per resample) and the spread rescaled by sqrt(m / n), which is exact for a mean
-and the usual first-order correction for any smooth, root-n metric. AUC, the most common grader and
-the slowest to recompute, grades all its resamples at once (`auc_of_resamples`). The seed is fixed,
-so the same submission always gets the same standard error.
+and the usual first-order correction for any smooth, root-n metric, with HUGE_RESAMPLES resamples.
+AUC, the most common grader and the slowest to recompute, grades all its resamples at once
+(`auc_of_resamples`). The seed is fixed, so the same submission always gets the same standard error.
 """
 
 from collections.abc import Callable
@@ -16,6 +16,10 @@ from scipy.stats import rankdata
 
 RESAMPLES = 100
 MAX_UNITS = 5_000
+# Resamples of a split above MAX_UNITS: a metric recomputed 100 times on each of a 1M-row submission's
+# four scores (multi-class log loss: ~10 ms a resample, pandas' row selection included) would triple
+# its scoring time; 50 keep the SE within ~10% of itself.
+HUGE_RESAMPLES = 50
 # Resamples a metric may refuse (e.g. AUC of a resample holding one class); past this share, no SE.
 MAX_FAILED_SHARE = 0.5
 _SEED = 20260326
@@ -67,6 +71,8 @@ def bootstrap_se(
     if units < 2:
         return None
     draws = min(units, max_units)
+    if units > max_units:
+        resamples = min(resamples, HUGE_RESAMPLES)
     rng = np.random.default_rng(_SEED)
     if grade_all is not None and grouped is None:
         values = [float(v) for v in grade_all(rng.integers(0, n_rows, (resamples, draws)))]

@@ -70,7 +70,7 @@ def test_accuracy_se_matches_the_closed_form(n: int) -> None:
     truth, guess = _right_80pct(n)
     p = float(np.mean(truth == guess))
     se = bootstrap_se(_grader("accuracy", truth, guess), n)
-    assert se is not None and se == pytest.approx(np.sqrt(p * (1 - p) / n), rel=0.2)
+    assert se is not None and se == pytest.approx(np.sqrt(p * (1 - p) / n), rel=0.3)
 
 
 def test_grouped_resampling_keeps_groups_whole() -> None:
