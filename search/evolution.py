@@ -1,5 +1,6 @@
 """The search's durable side: the population rebuilt from the journal, the state file, new jobs, records."""
 
+import functools
 import random
 
 from search.best_of_k import IndependentDrafts
@@ -19,6 +20,8 @@ from search.search_state import (
 )
 from search.steady_state import SteadyStatePolicy
 
+PARENT_CODE_CACHE = 256  # nodes whose code is kept in memory for the next jobs' parents
+
 
 class Evolution:
     """Steady-state evolution over one run directory.
@@ -34,6 +37,9 @@ class Evolution:
         self, run_dir: RunDir, config: SearchConfig, seed: int, lower_is_better: bool, session: str
     ) -> None:
         self.run_dir = run_dir
+        # A node's code never changes once written, and rank selection draws the same top nodes again
+        # and again: their code is read from disk once, not at every dispatch.
+        self._parent_code = functools.lru_cache(maxsize=PARENT_CODE_CACHE)(run_dir.solution_code)
         self.config = config
         self.seed = seed
         self.journal = Journal(run_dir.journal)
@@ -87,7 +93,7 @@ class Evolution:
         node_id = self.state.next_id
         self.state.next_id += 1
         parents = [
-            Parent(node_id=p.id, code=self.run_dir.solution_code(p.id), search_score=p.search_score or 0.0)
+            Parent(node_id=p.id, code=self._parent_code(p.id), search_score=p.search_score or 0.0)
             for p in plan.parents
         ]
         return Job(

@@ -28,22 +28,23 @@ class SteadyStatePolicy:
         self.crossover_prob = crossover_prob
         self.num_drafts = num_drafts
         self.rng = rng
-        # (population version, cumulative selection weights): one rank computation per new node, not
-        # per dispatch; at 64 workers the population grows by thousands of nodes.
-        self._weights: tuple[tuple[int, int], list[float]] | None = None
+        # (population version, fitness, cumulative selection weights): one rank computation per new
+        # node, not per dispatch; at 64 workers the population grows by thousands of nodes.
+        self._ranked: tuple[tuple[int, int], list[float], list[float]] | None = None
 
     def next_job(self, population: Population) -> JobPlan:
         valid = population.valid
         if len(valid) < self.num_drafts:
             return JobPlan("draft", [])
-        fitness = [population.fitness(n) for n in valid]
+        key = (id(population), population.version)
+        if self._ranked is None or self._ranked[0] != key:
+            fitness = [population.fitness(n) for n in valid]
+            probs = rank_probabilities(fitness, self.temperature)
+            self._ranked = (key, fitness, list(itertools.accumulate(probs)))
+        _, fitness, cum_weights = self._ranked
         if len(valid) >= 2 and self.rng.random() < self.crossover_prob:
             picks = rank_select(fitness, self.temperature, self.rng, k=2)
             return JobPlan("crossover", [valid[i] for i in picks])
-        key = (id(population), population.version)
-        if self._weights is None or self._weights[0] != key:
-            probs = rank_probabilities(fitness, self.temperature)
-            self._weights = (key, list(itertools.accumulate(probs)))
         # The same draw as rank_select(k=1), with the weights accumulated once.
-        (pick,) = self.rng.choices(range(len(valid)), cum_weights=self._weights[1])
+        (pick,) = self.rng.choices(range(len(valid)), cum_weights=cum_weights)
         return JobPlan("mutate", [valid[pick]])
