@@ -69,12 +69,13 @@ MALFORMED_SUBMISSIONS = (
     "7) rm -f submission.csv;; esac"
 )
 # Five kinds of malformed policy reply, one per turn of an episode.
+# The last is not a completion at all, so not a turn: it is what the agent's request gets from then on.
 MALFORMED_REPLIES: list[dict[str, Any]] = [
-    {"fault": {"garbage": "<html>502 bad gateway</html>"}},
     {"tool_calls": [{"name": "bash", "arguments": "{not json"}]},
     {"tool_calls": [{"name": "rm_rf", "arguments": {}}]},
     {"tool_calls": [{"name": "bash", "arguments": {"cmd": 1}}]},
     {"content": ""},
+    {"fault": {"garbage": "<html>502 bad gateway</html>"}},
 ]
 
 

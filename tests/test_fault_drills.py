@@ -2,7 +2,7 @@
 
 kill -9 the policy server's replica and then the token ledger in one run: Serve and Ray restart them,
 the workers' requests wait out the outage, and the run finishes with no finished node lost or run
-twice. And a small soak: every episode sends the agent five malformed policy replies and then submits
+twice. And a small soak: every episode sends the agent four malformed policy replies and then submits
 a malformed file: no crash, every node invalid with a named reason. Real workers (bubblewrap
 sandboxes), the real evaluator, journal and node folders; the baseline and replay policies are
 scripted test doubles, not language models. `bench/fault_drills.py` runs every drill, the soak at
@@ -76,8 +76,9 @@ def test_killed_policy_replica_and_token_ledger_come_back_and_no_node_is_lost(
         stop_run(actors)
 
 
+# A reply that is not a completion at all is not a turn (the next request asks for the same turn
+# again): tests/test_policy_faults.py drills it.
 MALFORMED_REPLIES: list[dict[str, Any]] = [
-    {"fault": {"garbage": "<html>502 bad gateway</html>"}},
     {"tool_calls": [{"name": "bash", "arguments": "{not json"}]},
     {"tool_calls": [{"name": "rm_rf", "arguments": {}}]},
     {"tool_calls": [{"name": "bash", "arguments": {"cmd": 1}}]},
@@ -99,7 +100,7 @@ def test_soak_of_malformed_replies_and_submissions_makes_named_invalid_nodes(
 ) -> None:
     from ray import serve
 
-    episodes = 20  # 100 malformed replies and 20 malformed submissions
+    episodes = 20  # 80 malformed replies and 20 malformed submissions
     run_dir = tmp_path / "run"
     turns = [
         *MALFORMED_REPLIES,
@@ -132,4 +133,4 @@ def test_soak_of_malformed_replies_and_submissions_makes_named_invalid_nodes(
     trajectory = json.loads((RunDir(run_dir).node_dir(1) / "trajectory.json").read_text())
     errors = [s["error"] for s in trajectory["steps"][: len(MALFORMED_REPLIES)]]
     assert all(errors), "each malformed reply is an error observation"
-    assert "NotACompletion" in errors[0] and "unknown tool 'rm_rf'" in errors[2]
+    assert "unknown tool 'rm_rf'" in errors[1]
