@@ -310,7 +310,7 @@ def soak(kind: str, count_: int, tmp: Path, task_dir: Path) -> tuple[Row, collec
 
 def reason_kind(reason: str) -> str:
     """A reason without its particulars (counts, example ids), so that the histogram groups kinds."""
-    kind = re.sub(r"\d+", "N", reason.split(" (e.g.")[0])
+    kind = re.sub(r"(?<![-\w])\d[\d,]*(?![-\w])", "N", reason.split(" (e.g.")[0])
     return kind[:100]
 
 

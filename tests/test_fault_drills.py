@@ -60,8 +60,10 @@ def test_killed_policy_replica_and_token_ledger_come_back_and_no_node_is_lost(
         os.kill(replica, signal.SIGKILL)
         os.kill(ledger, signal.SIGKILL)
         killed_at = time.time()
-        before = {n["id"] for n in journal(rd)}
+        finished = journal(rd)
+        before = {n["id"] for n in finished}
         assert before, "killed mid-run: a node had finished"
+        counted = sum(n["prompt_tokens"] + n["completion_tokens"] for n in finished)
 
         outcome = ray.get(outcome_ref, timeout=400)
         ids = [n["id"] for n in journal(rd)]
@@ -70,8 +72,9 @@ def test_killed_policy_replica_and_token_ledger_come_back_and_no_node_is_lost(
             assert (rd.node_dir(i) / "scores.json").stat().st_mtime < killed_at
         assert outcome.valid_nodes == 6, [n["reason"] for n in journal(rd) if not n["valid"]]
         assert _pid(_replica()) != replica and _pid(actors.ledger) != ledger, "both were restarted"
-        used = sum(n["prompt_tokens"] + n["completion_tokens"] for n in journal(rd))
-        assert sum(ray.get(actors.ledger.totals.remote())) >= used > 0, "the ledger's totals were rebuilt"
+        # Rebuilt from the journal, then counting on; what the running episodes had used before the
+        # kill is not in the journal, and the restarted ledger does not know it.
+        assert sum(ray.get(actors.ledger.totals.remote())) > counted > 0, "the ledger's totals were rebuilt"
     finally:
         stop_run(actors)
 
