@@ -18,13 +18,17 @@ class StartError(Exception):
 def cause(error: BaseException) -> str:
     """`Type: message` of what went wrong: for an actor whose constructor raised, that error's own line
     rather than Ray's traceback around it."""
+    inner = getattr(error, "cause", None)  # Ray keeps the constructor's own exception here
+    if isinstance(inner, BaseException) and inner is not error:
+        return cause(inner)
     text = str(error).strip()
     if type(error).__module__.startswith("ray."):
         # Ray's RayActorError and RayTaskError end their text with the original `Type: message` line.
         for line in reversed([line.strip() for line in text.splitlines()]):
-            head = line.split(":", 1)[0]
-            if head.isidentifier() and (head.endswith("Error") or head.endswith("Exception")):
-                return line
+            head, _, message = line.partition(":")
+            name = head.rsplit(".", 1)[-1]  # `package.module.SomeError`
+            if all(p.isidentifier() for p in head.split(".")) and name.endswith(("Error", "Exception")):
+                return f"{name}:{message}"
         text = text.splitlines()[0] if text else ""
     return f"{type(error).__name__}: {text or 'no message'}"
 
