@@ -50,7 +50,7 @@ def main(raw: DictConfig) -> None:
 
     import ray
 
-    from launcher.driver import ClusterError, RunFailed, connect_ray, run_benchmark, run_single
+    from launcher.driver import ClusterError, RunFailed, StartError, connect_ray, run_benchmark, run_single
     from launcher.report import print_result
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
@@ -77,7 +77,7 @@ def main(raw: DictConfig) -> None:
             return
         assert task is not None  # preflight resolves the task of a single run
         result = run_single(cfg, task, run_dir, console)
-    except ClusterError as e:
+    except (ClusterError, StartError) as e:
         console.print(f"[bold red]cannot start:[/]\n{escape(str(e))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except RunFailed as e:

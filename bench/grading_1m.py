@@ -9,8 +9,9 @@ timed), writes a submission in the agent's format (opaque ids, shuffled), then s
 parse and check the bytes, map the opaque ids back, grade D_search, D_val and D_test. `--path hce`
 (default) times `HiddenConsistentEvaluation.score` in the process; `--path evaluator` times
 `HCEEvaluator.score`, which scores in a child process with time and memory limits (what the evaluator
-actor runs). Reported: the scoring wall time, its CPU time (`--path hce` only: on a loaded machine the
-wall time measures the load) and the peak resident memory of the measuring process.
+actor runs). Reported: the scoring wall time, its CPU time (on a loaded machine the wall time measures
+the load; with `--path evaluator` the scoring process's CPU time plus the evaluator's) and the peak
+resident memory of the measuring process.
 """
 
 import argparse
@@ -29,6 +30,19 @@ METRICS = ["auc-roc", "multi-class-log-loss", "accuracy", "root-mean-squared-err
 
 def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _children_cpu_s() -> float:
+    """CPU seconds used so far by this process's live children (the evaluator's scoring processes)."""
+    ticks, me = 0, str(os.getpid())
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # a process that ended meanwhile
+        if fields[1] == me:  # fields after the command: state, ppid, ..., utime (12), stime (13)
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _write_task(metric: str, rows: int, root: Path) -> list[str]:
@@ -107,10 +121,10 @@ def one(metric: str, rows: int, root: Path, path: str) -> dict[str, float | str]
         evaluator = HCEEvaluator(
             str(root / "task"), 2603, (0.8, 0.1, 0.1), str(root / "public"), str(root / "sealed.jsonl")
         )
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _children_cpu_s() + time.process_time()
         search = evaluator.score(1, submission)
         seconds = time.perf_counter() - started
-        cpu = float("nan")  # spent in the scoring process, not measured here
+        cpu = _children_cpu_s() + time.process_time() - cpu  # the scoring process's and this one's
         evaluator.close()
         valid, score, reason = search.valid, search.search, search.reason
     else:

@@ -13,10 +13,24 @@ from launcher.benchmark import BenchmarkRow, BenchmarkSummary, benchmark_tasks, 
 from launcher.config import RunConfig
 from launcher.placement import CPU_SLOT, HOME_CPUS, ClusterError, runs_that_fit
 from launcher.result import RunResult
+from launcher.starting import StartError, cause
 from launcher.tracking import WandbTracker
-from serving.server import PolicyError, start_policy_server, stop_policy_server
+from serving.server import PolicyEndpoint, PolicyError, start_policy_server, stop_policy_server
 
-__all__ = ["ClusterError", "RunFailed", "check_cluster", "connect_ray", "run_benchmark", "run_single"]
+log = logging.getLogger(__name__)
+
+# Starts of the embedded Ray before giving up.
+EMBEDDED_START_ATTEMPTS = 3
+
+__all__ = [
+    "ClusterError",
+    "RunFailed",
+    "StartError",
+    "check_cluster",
+    "connect_ray",
+    "run_benchmark",
+    "run_single",
+]
 
 
 class RunFailed(Exception):
@@ -39,22 +53,20 @@ def connect_ray(cfg: RunConfig) -> None:
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
     if cfg.ray.address is None:
-        k = embedded_concurrency(cfg)
-        n = cfg.search.num_workers
-        needed = k * (HOME_CPUS + n * cfg.resources.cpus_per_worker)
-        ray.init(
-            # "local": a new instance of our own even when another Ray runs on this machine (without
-            # it, ray.init joins the cluster of RAY_ADDRESS or of /tmp/ray/ray_current_cluster).
-            address="local",
-            namespace=cfg.ray.namespace,
-            num_cpus=cfg.ray.num_cpus or max(os.cpu_count() or 1, int(needed + 0.999)),
-            resources={CPU_SLOT: k * n} if cfg.resources.gpus_per_worker == 0 else None,
-            include_dashboard=cfg.ray.include_dashboard,
-            _metrics_export_port=cfg.ray.metrics_export_port,
-            _node_ip_address="127.0.0.1",
-            log_to_driver=False,
-        )
-        return
+        for attempt in range(1, EMBEDDED_START_ATTEMPTS + 1):
+            try:
+                _start_embedded_ray(cfg)
+                return
+            except Exception as e:
+                ray.shutdown()  # the processes it started, if any
+                # Ray gives its raylet a fixed 30 s to register, which a busy machine can miss.
+                if attempt == EMBEDDED_START_ATTEMPTS:
+                    raise StartError(
+                        f"Ray start failed {attempt} times: the embedded local Ray did not come up: "
+                        f"{cause(e)}; its logs are in /tmp/ray/session_latest/logs (a busy machine: try "
+                        "again later; or join a running cluster with ray.address)"
+                    ) from None
+                log.warning("the embedded Ray did not start (%s); trying again", cause(e))
     try:
         ray.init(address=cfg.ray.address, namespace=cfg.ray.namespace, log_to_driver=False)
     except (ConnectionError, RuntimeError) as e:
@@ -63,6 +75,24 @@ def connect_ray(cfg: RunConfig) -> None:
             "start one with `ray up cluster.yaml` "
             "and launch on its head node, or set ray.address=null for a local instance"
         ) from None
+
+
+def _start_embedded_ray(cfg: RunConfig) -> None:
+    k = embedded_concurrency(cfg)
+    n = cfg.search.num_workers
+    needed = k * (HOME_CPUS + n * cfg.resources.cpus_per_worker)
+    ray.init(
+        # "local": a new instance of our own even when another Ray runs on this machine (without
+        # it, ray.init joins the cluster of RAY_ADDRESS or of /tmp/ray/ray_current_cluster).
+        address="local",
+        namespace=cfg.ray.namespace,
+        num_cpus=cfg.ray.num_cpus or max(os.cpu_count() or 1, int(needed + 0.999)),
+        resources={CPU_SLOT: k * n} if cfg.resources.gpus_per_worker == 0 else None,
+        include_dashboard=cfg.ray.include_dashboard,
+        _metrics_export_port=cfg.ray.metrics_export_port,
+        _node_ip_address="127.0.0.1",
+        log_to_driver=False,
+    )
 
 
 def check_cluster(cfg: RunConfig) -> int:
@@ -81,10 +111,7 @@ def _grid(
 
     fit = check_cluster(cfg)
     wanted = cfg.benchmark.max_concurrent if cfg.benchmark else None
-    try:
-        endpoint = start_policy_server(cfg.policy, cfg.serve.host, cfg.serve.port)
-    except PolicyError as e:  # the cluster's running Serve cannot serve this grid; nothing started yet
-        raise ClusterError(str(e)) from None
+    endpoint = start_policy(cfg)
     console.print(f"policy server: {cfg.policy.name} at {endpoint.base_url} (model {endpoint.model})")
     if not single:
         at_once = min(fit, wanted) if wanted else fit
@@ -97,6 +124,23 @@ def _grid(
         return run_grid(spec, tasks, seeds, wanted)
     finally:
         stop_policy_server(cfg.policy)
+
+
+def start_policy(cfg: RunConfig) -> PolicyEndpoint:
+    """Deploy the one policy server; a failure is a StartError naming it, and leaves no app behind."""
+    try:
+        return start_policy_server(cfg.policy, cfg.serve.host, cfg.serve.port)
+    except PolicyError as e:  # the cluster's running Serve cannot serve this grid; nothing started yet
+        raise ClusterError(str(e)) from None
+    except Exception as e:
+        try:
+            stop_policy_server(cfg.policy)
+        except Exception:
+            log.debug("no policy app to delete after the failed start", exc_info=True)
+        raise StartError(
+            f"policy server (policy={cfg.policy.name}) failed to start: {cause(e)}; "
+            f"check the policy.* settings and serve.port={cfg.serve.port}"
+        ) from None
 
 
 def run_single(cfg: RunConfig, task: Task, root: Path, console: Console) -> RunResult:

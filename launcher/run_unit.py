@@ -36,6 +36,7 @@ from launcher.html_report import write_run_report
 from launcher.placement import worker_options
 from launcher.result import RunResult
 from launcher.resume import record_config
+from launcher.starting import StartError, starting
 from launcher.task_source import resolve_task
 from launcher.tracking import WandbTracker
 from sandbox import SandboxConfig, data_dir_seen_by_agent
@@ -77,28 +78,44 @@ def start_actors(cfg: RunConfig, task: Task, rd: RunDir, endpoint: PolicyEndpoin
     """Create the run's evaluator (which writes the agent-visible task), workers and coordinator.
 
     `run_key` names the run's actors and its node-local scratch on every node (`<scratch>/<run_key>/`).
+    Each part is waited for: one that fails raises a StartError naming it, and the parts already
+    started are killed first, so a failed start leaks nothing (also when the caller goes on).
     """
+    started: list[Any] = []
+    try:
+        return _start_actors(cfg, task, rd, endpoint, run_key, started)
+    except BaseException:
+        for actor in started:
+            ray.kill(actor)
+        raise
+
+
+def _start_actors(
+    cfg: RunConfig, task: Task, rd: RunDir, endpoint: PolicyEndpoint, run_key: str, started: list[Any]
+) -> RunActors:
     home = home_strategy()
     labels = RunLabels.for_run(rd.root, task.spec.name, cfg.seed)  # the tags of the run's metrics
     # The run's actors have names: the restartable coordinator finds them by name, as Ray cannot promise
     # a restarted actor the handles it was created with.
     evaluator_name = f"aira-evaluator-{run_key}"
-    evaluator: Any = HCEEvaluatorActor.options(name=evaluator_name, scheduling_strategy=home).remote(
-        str(task.root),
-        cfg.hce.split_seed,
-        cfg.hce.fractions,
-        str(rd.public_dir),
-        str(rd.hidden_dir / "sealed_scores.jsonl"),
-        cfg.hce.scoring,
-        enabled=cfg.hce.enabled,
-        final_selection=cfg.hce.final_selection,
-        labels=labels,
-    )
-    ray.get(evaluator.__ray_ready__.remote())  # it has split the task and written task_public
-    # The workers' copy of the task travels through the object store, whatever node they are on; the
-    # run unit only waits for it, without fetching the bytes.
-    public = evaluator.public_files.remote()
-    ray.wait([public], fetch_local=False)
+    with starting("HCE evaluator"):
+        evaluator: Any = HCEEvaluatorActor.options(name=evaluator_name, scheduling_strategy=home).remote(
+            str(task.root),
+            cfg.hce.split_seed,
+            cfg.hce.fractions,
+            str(rd.public_dir),
+            str(rd.hidden_dir / "sealed_scores.jsonl"),
+            cfg.hce.scoring,
+            enabled=cfg.hce.enabled,
+            final_selection=cfg.hce.final_selection,
+            labels=labels,
+        )
+        started.append(evaluator)
+        ray.get(evaluator.__ray_ready__.remote())  # it has split the task and written task_public
+        # The workers' copy of the task travels through the object store, whatever node they are on;
+        # the run unit only waits for it, without fetching the bytes.
+        public = evaluator.public_files.remote()
+        ray.wait([public], fetch_local=False)
     box = sandbox_settings(cfg)
     card = TaskCard(
         name=task.spec.name,
@@ -111,48 +128,64 @@ def start_actors(cfg: RunConfig, task: Task, rd: RunDir, endpoint: PolicyEndpoin
     )
     # The ledger counts from the journal's totals, at start (a resume) and after a restart.
     ledger_name = f"aira-token-ledger-{run_key}"
-    ledger: Any = TokenLedgerActor.options(name=ledger_name, scheduling_strategy=home).remote(
-        cfg.policy.budget, str(rd.journal)
-    )
+    with starting("token ledger"):
+        ledger: Any = TokenLedgerActor.options(name=ledger_name, scheduling_strategy=home).remote(
+            cfg.policy.budget, str(rd.journal)
+        )
+        started.append(ledger)
     # The run's outage breaker: workers report to it by name, the coordinator holds dispatch on it.
     breaker_name = f"aira-outage-breaker-{run_key}"
-    breaker: Any = OutageBreakerActor.options(name=breaker_name, scheduling_strategy=home).remote(
-        http_probe(endpoint.base_url)
-    )
+    with starting("outage breaker"):
+        breaker: Any = OutageBreakerActor.options(name=breaker_name, scheduling_strategy=home).remote(
+            http_probe(endpoint.base_url)
+        )
+        started.append(breaker)
     client = client_settings(cfg.policy, endpoint)
     worker_names = [f"aira-worker-{run_key}-{i}" for i in range(cfg.search.num_workers)]
-    workers: list[Any] = [
-        ExperimentWorkerActor.options(name=worker_names[i], **worker_options(cfg)).remote(
-            i,
-            card,
-            [public],
-            run_key,
-            client,
-            cfg.agent,
-            ledger_name,
-            box,
-            breaker_name,
-            labels=labels,
-            self_report=not cfg.hce.enabled,
-        )
-        for i in range(cfg.search.num_workers)
-    ]
+    with starting("experiment worker"):
+        workers: list[Any] = [
+            ExperimentWorkerActor.options(name=worker_names[i], **worker_options(cfg)).remote(
+                i,
+                card,
+                [public],
+                run_key,
+                client,
+                cfg.agent,
+                ledger_name,
+                box,
+                breaker_name,
+                labels=labels,
+                self_report=not cfg.hce.enabled,
+            )
+            for i in range(cfg.search.num_workers)
+        ]
+        started.extend(workers)
+    # Created side by side above, each waited for here, so that a failure names its part.
+    with starting("token ledger"):
+        ray.get(ledger.__ray_ready__.remote())
+    with starting("outage breaker"):
+        ray.get(breaker.__ray_ready__.remote())
     ready = [w.__ray_ready__.remote() for w in workers]
     # Every worker has finished starting (and writing its scratch) before a failed one is raised:
     # the scratch is dropped after this, and nothing may write it later.
     ray.wait(ready, num_returns=len(ready), fetch_local=False)
-    ray.get(ready)
-    coordinator: Any = SearchCoordinatorActor.options(scheduling_strategy=home).remote(
-        cfg.search,
-        cfg.seed,
-        task.lower_is_better,
-        str(rd.root),
-        worker_names,
-        evaluator_name,
-        ledger_name,
-        breaker_name,
-        labels,
-    )
+    for i, r in enumerate(ready):
+        with starting(f"experiment worker {i}"):
+            ray.get(r)
+    with starting("search coordinator"):
+        coordinator: Any = SearchCoordinatorActor.options(scheduling_strategy=home).remote(
+            cfg.search,
+            cfg.seed,
+            task.lower_is_better,
+            str(rd.root),
+            worker_names,
+            evaluator_name,
+            ledger_name,
+            breaker_name,
+            labels,
+        )
+        started.append(coordinator)
+        ray.get(coordinator.__ray_ready__.remote())
     return RunActors(evaluator, workers, coordinator, ledger, breaker)
 
 
@@ -393,12 +426,13 @@ def run_unit(config: dict[str, Any], spec: GridSpec) -> None:
             row = result_row(name, seed, run_dir, result, reused=True)
         else:
             cfg = spec.run_config(name, seed, run_dir)
-            task = resolve_task(cfg.task)
+            with starting("task build"):
+                task = resolve_task(cfg.task)
             result = run_search(
                 cfg, task, run_dir, spec.endpoint, lambda s, n: tune.report(status_metrics(s, n))
             )
             row = result_row(name, seed, run_dir, result)
-    except TaskError as e:
+    except (TaskError, StartError) as e:  # their messages name the part and the fix
         row = error_row(name, seed, run_dir, str(e), started)
     except Exception as e:
         # One broken run must not lose the others: its row records why, the run's log where.
