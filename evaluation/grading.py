@@ -60,5 +60,5 @@ def read_sample(path: Path, id_column: str, metric: Metric) -> pd.DataFrame:
 def numeric_answer_columns(spec: TaskSpec, metric: Metric) -> list[str]:
     """The answer columns to read as numbers when every cell is one (the targets unless the metric
     compares them as written strings)."""
-    targets = [] if metric.exact_text else list(spec.target_columns)
+    targets = [] if metric.exact_text else spec.answer_targets
     return [*targets, *spec.hidden_columns]

@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from evaluation.bias_metrics import IDENTITY_COLUMNS, TOXICITY
 from evaluation.grading import grade_aligned, read_sample
 from evaluation.metrics import UnknownMetricError, get_metric
 from evaluation.submission import read_submission
@@ -69,6 +70,8 @@ COVERED = {
     "siim-isic-melanoma-classification": "ROC AUC; a DICOM and a JPEG per row, patients kept whole (Lite)",
     "ranzcr-clip-catheter-line-classification": "column-wise ROC AUC; annotations cut to D_train (Lite)",
     "aerial-cactus-identification": "ROC AUC on has_cactus; one JPEG per row in train.zip, test.zip (Lite)",
+    "jigsaw-unintended-bias-in-toxicity-classification": "overall and per-identity bias ROC AUCs of "
+    "`prediction` against the answers' toxicity (train.csv's target) and identity columns",
 }
 
 # What HCE needs to know of a competition besides its files, read off mle-bench's prepare.py (how
@@ -162,6 +165,13 @@ PRESETS: dict[str, dict[str, Any]] = {
         "row_files": {"train": ["train/{Image}"], "test": ["test/{Image}"]},
         "unseen_label": "new_whale",
     },
+    # The submission's `prediction` is graded against the answers' `toxicity` (train.csv's `target`) and
+    # the identity columns; the agent's test rows keep test.csv's columns only (id, comment_text).
+    "jigsaw-unintended-bias-in-toxicity-classification": {
+        "targets_in_answers": False,
+        "answer_columns": [TOXICITY, *IDENTITY_COLUMNS],
+        "train_columns": {TOXICITY: "target"},
+    },
     "dog-breed-identification": {
         "train_file": "labels.csv",
         "label_column": "breed",
@@ -196,8 +206,6 @@ NOT_YET = {
     "stanford-covid-vaccine": "targets are per-base sequences in JSON, not CSV columns",
     "random-acts-of-pizza": "the data is JSON, not CSV",
     "detecting-insults-in-social-commentary": "the prepared CSVs have no id column",
-    "jigsaw-unintended-bias-in-toxicity-classification": "the train CSV's label `target` is not the "
-    "submission's `prediction`, and the grader needs identity columns the test set hides",
 }
 
 
@@ -300,10 +308,16 @@ def mlebench_task_dir(
     train_file = str(preset.get("train_file", "train.csv"))
     train = _header(prepared / "public" / train_file)
     id_column, targets = sample[0], sample[1:]
-    labels = [preset["label_column"]] if "label_column" in preset else targets
+    if "label_column" in preset:
+        labels = [preset["label_column"]]
+    elif preset.get("targets_in_answers", True):
+        labels = targets
+    else:
+        renamed = preset.get("train_columns", {})
+        labels = [renamed.get(c, c) for c in preset["answer_columns"]]
     missing = [c for c in [id_column, *labels] if c not in train]
     if missing:
-        raise not_supported(competition, f"{train_file} lacks the submission column(s) {missing}")
+        raise not_supported(competition, f"{train_file} lacks the column(s) {missing} the grader needs")
     spec: dict[str, object] = {
         "name": competition,
         "metric": metric,

@@ -68,12 +68,27 @@ class TaskSpec(BaseModel):
     # Do not score the rows where an answer column holds this value (e.g. {toxic: -1}: rows Kaggle
     # left unscored). The columns stay with the hidden answers.
     skip_where: dict[str, str | int | float] = {}
+    # False when the answers hold no column of the submission's targets and the grader reads
+    # answer_columns instead (jigsaw-unintended-bias: `prediction` is graded against `toxicity`).
+    targets_in_answers: bool = True
+    # Answer columns that train_file holds under another name: answer column -> train column
+    # (jigsaw-unintended-bias: the answers' `toxicity` is train.csv's `target`).
+    train_columns: dict[str, str] = {}
 
     @property
     def hidden_columns(self) -> list[str]:
         """The columns besides id and targets that the hidden answers keep for the grader."""
         extra = [*self.answer_columns, *self.score_where, *self.skip_where]
         return [c for c in dict.fromkeys(extra) if c not in self.target_columns]
+
+    @property
+    def answer_targets(self) -> list[str]:
+        """The target columns the hidden answers hold (none when `targets_in_answers` is false)."""
+        return list(self.target_columns) if self.targets_in_answers else []
+
+    def train_column(self, answer_column: str) -> str:
+        """The train_file column holding `answer_column` for the labelled rows."""
+        return self.train_columns.get(answer_column, answer_column)
 
 
 @dataclass(frozen=True)
@@ -155,9 +170,10 @@ def load_task(directory: Path) -> Task:
             f"fix the path (relative to the task directory) or remove the `leaderboard` key"
         )
     spec = task.spec
-    labels = [spec.label_column] if spec.label_column is not None else spec.target_columns
-    _require_columns(task.train_csv, [spec.id_column, *labels, *spec.hidden_columns])
-    _require_columns(task.answers_csv, [spec.id_column, *spec.target_columns, *spec.hidden_columns])
+    labels = [spec.label_column] if spec.label_column is not None else spec.answer_targets
+    graded = [spec.train_column(c) for c in spec.hidden_columns]
+    _require_columns(task.train_csv, [spec.id_column, *labels, *graded])
+    _require_columns(task.answers_csv, [spec.id_column, *spec.answer_targets, *spec.hidden_columns])
     _require_columns(task.sample_submission_csv, [spec.id_column, *spec.target_columns])
     _require_columns(task.test_csv, [spec.id_column])
     if task.spec.group_column is not None:
@@ -201,6 +217,16 @@ def _read_spec(path: Path) -> TaskSpec:
             f"{path}: label_column {spec.label_column!r} needs one target column per class "
             f"(the submission's probability columns), got {spec.target_columns}"
         )
+    unknown = sorted(set(spec.train_columns) - set(spec.hidden_columns))
+    if unknown:
+        raise TaskError(
+            f"{path}: train_columns renames {unknown}, which are not answer columns; list them in "
+            "answer_columns too"
+        )
+    if not spec.targets_in_answers and not spec.answer_columns:
+        raise TaskError(
+            f"{path}: targets_in_answers is false, so the grader needs answer_columns to grade against"
+        )
     return spec
 
 
@@ -232,5 +258,5 @@ def _require_columns(path: Path, columns: list[str]) -> None:
             f"{path} lacks the column(s) {', '.join(map(repr, missing))} named in task.yaml "
             f"(it has {', '.join(map(repr, list(header)[:10]))}{', ...' if len(header) > 10 else ''}); "
             "fix the column keys of task.yaml (id_column, target_columns, label_column, answer_columns, "
-            "score_where) or the file"
+            "train_columns, score_where) or the file"
         )
