@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from evaluation.config import ScoringLimits
 from evaluation.hce import HiddenConsistentEvaluation
+from evaluation.layouts import hidden_consistent_evaluation
 from evaluation.scores import Scores
 from evaluation.scoring_pool import ScoringPool, ScoringProcessError
 from evaluation.sealed import SealedScores
@@ -53,7 +54,7 @@ class HCEEvaluator:
         scoring: ScoringLimits | None = None,
     ) -> None:
         try:
-            hce = HiddenConsistentEvaluation(load_task(Path(task_dir)), split_seed, fractions)
+            hce = hidden_consistent_evaluation(load_task(Path(task_dir)), split_seed, fractions)
         except (TaskError, ValueError, OSError) as e:
             raise EvaluatorStartError(
                 f"HCE evaluator: the task at {task_dir} cannot be evaluated: {e}"
@@ -124,7 +125,7 @@ class HCEEvaluator:
 
 def _write_public_once(hce: HiddenConsistentEvaluation, public: Path) -> None:
     """The agent's copy, written beside and renamed into place, so a crash never leaves half of one."""
-    if (public / "test.csv").exists():
+    if (public / "description.md").exists():  # every layout's copy has one
         return
     tmp = public.with_name(public.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)

@@ -45,7 +45,7 @@ def grade_aligned(
         answers = answers[keep].reset_index(drop=True)
         aligned = aligned[keep].reset_index(drop=True)
     metric = metric or get_metric(spec.metric)
-    value = float(metric.fn(answers, aligned, list(spec.target_columns)))
+    value = float(metric.fn(answers, aligned, list(spec.scored_columns or spec.target_columns)))
     if not math.isfinite(value):
         raise ValueError(f"{metric.name} is {value}")
     return value

@@ -40,7 +40,7 @@ def _text_row(row: pd.Series) -> dict[str, str]:
     return {str(column): str(value) for column, value in row.items()}
 
 
-def _typed(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+def typed_answers(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     """Target columns as numbers when every non-empty cell is one, so metrics compare 3 and 3.0 equal;
     an empty cell of such a column is missing (NaN), as pandas reads it from the answers file."""
     table = table.reset_index(drop=True)
@@ -90,7 +90,9 @@ class HiddenConsistentEvaluation:
         kept = [self._id, *spec.answer_targets, *spec.hidden_columns]
         labelled = self._labelled_train(self._train_text)
         self._answers = {
-            name: _typed(source.loc[self._split[name], kept], numeric_answer_columns(spec, self.metric))
+            name: typed_answers(
+                source.loc[self._split[name], kept], numeric_answer_columns(spec, self.metric)
+            )
             for name, source in (
                 ("search", labelled),
                 ("val", labelled),

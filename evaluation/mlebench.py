@@ -70,6 +70,8 @@ COVERED = {
     "siim-isic-melanoma-classification": "ROC AUC; a DICOM and a JPEG per row, patients kept whole (Lite)",
     "ranzcr-clip-catheter-line-classification": "column-wise ROC AUC; annotations cut to D_train (Lite)",
     "aerial-cactus-identification": "ROC AUC on has_cactus; one JPEG per row in train.zip, test.zip (Lite)",
+    "stanford-covid-vaccine": "MCRMSE over the three scored per-base targets on the scored positions; "
+    "molecules of train.json kept whole (evaluation/covid_vaccine.py)",
     "jigsaw-unintended-bias-in-toxicity-classification": "overall and per-identity bias ROC AUCs of "
     "`prediction` against the answers' toxicity (train.csv's target) and identity columns",
 }
@@ -172,6 +174,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         "answer_columns": [TOXICITY, *IDENTITY_COLUMNS],
         "train_columns": {TOXICITY: "target"},
     },
+    # Molecules in JSON lines, one submission row per base; five targets submitted, three scored.
+    "stanford-covid-vaccine": {
+        "layout": "stanford-covid-vaccine",
+        "train_file": "train.json",
+        "test_file": "test.json",
+        "scored_columns": ["reactivity", "deg_Mg_pH10", "deg_Mg_50C"],
+        "score_where": {"keep": "True"},
+    },
     "dog-breed-identification": {
         "train_file": "labels.csv",
         "label_column": "breed",
@@ -203,7 +213,6 @@ NOT_YET = {
     "tensorflow2-question-answering": "the data are JSONL documents and the answers spans",
     "text-normalization-challenge-english-language": "the ids combine sentence and token, in zipped files",
     "text-normalization-challenge-russian-language": "the ids combine sentence and token, in zipped files",
-    "stanford-covid-vaccine": "targets are per-base sequences in JSON, not CSV columns",
     "random-acts-of-pizza": "the data is JSON, not CSV",
     "detecting-insults-in-social-commentary": "the prepared CSVs have no id column",
 }
@@ -306,8 +315,9 @@ def mlebench_task_dir(
     preset = dict(PRESETS.get(competition, {}))
     sample = _header(prepared / "public" / "sample_submission.csv")
     train_file = str(preset.get("train_file", "train.csv"))
-    train = _header(prepared / "public" / train_file)
     id_column, targets = sample[0], sample[1:]
+    # A layout's adapter reads and checks its own files (evaluation.layouts).
+    train = [] if "layout" in preset else _header(prepared / "public" / train_file)
     if "label_column" in preset:
         labels = [preset["label_column"]]
     elif preset.get("targets_in_answers", True):
@@ -316,7 +326,7 @@ def mlebench_task_dir(
         renamed = preset.get("train_columns", {})
         labels = [renamed.get(c, c) for c in preset["answer_columns"]]
     missing = [c for c in [id_column, *labels] if c not in train]
-    if missing:
+    if missing and "layout" not in preset:
         raise not_supported(competition, f"{train_file} lacks the column(s) {missing} the grader needs")
     spec: dict[str, object] = {
         "name": competition,

@@ -74,6 +74,13 @@ class TaskSpec(BaseModel):
     # Answer columns that train_file holds under another name: answer column -> train column
     # (jigsaw-unintended-bias: the answers' `toxicity` is train.csv's `target`).
     train_columns: dict[str, str] = {}
+    # The target columns the grader scores, when the submission carries more (stanford-covid-vaccine:
+    # three of five); empty: all of them.
+    scored_columns: list[str] = []
+    # A competition whose files are not CSV tables of rows (JSON lines, one labelled unit expanding
+    # to several submission rows) names its adapter here (evaluation.layouts), which reads and checks
+    # train_file and test_file in place of the CSV checks.
+    layout: str | None = None
 
     @property
     def hidden_columns(self) -> list[str]:
@@ -172,9 +179,11 @@ def load_task(directory: Path) -> Task:
     spec = task.spec
     labels = [spec.label_column] if spec.label_column is not None else spec.answer_targets
     graded = [spec.train_column(c) for c in spec.hidden_columns]
-    _require_columns(task.train_csv, [spec.id_column, *labels, *graded])
     _require_columns(task.answers_csv, [spec.id_column, *spec.answer_targets, *spec.hidden_columns])
     _require_columns(task.sample_submission_csv, [spec.id_column, *spec.target_columns])
+    if spec.layout is not None:
+        return task
+    _require_columns(task.train_csv, [spec.id_column, *labels, *graded])
     _require_columns(task.test_csv, [spec.id_column])
     if task.spec.group_column is not None:
         _require_columns(task.train_csv, [task.spec.group_column])
@@ -223,6 +232,9 @@ def _read_spec(path: Path) -> TaskSpec:
             f"{path}: train_columns renames {unknown}, which are not answer columns; list them in "
             "answer_columns too"
         )
+    unscorable = [c for c in spec.scored_columns if c not in spec.target_columns]
+    if unscorable:
+        raise TaskError(f"{path}: scored_columns {unscorable} are not target columns; list them there too")
     if not spec.targets_in_answers and not spec.answer_columns:
         raise TaskError(
             f"{path}: targets_in_answers is false, so the grader needs answer_columns to grade against"
