@@ -2,11 +2,13 @@
 
 from evaluation.covid_vaccine import CovidVaccineHCE
 from evaluation.hce import HiddenConsistentEvaluation
+from evaluation.osic_fibrosis import OsicFibrosisHCE
 from evaluation.task import Task, TaskError
 
 # Adapters for competitions whose files are not CSV tables of rows, by task.yaml's `layout`.
 LAYOUTS: dict[str, type[HiddenConsistentEvaluation]] = {
     "stanford-covid-vaccine": CovidVaccineHCE,
+    "osic-pulmonary-fibrosis-progression": OsicFibrosisHCE,
 }
 
 

@@ -72,6 +72,8 @@ COVERED = {
     "aerial-cactus-identification": "ROC AUC on has_cactus; one JPEG per row in train.zip, test.zip (Lite)",
     "stanford-covid-vaccine": "MCRMSE over the three scored per-base targets on the scored positions; "
     "molecules of train.json kept whole (evaluation/covid_vaccine.py)",
+    "osic-pulmonary-fibrosis-progression": "modified Laplace log-likelihood on each patient's 3 latest "
+    "measured weeks; patients kept whole, a row per week (evaluation/osic_fibrosis.py)",
     "jigsaw-unintended-bias-in-toxicity-classification": "overall and per-identity bias ROC AUCs of "
     "`prediction` against the answers' toxicity (train.csv's target) and identity columns",
 }
@@ -182,6 +184,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         "scored_columns": ["reactivity", "deg_Mg_pH10", "deg_Mg_50C"],
         "score_where": {"keep": "True"},
     },
+    # Patients with their CT scans in a folder each; the forecast is a row per patient and week.
+    "osic-pulmonary-fibrosis-progression": {
+        "layout": "osic-pulmonary-fibrosis-progression",
+        "answer_columns": ["Patient"],
+    },
     "dog-breed-identification": {
         "train_file": "labels.csv",
         "label_column": "breed",
@@ -208,8 +215,6 @@ NOT_YET = {
     "h-and-m-personalized-fashion-recommendations": "it predicts each customer's future purchases from "
     "transaction logs, not a label per row",
     "nfl-player-contact-detection": "the test rows exist only as combined contact ids over tracking files",
-    "osic-pulmonary-fibrosis-progression": "the submission's Patient_Week ids expand every patient to every "
-    "week, with a Confidence column the train CSV lacks",
     "tensorflow2-question-answering": "the data are JSONL documents and the answers spans",
     "text-normalization-challenge-english-language": "the ids combine sentence and token, in zipped files",
     "text-normalization-challenge-russian-language": "the ids combine sentence and token, in zipped files",
