@@ -1,5 +1,6 @@
 """The HCE of a task: the table-shaped one, or the adapter its `layout` names (task.yaml)."""
 
+from evaluation.billion_words import BillionWordHCE
 from evaluation.covid_vaccine import CovidVaccineHCE
 from evaluation.hce import HiddenConsistentEvaluation
 from evaluation.osic_fibrosis import OsicFibrosisHCE
@@ -9,6 +10,7 @@ from evaluation.task import Task, TaskError
 LAYOUTS: dict[str, type[HiddenConsistentEvaluation]] = {
     "stanford-covid-vaccine": CovidVaccineHCE,
     "osic-pulmonary-fibrosis-progression": OsicFibrosisHCE,
+    "billion-word-imputation": BillionWordHCE,
 }
 
 

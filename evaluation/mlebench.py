@@ -74,6 +74,8 @@ COVERED = {
     "molecules of train.json kept whole (evaluation/covid_vaccine.py)",
     "osic-pulmonary-fibrosis-progression": "modified Laplace log-likelihood on each patient's 3 latest "
     "measured weeks; patients kept whole, a row per week (evaluation/osic_fibrosis.py)",
+    "billion-word-imputation": "mean Levenshtein distance of the restored sentences; lines of the zipped "
+    "text streamed, one inner word of each hidden one removed (evaluation/billion_words.py)",
     "jigsaw-unintended-bias-in-toxicity-classification": "overall and per-identity bias ROC AUCs of "
     "`prediction` against the answers' toxicity (train.csv's target) and identity columns",
 }
@@ -189,6 +191,13 @@ PRESETS: dict[str, dict[str, Any]] = {
         "layout": "osic-pulmonary-fibrosis-progression",
         "answer_columns": ["Patient"],
     },
+    # Sentences, one per line of a zipped text file; the sample submission only in prepared/private.
+    "billion-word-imputation": {
+        "layout": "billion-word-imputation",
+        "train_file": "train_v2.txt.zip",
+        "test_file": "test_v2.txt.zip",
+        "sample_in_private": True,
+    },
     "dog-breed-identification": {
         "train_file": "labels.csv",
         "label_column": "breed",
@@ -211,7 +220,6 @@ NOT_YET = {
     "multi-modal-gesture-recognition": "the inputs are video and audio archives; the output a sequence",
     "hms-harmful-brain-activity-classification": "the inputs are EEG and spectrogram parquet files",
     "smartphone-decimeter-2022": "the inputs are raw GNSS logs with labels in one file per trip",
-    "billion-word-imputation": "the data are raw text files, not CSVs",
     "h-and-m-personalized-fashion-recommendations": "it predicts each customer's future purchases from "
     "transaction logs, not a label per row",
     "nfl-player-contact-detection": "the test rows exist only as combined contact ids over tracking files",
@@ -318,7 +326,8 @@ def mlebench_task_dir(
             competition, f"its grader {metric!r} needs more than a CSV of predictions"
         ) from None
     preset = dict(PRESETS.get(competition, {}))
-    sample = _header(prepared / "public" / "sample_submission.csv")
+    sample_folder = "private" if preset.get("sample_in_private") else "public"
+    sample = _header(prepared / sample_folder / "sample_submission.csv")
     train_file = str(preset.get("train_file", "train.csv"))
     id_column, targets = sample[0], sample[1:]
     # A layout's adapter reads and checks its own files (evaluation.layouts).

@@ -81,6 +81,9 @@ class TaskSpec(BaseModel):
     # to several submission rows) names its adapter here (evaluation.layouts), which reads and checks
     # train_file and test_file in place of the CSV checks.
     layout: str | None = None
+    # The sample submission lies in prepared/private, not public (billion-word-imputation: the
+    # competition's public folder has none, and the agent's copy gets none either).
+    sample_in_private: bool = False
 
     @property
     def hidden_columns(self) -> list[str]:
@@ -128,7 +131,8 @@ class Task:
 
     @property
     def sample_submission_csv(self) -> Path:
-        return self.public_dir / "sample_submission.csv"
+        folder = self.private_dir if self.spec.sample_in_private else self.public_dir
+        return folder / "sample_submission.csv"
 
     @property
     def description_md(self) -> Path:
@@ -162,7 +166,9 @@ def load_task(directory: Path) -> Task:
     except UnknownMetricError as e:
         raise TaskError(f"{directory / 'task.yaml'}: {e}") from None
     names = [getattr(task.spec, _FILE_KEYS[n]) if n in _FILE_KEYS else n for n in PUBLIC_FILES]
-    required = [task.public_dir / name for name in names] + [task.answers_csv]
+    if task.spec.sample_in_private:
+        names.remove(task.sample_submission_csv.name)
+    required = [task.public_dir / name for name in names] + [task.sample_submission_csv, task.answers_csv]
     missing = [str(path.relative_to(directory)) for path in required if not path.is_file()]
     if missing:
         raise TaskError(

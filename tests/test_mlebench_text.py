@@ -1,8 +1,11 @@
 """Text competitions whose grader reads more than the submission's columns, laid out as mle-bench's
 prepare.py writes them (data made here, shaped like the real files): jigsaw-unintended-bias (the
 submission's `prediction` graded against the answers' `toxicity`, train.csv's `target`, and nine
-identity columns)."""
+identity columns) and billion-word-imputation (sentences in zipped text, one word of each hidden one
+removed)."""
 
+import io
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +13,10 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from evaluation.billion_words import BillionWordHCE
 from evaluation.hce import HiddenConsistentEvaluation
-from evaluation.mlebench import COVERED, NOT_YET, grade_on_answers
+from evaluation.layouts import hidden_consistent_evaluation
+from evaluation.mlebench import COVERED, NOT_YET, grade_on_answers, load_mlebench_task
 from evaluation.task import TaskError, load_task
 from tests.test_mlebench_presets import SEED, lay_out, load, submit, to_bytes
 
@@ -145,3 +150,122 @@ def test_renamed_answer_columns_must_be_answer_columns(tmp_path: Path) -> None:
     (root / "task.yaml").write_text(base + "targets_in_answers: false\n")
     with pytest.raises(TaskError, match=r"targets_in_answers is false.*answer_columns"):
         load_task(root)
+
+
+BILLION = "billion-word-imputation"
+
+
+def zipped(path: Path, member: str, text: str) -> None:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(member, text)
+
+
+def unzipped(path: Path) -> str:
+    with zipfile.ZipFile(path) as archive:
+        (member,) = archive.namelist()
+        return archive.read(member).decode()
+
+
+def billion_words(tmp_path: Path) -> list[str]:
+    """600 sentences (a tenth of them two words long), laid out as prepare.py writes them: a share
+    of the longer ones in test_v2.txt with an inner word removed, the others in train_v2.txt, both
+    zipped; the whole test sentences in private test.csv and sample_submission.csv."""
+    rng = np.random.default_rng(5)
+    words = ["the", "cat", "sat", "on", "a", "mat", ",", "and", "then", '"', "slept", "."]
+    sentences = []
+    for k in range(600):
+        size = 2 if k % 10 == 0 else int(rng.integers(4, 12))
+        sentences.append(" ".join([f"s{k}", *rng.choice(words, size - 1)]))
+    public = tmp_path / "data" / BILLION / "prepared" / "public"
+    private = tmp_path / "data" / BILLION / "prepared" / "private"
+    public.mkdir(parents=True)
+    private.mkdir(parents=True)
+    (public / "description.md").write_text(f"# {BILLION}\n")
+    train, test, answers = [], ['"id","sentence"'], ['"id","sentence"']
+    for sentence in sentences:
+        if rng.uniform() < 0.1 and len(sentence.split()) > 2:
+            cut = sentence.split()
+            del cut[int(rng.integers(1, len(cut) - 1))]
+            quoted = sentence.replace('"', '""')
+            answers.append(f'{len(test) - 1},"{quoted}"')
+            test.append(f'{len(test) - 1},"{" ".join(cut).replace(chr(34), chr(34) * 2)}"')
+        else:
+            train.append(sentence + "\n")
+    zipped(public / "train_v2.txt.zip", "train_v2.txt", "".join(train))
+    zipped(public / "test_v2.txt.zip", "test_v2.txt", "\n".join(test) + "\n")
+    (private / "test.csv").write_text("\n".join(answers) + "\n")
+    (private / "sample_submission.csv").write_text("\n".join(test) + "\n")
+    config = tmp_path / "repo" / "mlebench" / "competitions" / BILLION
+    config.mkdir(parents=True)
+    (config / "config.yaml").write_text(f"id: {BILLION}\ngrader:\n  name: levenshtein-distance\n")
+    return sentences
+
+
+def levenshtein(a: str, b: str) -> int:
+    """Edit distance by the textbook recurrence, over a full table."""
+    table = np.zeros((len(a) + 1, len(b) + 1), dtype=int)
+    table[:, 0], table[0, :] = range(len(a) + 1), range(len(b) + 1)
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            table[i, j] = min(
+                table[i - 1, j] + 1, table[i, j - 1] + 1, table[i - 1, j - 1] + (a[i - 1] != b[j - 1])
+            )
+    return int(table[-1, -1])
+
+
+def test_billion_words_streams_sentences_and_hides_one_word_of_each(tmp_path: Path) -> None:
+    sentences = billion_words(tmp_path)
+    task = load_mlebench_task(tmp_path / "data", BILLION, tmp_path / "repo", tmp_path / "cache")
+    hce = hidden_consistent_evaluation(task, SEED)
+    assert isinstance(hce, BillionWordHCE) and BILLION in COVERED and BILLION not in NOT_YET
+    split = hce.split_ids()
+    train_lines = unzipped(task.train_csv).splitlines()
+    assert sorted(int(i) for n in ("train", "search", "val") for i in split[n]) == list(
+        range(len(train_lines))
+    )
+    assert min(len(split["search"]), len(split["val"])) >= 30
+    hidden_lines = [train_lines[int(i)] for n in ("search", "val") for i in split[n]]
+    assert all(len(line.split()) > 2 for line in hidden_lines), "a sentence of two words was hidden"
+
+    public = tmp_path / "public"
+    hce.write_public(public)
+    assert sorted(p.name for p in public.iterdir()) == [
+        "description.md",
+        "test_v2.txt.zip",
+        "train_v2.txt.zip",
+    ]
+    seen = unzipped(public / "train_v2.txt.zip").splitlines()
+    assert seen == [train_lines[int(i)] for i in split["train"]]
+    test = pd.read_csv(io.StringIO(unzipped(public / "test_v2.txt.zip")), dtype=str, keep_default_na=False)
+    assert list(test.columns) == ["id", "sentence"] and len(test) == sum(
+        len(split[n]) for n in ("search", "val", "test")
+    )
+    assert not set(test["id"]) & {i for n in ("search", "val", "test") for i in split[n]}
+    whole = {s.split()[0]: s for s in sentences}  # each sentence's unique first word names it
+    for sentence in test["sentence"]:
+        full = whole[sentence.split()[0]].split()
+        assert full[0] == sentence.split()[0] and full[-1] == sentence.split()[-1]
+        assert any(full[:k] + full[k + 1 :] == sentence.split() for k in range(1, len(full) - 1))
+    assert not set(hidden_lines) & set(seen) and not [s for s in hidden_lines if s in set(test["sentence"])]
+
+    # Restored on every other row, left without its word on the rest.
+    restored = [whole[s.split()[0]] if k % 2 else s for k, s in enumerate(test["sentence"])]
+    submission = test.assign(sentence=restored)
+    scores = hce.score(submission.to_csv(index=False).encode())
+    assert scores.valid, scores.reason
+    guess = dict(zip((s.split()[0] for s in test["sentence"]), restored, strict=True))
+    answers = pd.read_csv(task.answers_csv, dtype=str, keep_default_na=False)
+    truth = {
+        "search": [train_lines[int(i)] for i in split["search"]],
+        "val": [train_lines[int(i)] for i in split["val"]],
+        "test": list(answers.set_index("id").loc[split["test"], "sentence"]),
+    }
+    for name, whole_sentences in truth.items():
+        expected = np.mean([levenshtein(s, guess[s.split()[0]]) for s in whole_sentences])
+        assert getattr(scores, name) == pytest.approx(expected), name
+    assert scores.search is not None and scores.search > 0.5
+    # The competition's own test set from its answers file; a submission without its sentences.
+    answers.to_csv(tmp_path / "sub.csv", index=False)
+    assert grade_on_answers(task, tmp_path / "sub.csv") == 0.0
+    bad = hce.score(submission[["id"]].to_csv(index=False).encode())
+    assert not bad.valid and "sentence" in (bad.reason or ""), bad
