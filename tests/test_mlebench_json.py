@@ -11,6 +11,7 @@ import pytest
 from evaluation.covid_vaccine import CovidVaccineHCE
 from evaluation.layouts import hidden_consistent_evaluation
 from evaluation.mlebench import COVERED, NOT_YET, grade_on_answers, load_mlebench_task
+from evaluation.task import Task, TaskError
 from tests.test_mlebench_presets import SEED, to_bytes
 
 COVID = "stanford-covid-vaccine"
@@ -154,3 +155,16 @@ def test_stanford_covid_keeps_molecules_whole_and_scores_three_targets_per_base(
     assert not bad.valid and "deg_50C" in (bad.reason or ""), bad
     bad = hce.score(to_bytes(submission.iloc[1:]))
     assert not bad.valid and submission["id_seqpos"].iloc[0] in (bad.reason or ""), bad
+
+
+def test_an_unknown_layout_is_named_with_the_known_ones(tmp_path: Path) -> None:
+    answers = prepare(tmp_path, molecules(np.random.default_rng(2), 30))
+    assert len(answers) == 3 * LENGTH
+    task = load_mlebench_task(tmp_path / "data", COVID, tmp_path / "repo", tmp_path / "cache")
+    spec = task.spec.model_copy(update={"layout": "stanford-covid-vaccine-v2"})
+    with pytest.raises(TaskError, match=r"unknown layout 'stanford-covid-vaccine-v2'; known layouts are "):
+        hidden_consistent_evaluation(Task(spec=spec, root=task.root), SEED)
+    train = task.public_dir / "train.json"
+    train.write_text(train.read_text().replace('"seq_scored"', '"scored"'))
+    with pytest.raises(TaskError, match=r"train\.json lacks the field\(s\) \['seq_scored'\]"):
+        hidden_consistent_evaluation(task, SEED)
