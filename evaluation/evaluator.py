@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from evaluation.config import FinalSelection, ScoringLimits
 from evaluation.hce import HiddenConsistentEvaluation
+from evaluation.layouts import hidden_consistent_evaluation
 from evaluation.refit import RefitResult, run_refit
 from evaluation.scores import Scores
 from evaluation.scoring_pool import ScoringPool, ScoringProcessError
@@ -67,7 +68,7 @@ class HCEEvaluator:
         # scores are the search's scores and pick the final node (evaluation/self_reported.py).
         self.enabled = enabled
         try:
-            hce = HiddenConsistentEvaluation(load_task(Path(task_dir)), split_seed, fractions, enabled)
+            hce = hidden_consistent_evaluation(load_task(Path(task_dir)), split_seed, fractions, enabled)
         except (TaskError, ValueError, OSError) as e:
             raise EvaluatorStartError(
                 f"HCE evaluator: the task at {task_dir} cannot be evaluated: {e}"
@@ -192,7 +193,7 @@ class HCEEvaluator:
 
 def _write_public_once(hce: HiddenConsistentEvaluation, public: Path) -> None:
     """The agent's copy, written beside and renamed into place, so a crash never leaves half of one."""
-    if (public / "test.csv").exists():
+    if (public / "description.md").exists():  # every layout's copy has one
         return
     tmp = public.with_name(public.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)

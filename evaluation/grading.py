@@ -61,7 +61,7 @@ def grade_aligned(
     """
     answers, aligned, _ = _scored(spec, answers, aligned)
     metric = metric or get_metric(spec.metric)
-    return _finite(metric, float(metric.fn(answers, aligned, list(spec.target_columns))))
+    return _finite(metric, float(metric.fn(answers, aligned, list(spec.scored_columns or spec.target_columns))))
 
 
 def grade_with_se(
@@ -74,7 +74,7 @@ def grade_with_se(
     """`grade_aligned` and its bootstrap standard error (evaluation/bootstrap.py) over the scored rows,
     whole groups resampled when `groups` (one label per answer row) is given."""
     answers, aligned, keep = _scored(spec, answers, aligned)
-    targets = list(spec.target_columns)
+    targets = list(spec.scored_columns or spec.target_columns)
     value = _finite(metric, float(metric.fn(answers, aligned, targets)))
 
     def grade(rows: np.ndarray) -> float:
@@ -98,5 +98,5 @@ def read_sample(path: Path, id_column: str, metric: Metric) -> pd.DataFrame:
 def numeric_answer_columns(spec: TaskSpec, metric: Metric) -> list[str]:
     """The answer columns to read as numbers when every cell is one (the targets unless the metric
     compares them as written strings)."""
-    targets = [] if metric.exact_text else list(spec.target_columns)
+    targets = [] if metric.exact_text else spec.answer_targets
     return [*targets, *spec.hidden_columns]

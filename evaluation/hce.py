@@ -41,12 +41,17 @@ def _text_row(row: pd.Series) -> dict[str, str]:
     return {str(column): str(value) for column, value in row.items()}
 
 
-def _typed(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """Target columns as numbers when every cell is one, so metrics compare 3 and 3.0 equal."""
+def typed_answers(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Target columns as numbers when every non-empty cell is one, so metrics compare 3 and 3.0 equal;
+    an empty cell of such a column is missing (NaN), as pandas reads it from the answers file."""
     table = table.reset_index(drop=True)
     for column in columns:
+        cells = table[column]
+        empty = cells == ""
+        if empty.all():
+            continue
         with contextlib.suppress(ValueError, TypeError):
-            table[column] = pd.to_numeric(table[column])
+            table[column] = pd.to_numeric(cells.mask(empty))
     return table
 
 
@@ -93,10 +98,12 @@ class HiddenConsistentEvaluation:
         self._sample_text = _read_text(task.sample_submission_csv)
         self._sample = read_sample(task.sample_submission_csv, self._id, self.metric)
         answers_text = answers.set_index(self._id, drop=False)
-        kept = [self._id, *self._targets, *spec.hidden_columns]
+        kept = [self._id, *spec.answer_targets, *spec.hidden_columns]
         labelled = self._labelled_train(self._train_text)
         self._answers = {
-            name: _typed(source.loc[self._split[name], kept], numeric_answer_columns(spec, self.metric))
+            name: typed_answers(
+                source.loc[self._split[name], kept], numeric_answer_columns(spec, self.metric)
+            )
             for name, source in (
                 ("search", labelled),
                 ("val", labelled),
@@ -141,7 +148,10 @@ class HiddenConsistentEvaluation:
 
     def _labelled_train(self, train: pd.DataFrame) -> pd.DataFrame:
         """train.csv with the submission's target columns: a class column one-hot encoded when the task
-        has one (`label_column`), else as it is."""
+        has one (`label_column`), else as it is; answer columns it names otherwise (`train_columns`)
+        under the answers' names."""
+        renamed = {a: train[t] for a, t in self.task.spec.train_columns.items()}
+        train = train.assign(**renamed) if renamed else train
         label = self.task.spec.label_column
         if label is None:
             return train
@@ -171,7 +181,7 @@ class HiddenConsistentEvaluation:
     def _strata(self, train: pd.DataFrame) -> list[str] | None:
         """The class labels to stratify on: a single target with few distinct values, else None."""
         label = self.task.spec.label_column
-        if label is None and len(self._targets) != 1:
+        if label is None and (len(self._targets) != 1 or not self.task.spec.targets_in_answers):
             return None
         labels = list(train[label or self._targets[0]])
         return labels if len(set(labels)) <= MAX_CLASSES_TO_STRATIFY else None

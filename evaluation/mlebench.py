@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from evaluation.bias_metrics import IDENTITY_COLUMNS, TOXICITY
 from evaluation.grading import grade_aligned, read_sample
 from evaluation.metrics import UnknownMetricError, get_metric
 from evaluation.submission import read_submission
@@ -69,6 +70,14 @@ COVERED = {
     "siim-isic-melanoma-classification": "ROC AUC; a DICOM and a JPEG per row, patients kept whole (Lite)",
     "ranzcr-clip-catheter-line-classification": "column-wise ROC AUC; annotations cut to D_train (Lite)",
     "aerial-cactus-identification": "ROC AUC on has_cactus; one JPEG per row in train.zip, test.zip (Lite)",
+    "stanford-covid-vaccine": "MCRMSE over the three scored per-base targets on the scored positions; "
+    "molecules of train.json kept whole (evaluation/covid_vaccine.py)",
+    "osic-pulmonary-fibrosis-progression": "modified Laplace log-likelihood on each patient's 3 latest "
+    "measured weeks; patients kept whole, a row per week (evaluation/osic_fibrosis.py)",
+    "billion-word-imputation": "mean Levenshtein distance of the restored sentences; lines of the zipped "
+    "text streamed, one inner word of each hidden one removed (evaluation/billion_words.py)",
+    "jigsaw-unintended-bias-in-toxicity-classification": "overall and per-identity bias ROC AUCs of "
+    "`prediction` against the answers' toxicity (train.csv's target) and identity columns",
 }
 
 # What HCE needs to know of a competition besides its files, read off mle-bench's prepare.py (how
@@ -162,6 +171,33 @@ PRESETS: dict[str, dict[str, Any]] = {
         "row_files": {"train": ["train/{Image}"], "test": ["test/{Image}"]},
         "unseen_label": "new_whale",
     },
+    # The submission's `prediction` is graded against the answers' `toxicity` (train.csv's `target`) and
+    # the identity columns; the agent's test rows keep test.csv's columns only (id, comment_text).
+    "jigsaw-unintended-bias-in-toxicity-classification": {
+        "targets_in_answers": False,
+        "answer_columns": [TOXICITY, *IDENTITY_COLUMNS],
+        "train_columns": {TOXICITY: "target"},
+    },
+    # Molecules in JSON lines, one submission row per base; five targets submitted, three scored.
+    "stanford-covid-vaccine": {
+        "layout": "stanford-covid-vaccine",
+        "train_file": "train.json",
+        "test_file": "test.json",
+        "scored_columns": ["reactivity", "deg_Mg_pH10", "deg_Mg_50C"],
+        "score_where": {"keep": "True"},
+    },
+    # Patients with their CT scans in a folder each; the forecast is a row per patient and week.
+    "osic-pulmonary-fibrosis-progression": {
+        "layout": "osic-pulmonary-fibrosis-progression",
+        "answer_columns": ["Patient"],
+    },
+    # Sentences, one per line of a zipped text file; the sample submission only in prepared/private.
+    "billion-word-imputation": {
+        "layout": "billion-word-imputation",
+        "train_file": "train_v2.txt.zip",
+        "test_file": "test_v2.txt.zip",
+        "sample_in_private": True,
+    },
     "dog-breed-identification": {
         "train_file": "labels.csv",
         "label_column": "breed",
@@ -184,20 +220,14 @@ NOT_YET = {
     "multi-modal-gesture-recognition": "the inputs are video and audio archives; the output a sequence",
     "hms-harmful-brain-activity-classification": "the inputs are EEG and spectrogram parquet files",
     "smartphone-decimeter-2022": "the inputs are raw GNSS logs with labels in one file per trip",
-    "billion-word-imputation": "the data are raw text files, not CSVs",
     "h-and-m-personalized-fashion-recommendations": "it predicts each customer's future purchases from "
     "transaction logs, not a label per row",
     "nfl-player-contact-detection": "the test rows exist only as combined contact ids over tracking files",
-    "osic-pulmonary-fibrosis-progression": "the submission's Patient_Week ids expand every patient to every "
-    "week, with a Confidence column the train CSV lacks",
     "tensorflow2-question-answering": "the data are JSONL documents and the answers spans",
     "text-normalization-challenge-english-language": "the ids combine sentence and token, in zipped files",
     "text-normalization-challenge-russian-language": "the ids combine sentence and token, in zipped files",
-    "stanford-covid-vaccine": "targets are per-base sequences in JSON, not CSV columns",
     "random-acts-of-pizza": "the data is JSON, not CSV",
     "detecting-insults-in-social-commentary": "the prepared CSVs have no id column",
-    "jigsaw-unintended-bias-in-toxicity-classification": "the train CSV's label `target` is not the "
-    "submission's `prediction`, and the grader needs identity columns the test set hides",
 }
 
 
@@ -296,14 +326,22 @@ def mlebench_task_dir(
             competition, f"its grader {metric!r} needs more than a CSV of predictions"
         ) from None
     preset = dict(PRESETS.get(competition, {}))
-    sample = _header(prepared / "public" / "sample_submission.csv")
+    sample_folder = "private" if preset.get("sample_in_private") else "public"
+    sample = _header(prepared / sample_folder / "sample_submission.csv")
     train_file = str(preset.get("train_file", "train.csv"))
-    train = _header(prepared / "public" / train_file)
     id_column, targets = sample[0], sample[1:]
-    labels = [preset["label_column"]] if "label_column" in preset else targets
+    # A layout's adapter reads and checks its own files (evaluation.layouts).
+    train = [] if "layout" in preset else _header(prepared / "public" / train_file)
+    if "label_column" in preset:
+        labels = [preset["label_column"]]
+    elif preset.get("targets_in_answers", True):
+        labels = targets
+    else:
+        renamed = preset.get("train_columns", {})
+        labels = [renamed.get(c, c) for c in preset["answer_columns"]]
     missing = [c for c in [id_column, *labels] if c not in train]
-    if missing:
-        raise not_supported(competition, f"{train_file} lacks the submission column(s) {missing}")
+    if missing and "layout" not in preset:
+        raise not_supported(competition, f"{train_file} lacks the column(s) {missing} the grader needs")
     spec: dict[str, object] = {
         "name": competition,
         "metric": metric,

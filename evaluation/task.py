@@ -68,12 +68,37 @@ class TaskSpec(BaseModel):
     # Do not score the rows where an answer column holds this value (e.g. {toxic: -1}: rows Kaggle
     # left unscored). The columns stay with the hidden answers.
     skip_where: dict[str, str | int | float] = {}
+    # False when the answers hold no column of the submission's targets and the grader reads
+    # answer_columns instead (jigsaw-unintended-bias: `prediction` is graded against `toxicity`).
+    targets_in_answers: bool = True
+    # Answer columns that train_file holds under another name: answer column -> train column
+    # (jigsaw-unintended-bias: the answers' `toxicity` is train.csv's `target`).
+    train_columns: dict[str, str] = {}
+    # The target columns the grader scores, when the submission carries more (stanford-covid-vaccine:
+    # three of five); empty: all of them.
+    scored_columns: list[str] = []
+    # A competition whose files are not CSV tables of rows (JSON lines, one labelled unit expanding
+    # to several submission rows) names its adapter here (evaluation.layouts), which reads and checks
+    # train_file and test_file in place of the CSV checks.
+    layout: str | None = None
+    # The sample submission lies in prepared/private, not public (billion-word-imputation: the
+    # competition's public folder has none, and the agent's copy gets none either).
+    sample_in_private: bool = False
 
     @property
     def hidden_columns(self) -> list[str]:
         """The columns besides id and targets that the hidden answers keep for the grader."""
         extra = [*self.answer_columns, *self.score_where, *self.skip_where]
         return [c for c in dict.fromkeys(extra) if c not in self.target_columns]
+
+    @property
+    def answer_targets(self) -> list[str]:
+        """The target columns the hidden answers hold (none when `targets_in_answers` is false)."""
+        return list(self.target_columns) if self.targets_in_answers else []
+
+    def train_column(self, answer_column: str) -> str:
+        """The train_file column holding `answer_column` for the labelled rows."""
+        return self.train_columns.get(answer_column, answer_column)
 
 
 @dataclass(frozen=True)
@@ -106,7 +131,8 @@ class Task:
 
     @property
     def sample_submission_csv(self) -> Path:
-        return self.public_dir / "sample_submission.csv"
+        folder = self.private_dir if self.spec.sample_in_private else self.public_dir
+        return folder / "sample_submission.csv"
 
     @property
     def description_md(self) -> Path:
@@ -140,7 +166,9 @@ def load_task(directory: Path) -> Task:
     except UnknownMetricError as e:
         raise TaskError(f"{directory / 'task.yaml'}: {e}") from None
     names = [getattr(task.spec, _FILE_KEYS[n]) if n in _FILE_KEYS else n for n in PUBLIC_FILES]
-    required = [task.public_dir / name for name in names] + [task.answers_csv]
+    if task.spec.sample_in_private:
+        names.remove(task.sample_submission_csv.name)
+    required = [task.public_dir / name for name in names] + [task.sample_submission_csv, task.answers_csv]
     missing = [str(path.relative_to(directory)) for path in required if not path.is_file()]
     if missing:
         raise TaskError(
@@ -155,10 +183,13 @@ def load_task(directory: Path) -> Task:
             f"fix the path (relative to the task directory) or remove the `leaderboard` key"
         )
     spec = task.spec
-    labels = [spec.label_column] if spec.label_column is not None else spec.target_columns
-    _require_columns(task.train_csv, [spec.id_column, *labels, *spec.hidden_columns])
-    _require_columns(task.answers_csv, [spec.id_column, *spec.target_columns, *spec.hidden_columns])
+    labels = [spec.label_column] if spec.label_column is not None else spec.answer_targets
+    graded = [spec.train_column(c) for c in spec.hidden_columns]
+    _require_columns(task.answers_csv, [spec.id_column, *spec.answer_targets, *spec.hidden_columns])
     _require_columns(task.sample_submission_csv, [spec.id_column, *spec.target_columns])
+    if spec.layout is not None:
+        return task
+    _require_columns(task.train_csv, [spec.id_column, *labels, *graded])
     _require_columns(task.test_csv, [spec.id_column])
     if task.spec.group_column is not None:
         _require_columns(task.train_csv, [task.spec.group_column])
@@ -201,6 +232,19 @@ def _read_spec(path: Path) -> TaskSpec:
             f"{path}: label_column {spec.label_column!r} needs one target column per class "
             f"(the submission's probability columns), got {spec.target_columns}"
         )
+    unknown = sorted(set(spec.train_columns) - set(spec.hidden_columns))
+    if unknown:
+        raise TaskError(
+            f"{path}: train_columns renames {unknown}, which are not answer columns; list them in "
+            "answer_columns too"
+        )
+    unscorable = [c for c in spec.scored_columns if c not in spec.target_columns]
+    if unscorable:
+        raise TaskError(f"{path}: scored_columns {unscorable} are not target columns; list them there too")
+    if not spec.targets_in_answers and not spec.answer_columns:
+        raise TaskError(
+            f"{path}: targets_in_answers is false, so the grader needs answer_columns to grade against"
+        )
     return spec
 
 
@@ -232,5 +276,5 @@ def _require_columns(path: Path, columns: list[str]) -> None:
             f"{path} lacks the column(s) {', '.join(map(repr, missing))} named in task.yaml "
             f"(it has {', '.join(map(repr, list(header)[:10]))}{', ...' if len(header) > 10 else ''}); "
             "fix the column keys of task.yaml (id_column, target_columns, label_column, answer_columns, "
-            "score_where) or the file"
+            "train_columns, score_where) or the file"
         )

@@ -89,9 +89,9 @@ def test_unsupported_competitions_say_so_and_list_the_covered_ones(tmp_path: Pat
     prepare(data, repo, "dogs-vs-cats-redux-kernels-edition", "auc-roc")
     with pytest.raises(TaskError, match="not supported yet: the inputs are images"):
         load_mlebench_task(data, "dogs-vs-cats-redux-kernels-edition", repo, tmp_path / "cache")
-    prepare(data, repo, "stanford-covid-vaccine", "multi-class-log-loss")
+    prepare(data, repo, "random-acts-of-pizza", "auc-roc")
     with pytest.raises(TaskError, match="JSON"):
-        load_mlebench_task(data, "stanford-covid-vaccine", repo, tmp_path / "cache")
+        load_mlebench_task(data, "random-acts-of-pizza", repo, tmp_path / "cache")
     prepare(data, repo, "hubmap-kidney-segmentation", "dice-coefficient")
     with pytest.raises(
         TaskError, match="hubmap-kidney-segmentation is not supported yet: the inputs are images"

@@ -1,6 +1,7 @@
 """Medical image competitions of MLE-bench Lite, laid out as their prepare.py writes them: SIIM-ISIC (a
 DICOM and a JPEG per image, patients kept whole, TFRecords left out) and RANZCR CLiP (catheter
-annotations of the labelled images only, patients kept whole)."""
+annotations of the labelled images only, patients kept whole); and osic-pulmonary-fibrosis-progression
+of MLE-bench-30 (patients kept whole, their CT folders, a forecast row per patient and week)."""
 
 from pathlib import Path
 
@@ -10,7 +11,9 @@ import pytest
 from PIL import Image
 
 from evaluation.hce import HiddenConsistentEvaluation
+from evaluation.layouts import hidden_consistent_evaluation
 from evaluation.mlebench import grade_on_answers, load_mlebench_task
+from evaluation.osic_fibrosis import OsicFibrosisHCE
 from evaluation.task import Task
 from tests.test_mlebench_images import SEED, every_file, mentions, read_class, write_image
 
@@ -178,3 +181,111 @@ def test_ranzcr_keeps_only_d_train_annotations_and_patients_whole(tmp_path: Path
     assert all(s is not None and s < 0.8 for s in score_three(hce, shifted[submission.columns]))
     missing = hce.score(submission.drop(columns=CLASSES[0]).to_csv(index=False).encode())
     assert not missing.valid and "ETT - Abnormal" in str(missing.reason)
+
+
+OSIC = "osic-pulmonary-fibrosis-progression"
+
+
+def osic(tmp_path: Path) -> pd.DataFrame:
+    """40 patients, 6 to 9 FVC measurements each (one week measured twice), laid out as prepare.py
+    does: a tenth of the patients held out, their first measurement public, the answers a grid of
+    every patient and week of the held-out range; a folder of CT slices per patient."""
+    rng = np.random.default_rng(7)
+    rows = []
+    for k in range(40):
+        patient = f"ID00{rng.integers(10**9, 10**10)}{k:011d}"
+        weeks = np.sort(rng.choice(np.arange(-5, 60), rng.integers(6, 10), replace=False))
+        fvc = rng.integers(1500, 4000) - 12 * (weeks - weeks[0]) + rng.integers(-80, 80, len(weeks))
+        for w, f in zip(weeks, fvc, strict=True):
+            rows.append((patient, int(w), int(f), round(f / 40, 3), 50 + k, "Male", "Ex-smoker"))
+        if k == 3:  # a week measured twice, as in Kaggle's train.csv
+            rows.append((patient, int(weeks[-1]), int(fvc[-1]) + 40, 0.0, 50 + k, "Male", "Ex-smoker"))
+    columns = ["Patient", "Weeks", "FVC", "Percent", "Age", "Sex", "SmokingStatus"]
+    table = pd.DataFrame(rows, columns=columns)
+    public, private = folders(tmp_path, OSIC)
+    held = list(pd.unique(table["Patient"]))[-4:]
+    train, test = table[~table["Patient"].isin(held)], table[table["Patient"].isin(held)]
+    train.to_csv(public / "train.csv", index=False)
+    test.sort_values("Weeks").groupby("Patient").first().reset_index().to_csv(
+        public / "test.csv", index=False
+    )
+    grid = pd.DataFrame(
+        [(p, w) for p in held for w in range(test["Weeks"].min(), test["Weeks"].max() + 1)],
+        columns=["Patient", "Weeks"],
+    ).merge(test, on=["Patient", "Weeks"], how="left")
+    grid["Patient_Week"] = grid["Patient"] + "_" + grid["Weeks"].astype(str)
+    grid["Confidence"] = 100
+    grid.to_csv(private / "test.csv", index=False)
+    grid[["Patient_Week"]].assign(FVC=2000, Confidence=100).to_csv(
+        public / "sample_submission.csv", index=False
+    )
+    for patient in table["Patient"].unique():
+        folder = public / ("test" if patient in held else "train") / patient
+        folder.mkdir(parents=True)
+        for s in (1, 2):
+            (folder / f"{s}.dcm").write_bytes(bytes([s]) * 200)
+    config(tmp_path / "repo", OSIC, "modified-laplace-log-likelihood")
+    return table
+
+
+def laplace(truth: np.ndarray, guess: np.ndarray, confidence: np.ndarray) -> float:
+    """The competition's metric from its definition (Kaggle's evaluation page)."""
+    sigma = np.maximum(confidence, 70)
+    delta = np.minimum(np.abs(truth - guess), 1000)
+    return float(np.mean(-np.sqrt(2) * delta / sigma - np.log(np.sqrt(2) * sigma)))
+
+
+def test_osic_keeps_patients_whole_and_scores_their_three_latest_weeks(tmp_path: Path) -> None:
+    table = osic(tmp_path)
+    task = load_mlebench_task(tmp_path / "data", OSIC, tmp_path / "repo", tmp_path / "cache")
+    hce = hidden_consistent_evaluation(task, SEED)
+    assert isinstance(hce, OsicFibrosisHCE)
+    split = hce.split_ids()
+    assert sorted(split["train"] + split["search"] + split["val"]) == sorted(table["Patient"].unique()[:36])
+    copy = tmp_path / "public"
+    hce.write_public(copy)
+    files = every_file(copy)
+    hidden = [i for s in ("search", "val", "test") for i in split[s]]
+    blob = b"\n".join([*(p.read_bytes() for p in files), *(str(p.relative_to(copy)).encode() for p in files)])
+    assert not [p for p in files if p.is_symlink()] and not [i for i in hidden if i.encode() in blob]
+    seen = pd.read_csv(copy / "train.csv")
+    assert set(seen["Patient"]) == set(split["train"])
+    assert sorted(p.name for p in (copy / "train").iterdir()) == sorted(split["train"])
+    test = pd.read_csv(copy / "test.csv")
+    assert list(test.columns) == list(seen.columns) and len(test) == len(hidden)
+    assert sorted(p.name for p in (copy / "test").iterdir()) == sorted(test["Patient"])
+    sample = pd.read_csv(copy / "sample_submission.csv")
+    weeks = sample["Patient_Week"].str.rsplit("_", n=1).str[1].astype(int)
+    per_patient = sample.assign(week=weeks).groupby(sample["Patient_Week"].str.rsplit("_", n=1).str[0])[
+        "week"
+    ]
+    assert per_patient.min().nunique() == 1 and per_patient.max().nunique() == 1, "week ranges differ"
+
+    # The forecast: each patient (known by the unique age) measured weeks' FVC plus noise.
+    original = dict(
+        zip(test["Patient"], table.groupby("Age")["Patient"].first().loc[test["Age"]], strict=True)
+    )
+    fvc = table.groupby(["Patient", "Weeks"])["FVC"].mean()
+    noise = np.random.default_rng(3)
+    guess = []
+    for pw in sample["Patient_Week"]:
+        opaque, week = pw.rsplit("_", 1)
+        key = (original[opaque], int(week))
+        guess.append(fvc[key] + noise.normal(0, 150) if key in fvc.index else 2500.0)
+    submission = sample.assign(FVC=guess, Confidence=180.0)
+    scores = score_three(hce, submission)
+    by_original = {
+        f"{original[pw.rsplit('_', 1)[0]]}_{pw.rsplit('_', 1)[1]}": g
+        for pw, g in zip(sample["Patient_Week"], guess, strict=True)
+    }
+    for name, got in zip(("search", "val", "test"), scores, strict=True):
+        latest = fvc.loc[split[name]].groupby(level=0).tail(3)
+        mine = np.array([by_original[f"{p}_{w}"] for p, w in latest.index])
+        assert got == pytest.approx(laplace(latest.to_numpy(), mine, np.full(len(mine), 180.0))), name
+    # The competition's test set from its answers file: exact forecasts score -ln(sqrt(2) x 100).
+    answers = pd.read_csv(task.answers_csv)
+    exact = answers[["Patient_Week"]].assign(FVC=answers["FVC"].fillna(2000), Confidence=100)
+    exact.to_csv(tmp_path / "sub.csv", index=False)
+    assert grade_on_answers(task, tmp_path / "sub.csv") == pytest.approx(-np.log(np.sqrt(2) * 100))
+    bad = hce.score(submission.drop(columns="Confidence").to_csv(index=False).encode())
+    assert not bad.valid and "Confidence" in (bad.reason or ""), bad

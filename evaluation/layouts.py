@@ -1,0 +1,38 @@
+"""The HCE of a task: the table-shaped one, or the adapter its `layout` names (task.yaml)."""
+
+from evaluation.billion_words import BillionWordHCE
+from evaluation.covid_vaccine import CovidVaccineHCE
+from evaluation.hce import HiddenConsistentEvaluation
+from evaluation.osic_fibrosis import OsicFibrosisHCE
+from evaluation.task import Task, TaskError
+
+# Adapters for competitions whose files are not CSV tables of rows, by task.yaml's `layout`.
+LAYOUTS: dict[str, type[HiddenConsistentEvaluation]] = {
+    "stanford-covid-vaccine": CovidVaccineHCE,
+    "osic-pulmonary-fibrosis-progression": OsicFibrosisHCE,
+    "billion-word-imputation": BillionWordHCE,
+}
+
+
+def hidden_consistent_evaluation(
+    task: Task,
+    split_seed: int,
+    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
+    hidden_split: bool = True,
+) -> HiddenConsistentEvaluation:
+    """The evaluator of `task`: its layout's adapter when task.yaml names one, else the generic HCE
+    (`hidden_split=False`: the ablation hce.enabled=false, for tasks of CSV rows only)."""
+    layout = task.spec.layout
+    if layout is None:
+        return HiddenConsistentEvaluation(task, split_seed, fractions, hidden_split)
+    if not hidden_split:
+        raise TaskError(
+            f"{task.root / 'task.yaml'}: hce.enabled=false is not supported for layout {layout!r} yet; "
+            "run this task with hce.enabled=true"
+        )
+    if layout not in LAYOUTS:
+        raise TaskError(
+            f"{task.root / 'task.yaml'}: unknown layout {layout!r}; known layouts are "
+            f"{', '.join(sorted(LAYOUTS))} (or remove the key for CSV tables of rows)"
+        )
+    return LAYOUTS[layout](task, split_seed, fractions)
