@@ -166,7 +166,7 @@ def in_process_drill(name: str, nodes: int, tmp: Path, task_dir: Path) -> Row:
     serve.shutdown()
     started = time.time()
     endpoint = start_policy_server(cfg.policy, cfg.serve.host, cfg.serve.port)
-    actors = start_actors(cfg, load_task(task_dir), rd, endpoint)
+    actors = start_actors(cfg, load_task(task_dir), rd, endpoint, f"drill-{name}")
     target: Callable[[], Any] = {
         "coordinator": lambda: actors.coordinator,
         "evaluator": lambda: actors.evaluator,

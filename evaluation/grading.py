@@ -61,7 +61,8 @@ def grade_aligned(
     """
     answers, aligned, _ = _scored(spec, answers, aligned)
     metric = metric or get_metric(spec.metric)
-    return _finite(metric, float(metric.fn(answers, aligned, list(spec.scored_columns or spec.target_columns))))
+    columns = list(spec.scored_columns or spec.target_columns)
+    return _finite(metric, float(metric.fn(answers, aligned, columns)))
 
 
 def grade_with_se(

@@ -62,7 +62,11 @@ def test_a_failing_ledger_is_named_and_the_evaluator_started_before_it_is_gone(
     before = _run_actors()
     with pytest.raises(StartError, match=r"^token ledger failed to start: .*journal\.jsonl.*line 2"):
         start_actors(
-            compose_config(), load_task(digits_task_dir), rd, PolicyEndpoint("http://127.0.0.1:9/v1", "m")
+            compose_config(),
+            load_task(digits_task_dir),
+            rd,
+            PolicyEndpoint("http://127.0.0.1:9/v1", "m"),
+            "test-starting",
         )
     deadline = time.time() + 60
     while _run_actors() - before and time.time() < deadline:
