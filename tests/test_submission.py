@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import random
 
 import pandas as pd
 import pytest
@@ -43,7 +44,7 @@ def test_expected_ids_none_skips_the_id_set_check() -> None:
         (b"", "empty"),
         (b"  \n\n", "empty"),
         (b"id,prob,label\n", "no rows"),
-        (os.urandom(64) + b"\xff\xfe", "not a UTF-8"),
+        (random.Random(46).randbytes(64) + b"\xff\xfe", "not a UTF-8"),
         (b'id,prob,label\na,0.1,"x\nb,0.2,y\n', "not parseable as CSV"),
         (b"id,prob,label\na,0.1,x,extra,more\nb,0.2,y\n", "not parseable as CSV"),
         (b"id,prob\na,0.1\nb,0.2\nc,0.3\n", "lacks the column(s) 'label'"),
