@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import signal
 from typing import NamedTuple
 
 
@@ -53,3 +54,14 @@ def signal_all(procs: set[Proc], sig: int) -> None:
         if now is not None and now.start == proc.start:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(proc.pid, sig)
+
+
+def default_signals() -> None:
+    """Run in a sandbox's child before exec: the signals a timeout sends act by default again.
+
+    An ignored signal stays ignored across exec, and a worker may run with SIGINT ignored (a
+    `nohup`ed launch, a test runner's worker process): its agents' commands would then shrug off the
+    timeout's SIGINT and only end at the SIGKILL, taking what the shell session held with them.
+    """
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from sandbox._capture import CappedOutput, CaptureProtocol
+from sandbox._procs import default_signals
 from sandbox.base import ExecResult
 from sandbox.kernel import KernelSession
 from sandbox.safe_files import UnsafeFileError, read_beneath, write_beneath
@@ -148,6 +149,7 @@ class ProcessSandbox:
                 cwd=self._workspace,
                 env=self._env,
                 start_new_session=True,
+                preexec_fn=default_signals,
             )
         except OSError as e:
             return ExecResult(127, f"cannot run {argv[0]!r}: {e.strerror or e}", time.monotonic() - started)

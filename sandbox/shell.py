@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sandbox._capture import CappedOutput
-from sandbox._procs import Proc, descendants, keys, read_proc, signal_all
+from sandbox._procs import Proc, default_signals, descendants, keys, read_proc, signal_all
 from sandbox.base import ExecResult
 
 _TOKEN_RE = re.compile(rb"\x1e(AIRA[0-9a-f]{16})=(-?\d+)\n")
@@ -70,6 +70,7 @@ class SessionSpec:
             cwd=self.cwd,
             env={**self.env, **(env or {})},
             start_new_session=True,
+            preexec_fn=default_signals,
         )
 
 

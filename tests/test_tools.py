@@ -3,6 +3,7 @@ observations, trimming, the stateful shell and kernel, and the format-only submi
 
 import asyncio
 import re
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -132,6 +133,19 @@ def test_a_timeout_is_shown_in_the_observation(sandbox: BwrapSandbox) -> None:
     result = call(sandbox, "bash", {"command": "sleep 30"}, ToolLimits(timeout_s=1, observation_chars=4000))
     assert result.observation.startswith("[exit 130, timed out,")
     assert "timed out after 1 s" in result.observation
+
+
+def test_a_worker_that_ignores_sigint_still_interrupts_a_timed_out_command(sandbox: BwrapSandbox) -> None:
+    # An ignored signal stays ignored across exec: a worker started with SIGINT ignored (nohup, a test
+    # runner's worker) must not pass that on to the agent's commands.
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        result = call(
+            sandbox, "bash", {"command": "sleep 30"}, ToolLimits(timeout_s=1, observation_chars=4000)
+        )
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert result.observation.startswith("[exit 130, timed out,"), result.observation
 
 
 def test_long_output_is_trimmed_to_the_observation_limit(sandbox: BwrapSandbox) -> None:
