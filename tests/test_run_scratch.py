@@ -14,6 +14,7 @@ from actors.coordinator import SearchStatus
 from actors.scratch import scratch_root
 from evaluation.task import Task, load_task
 from launcher.run_unit import run_search
+from launcher.starting import StartError
 from search.run_dir import RunDir
 from serving.server import PolicyEndpoint, start_policy_server
 from tests.conftest import compose_config, free_port
@@ -69,6 +70,6 @@ def test_a_run_whose_start_fails_drops_the_scratch_its_workers_wrote(
     cfg, endpoint = endpoint_for()
     # A run directory its coordinator cannot read: it fails to start, after the workers wrote the task.
     (RunDir(tmp_path / "run").state).mkdir(parents=True)
-    with pytest.raises(ray.exceptions.RayActorError, match=r"search_state\.json"):
+    with pytest.raises(StartError, match=r"^search coordinator failed to start: .*search_state\.json"):
         run_search(cfg, task, tmp_path / "run", endpoint)
     assert scratch_of(task) == [], "the workers' copy of the task outlived the failed start"
