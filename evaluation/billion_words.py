@@ -17,7 +17,6 @@ sentences (a fifth of the file with the default fractions) are held in memory.
 import csv
 import io
 import itertools
-import math
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +27,6 @@ import pandas as pd
 from evaluation._opaque import opaque_ids, opaque_key, split_key
 from evaluation.grading import read_sample
 from evaluation.hce import HiddenConsistentEvaluation
-from evaluation.metrics import get_metric
 from evaluation.scoring import SCORED_SPLITS
 from evaluation.task import Task, TaskError
 
@@ -79,13 +77,7 @@ class BillionWordHCE(HiddenConsistentEvaluation):
     def __init__(
         self, task: Task, split_seed: int, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     ) -> None:
-        if len(fractions) != 3 or any(f <= 0 for f in fractions) or not math.isclose(sum(fractions), 1):
-            raise ValueError(f"fractions must be three positive numbers summing to 1, got {fractions}")
-        self.task, self.split_seed, self.fractions = task, split_seed, fractions
-        spec = task.spec
-        self.metric = get_metric(spec.metric)
-        self._id = spec.id_column
-        self._targets = list(spec.target_columns)
+        self._start(task, split_seed, fractions)
         self._sample = read_sample(task.sample_submission_csv, self._id, self.metric)
         self._key = split_key(split_seed, task.answers_csv)
         answers = pd.read_csv(task.answers_csv, dtype=str, keep_default_na=False)

@@ -12,7 +12,6 @@ others always stay in D_train. A hidden molecule appears in the agent's `test.js
 columns only, under an opaque id, and its positions as `<opaque id>_<position>`.
 """
 
-import math
 from pathlib import Path
 
 import pandas as pd
@@ -20,7 +19,6 @@ import pandas as pd
 from evaluation._opaque import opaque_ids, opaque_key
 from evaluation.grading import numeric_answer_columns, read_sample
 from evaluation.hce import HiddenConsistentEvaluation, typed_answers
-from evaluation.metrics import get_metric
 from evaluation.scoring import SCORED_SPLITS
 from evaluation.split_store import saved_split
 from evaluation.splits import hce_split
@@ -89,13 +87,8 @@ class CovidVaccineHCE(HiddenConsistentEvaluation):
     def __init__(
         self, task: Task, split_seed: int, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     ) -> None:
-        if len(fractions) != 3 or any(f <= 0 for f in fractions) or not math.isclose(sum(fractions), 1):
-            raise ValueError(f"fractions must be three positive numbers summing to 1, got {fractions}")
-        self.task, self.split_seed, self.fractions = task, split_seed, fractions
+        self._start(task, split_seed, fractions)
         spec = task.spec
-        self.metric = get_metric(spec.metric)
-        self._id = spec.id_column
-        self._targets = list(spec.target_columns)
         train, test = _read_lines(task.train_csv), _read_lines(task.test_csv)
         _require(train, [ID, SCORED_LENGTH, LENGTH, SN_FILTER, *self._targets], task.train_csv)
         _require(test, [ID, SCORED_LENGTH, LENGTH], task.test_csv)

@@ -61,6 +61,16 @@ class HiddenConsistentEvaluation:
     The labels of D_search, D_val and the competition test set stay in this object's memory only.
     """
 
+    def _start(self, task: Task, split_seed: int, fractions: tuple[float, float, float]) -> None:
+        """What every HCE (and each layout's adapter) holds: the task, the split's seed and fractions,
+        the metric, the id and target columns; ValueError for bad fractions."""
+        if len(fractions) != 3 or any(f <= 0 for f in fractions) or not math.isclose(sum(fractions), 1):
+            raise ValueError(f"fractions must be three positive numbers summing to 1, got {fractions}")
+        self.task, self.split_seed, self.fractions = task, split_seed, fractions
+        self.metric = get_metric(task.spec.metric)
+        self._id = task.spec.id_column
+        self._targets = list(task.spec.target_columns)
+
     def __init__(
         self,
         task: Task,
@@ -71,15 +81,8 @@ class HiddenConsistentEvaluation:
         """`hidden_split=False` is the ablation "no HCE" (hce.enabled=false): D_search and D_val are
         empty, every labelled row is in the agent's train.csv and only the competition's test rows
         are scored."""
-        if len(fractions) != 3 or any(f <= 0 for f in fractions) or not math.isclose(sum(fractions), 1):
-            raise ValueError(f"fractions must be three positive numbers summing to 1, got {fractions}")
-        self.task = task
-        self.split_seed = split_seed
-        self.fractions = fractions
-        self.metric = get_metric(task.spec.metric)
+        self._start(task, split_seed, fractions)
         spec = task.spec
-        self._id = spec.id_column
-        self._targets = list(spec.target_columns)
 
         train = _read_text(task.train_csv)
         test_inputs = _read_text(task.test_csv)

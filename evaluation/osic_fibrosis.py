@@ -13,7 +13,6 @@ its first measurement, with an opaque id, its scans in `test/<opaque id>/`, and 
 about the split). A week measured twice is answered by the mean of its FVCs.
 """
 
-import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +21,6 @@ import pandas as pd
 from evaluation._opaque import opaque_ids, opaque_key
 from evaluation.grading import numeric_answer_columns, read_sample
 from evaluation.hce import HiddenConsistentEvaluation, typed_answers
-from evaluation.metrics import get_metric
 from evaluation.row_files import RowFiles, place_row_files
 from evaluation.scoring import SCORED_SPLITS
 from evaluation.split_store import saved_split
@@ -75,13 +73,8 @@ class OsicFibrosisHCE(HiddenConsistentEvaluation):
     def __init__(
         self, task: Task, split_seed: int, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     ) -> None:
-        if len(fractions) != 3 or any(f <= 0 for f in fractions) or not math.isclose(sum(fractions), 1):
-            raise ValueError(f"fractions must be three positive numbers summing to 1, got {fractions}")
-        self.task, self.split_seed, self.fractions = task, split_seed, fractions
+        self._start(task, split_seed, fractions)
         spec = task.spec
-        self.metric = get_metric(spec.metric)
-        self._id = spec.id_column
-        self._targets = list(spec.target_columns)
         self._train = _read(task.train_csv, [PATIENT, WEEKS, FVC])
         self._test = _read(task.test_csv, [PATIENT, WEEKS])
         answers = _read(task.answers_csv, [PATIENT, WEEKS, PATIENT_WEEK, FVC])
