@@ -81,6 +81,7 @@ class ProcessSandbox:
         self._max_output_bytes = max_output_bytes
         self._kill_grace_s = kill_grace_s
         self._running: set[int] = set()
+        self._closed = False
         # What wraps every command (bwrap and its options for the bubblewrap sandbox) and the user
         # that must own the files given to it; a bare process group runs commands as they are.
         self._prefix: list[str] = []
@@ -155,6 +156,8 @@ class ProcessSandbox:
             return ExecResult(127, f"cannot run {argv[0]!r}: {e.strerror or e}", time.monotonic() - started)
         pgid = transport.get_pid()
         self._running.add(pgid)
+        if self._closed:  # closed while this command was being started: it must not outlive close()
+            _signal_group(pgid, signal.SIGKILL)
         try:
             if input is not None:
                 stdin = transport.get_pipe_transport(0)
@@ -213,7 +216,9 @@ class ProcessSandbox:
         await asyncio.to_thread(write_beneath, str(self._workspace), rel, payload, self._owner)
 
     async def close(self) -> None:
-        """Kill every command still running (their whole process groups) and the stateful sessions."""
+        """Kill every command still running (their whole process groups) and the stateful sessions;
+        a command still being started when this runs is killed as soon as it exists."""
+        self._closed = True
         for pgid in list(self._running):
             _signal_group(pgid, signal.SIGKILL)
         self._running.clear()
