@@ -17,9 +17,9 @@ from typing import Any
 import ray
 from pydantic import BaseModel
 
-from actors.evaluator import FinalChoice, SearchScore
 from actors.metrics import UNLABELLED, RunLabels, SearchMetrics
 from agents.candidate import Candidate
+from evaluation.scores import FinalChoice, SearchScore
 from search.budget import Budget
 from search.config import SearchConfig
 from search.dispatch import DispatchLoop, Hold, LoopOps, WorkerLost, is_disk_full

@@ -19,8 +19,7 @@ from ray.util.metrics import Counter, Gauge, Histogram
 from agents.candidate import Candidate
 from agents.react import DEADLINE_REASON, STEP_LIMIT_REASON
 from agents.tools import TOOLS
-from evaluation.evaluator import SearchScore
-from evaluation.scores import Scores
+from evaluation.scores import Scores, SearchScore
 from search.node import Node
 from serving.metrics import RUN_TAG_KEYS
 

@@ -3,7 +3,6 @@ power means of per-identity bias AUCs (subgroup, BPSN, BNSP)."""
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 
 from evaluation.metric_inputs import require_columns, single_target
 
@@ -31,6 +30,8 @@ def rank_auc(positive: np.ndarray, scores: np.ndarray, subset: str) -> float:
     n_negative = len(positive) - n_positive
     if n_positive == 0 or n_negative == 0:
         raise ValueError(f"ROC AUC is undefined on {subset}: it holds a single class")
+    from scipy.stats import rankdata  # SciPy only where this metric is computed
+
     ranks = rankdata(scores)
     return float((ranks[positive].sum() - n_positive * (n_positive + 1) / 2) / (n_positive * n_negative))
 

@@ -12,7 +12,6 @@ AUC, the most common grader and the slowest to recompute, grades all its resampl
 from collections.abc import Callable
 
 import numpy as np
-from scipy.stats import rankdata
 
 RESAMPLES = 100
 MAX_UNITS = 5_000
@@ -94,6 +93,8 @@ def bootstrap_se(
 def auc_of_resamples(truth: np.ndarray, guess: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     """`grade_all` for auc-roc (evaluation/metrics.py: the mean of the column-wise AUCs): per resample,
     the Mann-Whitney statistic from mid-ranks, sorted along each row of the (resamples, draws) array."""
+
+    from scipy.stats import rankdata  # SciPy only where AUC standard errors are computed
 
     def grade_all(rows: np.ndarray) -> np.ndarray:
         aucs = []

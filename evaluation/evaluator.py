@@ -12,13 +12,11 @@ import shutil
 import threading
 from pathlib import Path
 
-from pydantic import BaseModel
-
 from evaluation.config import FinalSelection, ScoringLimits
 from evaluation.hce import HiddenConsistentEvaluation
 from evaluation.layouts import hidden_consistent_evaluation
 from evaluation.refit import RefitResult, run_refit
-from evaluation.scores import Scores
+from evaluation.scores import FinalChoice, Scores, SearchScore
 from evaluation.scoring_pool import ScoringPool, ScoringProcessError
 from evaluation.sealed import SealedScores
 from evaluation.selection import SplitCheck, check_split_sizes, pick_final
@@ -28,22 +26,6 @@ from sandbox import SandboxConfig
 from search.jsonl import JsonlCorruptError
 
 log = logging.getLogger(__name__)
-
-
-class SearchScore(BaseModel):
-    """What the search may know of a submission: validity, the D_search score and its standard error."""
-
-    node_id: int
-    valid: bool
-    search: float | None = None
-    reason: str | None = None
-    search_se: float | None = None
-
-
-class FinalChoice(BaseModel):
-    node_id: int
-    scores: Scores
-    rule: str = "val"  # the hidden score that picked it (hce.final_selection)
 
 
 class EvaluatorStartError(RuntimeError):

@@ -5,7 +5,6 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import cohen_kappa_score, label_ranking_average_precision_score, roc_auc_score
 
 from evaluation.bias_metrics import jigsaw_bias_score
 from evaluation.clinical_metrics import modified_laplace_log_likelihood
@@ -91,6 +90,8 @@ def exact_accuracy(answers: pd.DataFrame, submission: pd.DataFrame, target_colum
 
 def auc_roc(answers: pd.DataFrame, submission: pd.DataFrame, target_columns: list[str]) -> float:
     """ROC AUC of one 0/1 target column, or the mean of the column-wise AUCs for several."""
+    from sklearn.metrics import roc_auc_score  # scikit-learn only where a metric needs it
+
     aucs = []
     for column in target_columns:
         truth = answers[column].to_numpy(dtype=float)
@@ -200,6 +201,8 @@ def quadratic_weighted_kappa(
     answers: pd.DataFrame, submission: pd.DataFrame, target_columns: list[str]
 ) -> float:
     """Cohen's kappa with quadratic weights between integer ratings (one target column)."""
+    from sklearn.metrics import cohen_kappa_score  # scikit-learn only where a metric needs it
+
     if len(target_columns) != 1:
         raise ValueError(f"quadratic-weighted-kappa scores one rating column, got {target_columns}")
     truth = answers[target_columns[0]].to_numpy(dtype=float)
@@ -260,6 +263,8 @@ def label_ranking_average_precision(
     answers: pd.DataFrame, submission: pd.DataFrame, target_columns: list[str]
 ) -> float:
     """Label-ranking average precision: answers are 0/1 per label column, predictions are scores."""
+    from sklearn.metrics import label_ranking_average_precision_score  # scikit-learn only here
+
     return float(
         label_ranking_average_precision_score(
             _floats(answers, target_columns), _floats(submission, target_columns)

@@ -26,3 +26,19 @@ class Scores(BaseModel):
     test_se: float | None = None
     pooled: float | None = None
     pooled_se: float | None = None
+
+
+class SearchScore(BaseModel):
+    """What the search may know of a submission: validity, the D_search score and its standard error."""
+
+    node_id: int
+    valid: bool
+    search: float | None = None
+    reason: str | None = None
+    search_se: float | None = None
+
+
+class FinalChoice(BaseModel):
+    node_id: int
+    scores: Scores
+    rule: str = "val"  # the hidden score that picked it (hce.final_selection)

@@ -49,6 +49,9 @@ from serving.server import PolicyEndpoint
 
 log = logging.getLogger(__name__)
 
+# How long a run's experiment workers may take to be placed and started (s): inside the run's
+# placement group their resources are reserved, so only a lost node or a broken start takes this long.
+ACTOR_START_TIMEOUT_S = 600.0
 # How often a running run tells the driver its progress (s).
 STATUS_INTERVAL_S = 2.0
 
@@ -160,18 +163,7 @@ def _start_actors(
             for i in range(cfg.search.num_workers)
         ]
         started.extend(workers)
-    # Created side by side above, each waited for here, so that a failure names its part.
-    with starting("token ledger"):
-        ray.get(ledger.__ray_ready__.remote())
-    with starting("outage breaker"):
-        ray.get(breaker.__ray_ready__.remote())
-    ready = [w.__ray_ready__.remote() for w in workers]
-    # Every worker has finished starting (and writing its scratch) before a failed one is raised:
-    # the scratch is dropped after this, and nothing may write it later.
-    ray.wait(ready, num_returns=len(ready), fetch_local=False)
-    for i, r in enumerate(ready):
-        with starting(f"experiment worker {i}"):
-            ray.get(r)
+    # The coordinator starts beside the workers (it finds them by name, registered at creation).
     with starting("search coordinator"):
         coordinator: Any = SearchCoordinatorActor.options(scheduling_strategy=home).remote(
             cfg.search,
@@ -185,6 +177,26 @@ def _start_actors(
             labels,
         )
         started.append(coordinator)
+    # Created side by side above, each waited for here, so that a failure names its part.
+    with starting("token ledger"):
+        ray.get(ledger.__ray_ready__.remote())
+    with starting("outage breaker"):
+        ray.get(breaker.__ray_ready__.remote())
+    ready = [w.__ray_ready__.remote() for w in workers]
+    # Every worker has finished starting (and writing its scratch) before a failed one is raised:
+    # the scratch is dropped after this, and nothing may write it later.
+    _, pending = ray.wait(ready, num_returns=len(ready), timeout=ACTOR_START_TIMEOUT_S, fetch_local=False)
+    if pending:
+        late = [i for i, r in enumerate(ready) if r in pending]
+        raise StartError(
+            f"experiment worker(s) {late} did not start within {ACTOR_START_TIMEOUT_S:g} s: no node has "
+            f"their resources free (resources.gpus_per_worker={cfg.resources.gpus_per_worker}, "
+            f"resources.cpus_per_worker={cfg.resources.cpus_per_worker}), or their node is down"
+        )
+    for i, r in enumerate(ready):
+        with starting(f"experiment worker {i}"):
+            ray.get(r)
+    with starting("search coordinator"):
         ray.get(coordinator.__ray_ready__.remote())
     return RunActors(evaluator, workers, coordinator, ledger, breaker)
 

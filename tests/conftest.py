@@ -15,7 +15,7 @@ os.environ.setdefault("WANDB_MODE", "offline")
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,6 +24,8 @@ import pytest
 if TYPE_CHECKING:
     from agents.task_card import TaskCard
     from launcher.config import RunConfig
+    from launcher.run_unit import RunActors
+    from search.run_dir import RunDir
 
 
 def free_port() -> int:
@@ -108,3 +110,45 @@ def tiny_card(data_dir: Path) -> "TaskCard":
         data_dir=str(data_dir),
         description="classify the rows",
     )
+
+
+StartRun = Callable[..., "tuple[RunDir, RunActors]"]
+
+
+@pytest.fixture
+def start_run(ray_session: None) -> Iterator[StartRun]:
+    """Start a run's policy server and actors on the session's Ray as the run unit starts them:
+    `start_run(run_dir, task_dir, *overrides)`. Every run started is stopped when the test ends,
+    whatever it did, so that no test's workers hold the session's GPUs for the next one."""
+    import time
+
+    from ray import serve
+
+    from evaluation.task import load_task
+    from launcher.run_unit import start_actors
+    from search.run_dir import RunDir
+    from serving.server import start_policy_server
+
+    runs: list[RunActors] = []
+
+    def start(run_dir: Path, task_dir: Path, *overrides: str) -> "tuple[RunDir, RunActors]":
+        cfg = compose_config(*overrides, f"serve.port={free_port()}")
+        rd = RunDir(run_dir)
+        rd.root.mkdir()
+        serve.shutdown()  # a fresh proxy on this test's port
+        endpoint = start_policy_server(cfg.policy, cfg.serve.host, cfg.serve.port)
+        actors = start_actors(cfg, load_task(task_dir), rd, endpoint, f"test-{time.time_ns()}")
+        runs.append(actors)
+        return rd, actors
+
+    yield start
+    for actors in runs:
+        stop_run(actors)
+
+
+def stop_run(actors: "RunActors") -> None:
+    """Kill a test run's actors now (a run unit's die with its placement group)."""
+    import ray
+
+    for actor in [actors.coordinator, actors.evaluator, *actors.workers, actors.ledger, actors.breaker]:
+        ray.kill(actor)

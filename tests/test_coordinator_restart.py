@@ -14,17 +14,20 @@ from pathlib import Path
 import pytest
 import ray
 
-from tests.test_actors import journal, start_run, stop_run
+from tests.conftest import StartRun, stop_run
+from tests.test_actors import journal
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("ray_session")]
 
 
-def test_killed_coordinator_restarts_and_the_run_finishes(tmp_path: Path, digits_task_dir: Path) -> None:
+def test_killed_coordinator_restarts_and_the_run_finishes(
+    tmp_path: Path, digits_task_dir: Path, start_run: StartRun
+) -> None:
     rd, actors = start_run(
         tmp_path / "run",
         digits_task_dir,
         "search.num_workers=2",
-        "search.budget.max_nodes=8",
+        "search.budget.max_nodes=6",
         "search.num_drafts=2",
     )
     try:
@@ -43,8 +46,8 @@ def test_killed_coordinator_restarts_and_the_run_finishes(tmp_path: Path, digits
 
         outcome = ray.get(outcome_ref, timeout=400)
         ids = [n["id"] for n in journal(rd)]
-        assert len(ids) == len(set(ids)) == 8 == outcome.nodes, "every node once, ids unique"
-        assert sorted(ids) == list(range(1, 9))
+        assert len(ids) == len(set(ids)) == 6 == outcome.nodes, "every node once, ids unique"
+        assert sorted(ids) == list(range(1, 7))
         assert finished_before <= set(ids), "finished nodes lost: 0"
         assert set(outcome.redispatched) == running, "the lost jobs ran once more"
         assert not finished_before & set(outcome.redispatched), "nodes run twice: 0"

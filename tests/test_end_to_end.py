@@ -66,9 +66,9 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory, other_ray: str) -> Path:
     out = tmp_path_factory.mktemp("run")
     proc = run_launch(
         "search.num_workers=2",
-        "search.budget.max_nodes=8",
+        "search.budget.max_nodes=5",
         "search.budget.wall_clock_s=400",
-        "search.num_drafts=3",
+        "search.num_drafts=2",
         "hce.refit_final=true",
         f"hydra.run.dir={out}",
         env={"RAY_ADDRESS": other_ray},
@@ -89,7 +89,7 @@ def test_a_single_run_goes_through_the_run_unit_on_the_home_node(run_dir: Path) 
     assert not any(Path(w["public_dir"]).parent.exists() for w in placement["workers"])
     result = json.loads((run_dir / "result.json").read_text())
     assert result["started_at"] < result["ended_at"] <= time.time()
-    assert "nodes 8/8 finished" in (run_dir / "stdout.txt").read_text()
+    assert "nodes 5/5 finished" in (run_dir / "stdout.txt").read_text()
 
 
 def test_result_json_has_the_contract_fields(run_dir: Path):
@@ -111,13 +111,13 @@ def test_result_json_has_the_contract_fields(run_dir: Path):
     ):
         assert key in result
     assert result["task"] == "digits"
-    assert result["nodes"] == 8
+    assert result["nodes"] == 5
     assert result["valid_nodes"] >= 3
     assert result["workers"] == 2
     assert 0.5 < result["test_score"] <= 1.0
     assert 0 <= result["percentile_rank"] <= 100
     journal = [json.loads(line) for line in (run_dir / "journal.jsonl").read_text().splitlines()]
-    assert len(journal) == 8
+    assert len(journal) == 5
     for node in journal:
         d = run_dir / "nodes" / f"{node['id']:04d}"
         assert (
@@ -219,17 +219,17 @@ def test_resume_continues_a_run_in_its_own_directory_and_keeps_its_nodes(
     proc = run_launch(
         f"resume={copy}",
         "search.num_workers=2",
-        "search.budget.max_nodes=11",
+        "search.budget.max_nodes=6",
         "search.budget.wall_clock_s=400",
-        "search.num_drafts=3",
+        "search.num_drafts=2",
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     after = (copy / "journal.jsonl").read_text().splitlines()
     assert after[: len(before)] == before, "the earlier nodes were rewritten"
     nodes = [json.loads(line) for line in after]
-    assert sorted(n["id"] for n in nodes) == list(range(1, 12))  # new ids follow the earlier ones
+    assert sorted(n["id"] for n in nodes) == list(range(1, 7))  # new ids follow the earlier ones
     result = json.loads((copy / "result.json").read_text())
-    assert result["nodes"] == 11
+    assert result["nodes"] == 6
     assert set((ROOT / "runs").glob("*/*")) == other_runs, "a resumed run writes into its own directory only"
 
 
@@ -255,16 +255,16 @@ def test_best_of_k_runs_independent_drafts_and_wandb_disabled_writes_nothing(tmp
     proc = run_launch(
         "search.strategy=best_of_k",
         "search.num_workers=2",
-        "search.budget.max_nodes=5",
+        "search.budget.max_nodes=3",
         "search.num_drafts=1",
         "wandb.mode=disabled",
         f"hydra.run.dir={out}",
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     journal = [json.loads(line) for line in (out / "journal.jsonl").read_text().splitlines()]
-    assert len(journal) == 5
+    assert len(journal) == 3
     assert {n["operator"] for n in journal} == {"draft"} and not any(n["parent_ids"] for n in journal)
-    assert sum(n["valid"] for n in journal) >= 3
+    assert sum(n["valid"] for n in journal) >= 2
     result = json.loads((out / "result.json").read_text())
     assert result["best_node"] is not None, "the final pick by D_val as usual"
     assert not (out / "wandb").exists()

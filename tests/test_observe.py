@@ -66,7 +66,7 @@ def grid(tmp_path_factory: pytest.TempPathFactory) -> ObservedGrid:
             "benchmark=local",
             "benchmark.tasks=[digits]",
             "search.num_workers=2",
-            "search.budget.max_nodes=5",
+            "search.budget.max_nodes=4",
             f"hydra.run.dir={root}",
             f"ray.metrics_export_port={port}",
             f"serve.port={free_port()}",

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 import ray
 
-from tests.test_actors import journal, start_run
+from tests.conftest import StartRun
+from tests.test_actors import journal
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("ray_session")]
 
@@ -44,7 +45,7 @@ def replay_file(path: Path) -> Path:
 
 
 def test_workers_survive_hostile_episodes_and_keep_their_own_gpu(
-    tmp_path: Path, digits_task_dir: Path
+    tmp_path: Path, digits_task_dir: Path, start_run: StartRun
 ) -> None:
     rd, actors = start_run(
         tmp_path / "run",
@@ -59,27 +60,24 @@ def test_workers_survive_hostile_episodes_and_keep_their_own_gpu(
         "sandbox.memory_mb=2048",
         "sandbox.max_processes=128",
     )
-    try:
-        outcome = ray.get(actors.coordinator.run.remote(), timeout=300)
-        nodes = journal(rd)
-        assert len(nodes) == 4 == outcome.nodes
-        assert all(n["valid"] for n in nodes), [n["reason"] for n in nodes]
-        by_worker: dict[int, list[dict[str, Any]]] = {}
-        for n in nodes:
-            by_worker.setdefault(n["worker_id"], []).append(n)
-        assert sorted(by_worker) == [0, 1]
-        assert all(len(jobs) >= 2 for jobs in by_worker.values()), "each worker served jobs after a drill"
-        gpus = {w: {tuple(n["gpu_ids"]) for n in jobs} for w, jobs in by_worker.items()}
-        assert all(len(g) == 1 and len(next(iter(g))) == 1 for g in gpus.values()), gpus
-        assert gpus[0] != gpus[1]
-        for a in nodes:
-            for b in nodes:
-                overlap = a["started_at"] < b["ended_at"] and b["started_at"] < a["ended_at"]
-                if a["id"] != b["id"] and overlap:
-                    assert a["gpu_ids"] != b["gpu_ids"]
-        for n in nodes:
-            steps = json.loads((rd.node_dir(n["id"]) / "trajectory.json").read_text())["steps"]
-            assert "No such file or directory" in steps[0]["observation"]  # no hce_private in the sandbox
-            assert "RAY_" not in steps[0]["observation"]  # the worker's environment stays outside
-    finally:
-        del actors  # its actors die with their handles
+    outcome = ray.get(actors.coordinator.run.remote(), timeout=300)
+    nodes = journal(rd)
+    assert len(nodes) == 4 == outcome.nodes
+    assert all(n["valid"] for n in nodes), [n["reason"] for n in nodes]
+    by_worker: dict[int, list[dict[str, Any]]] = {}
+    for n in nodes:
+        by_worker.setdefault(n["worker_id"], []).append(n)
+    assert sorted(by_worker) == [0, 1]
+    assert all(len(jobs) >= 2 for jobs in by_worker.values()), "each worker served jobs after a drill"
+    gpus = {w: {tuple(n["gpu_ids"]) for n in jobs} for w, jobs in by_worker.items()}
+    assert all(len(g) == 1 and len(next(iter(g))) == 1 for g in gpus.values()), gpus
+    assert gpus[0] != gpus[1]
+    for a in nodes:
+        for b in nodes:
+            overlap = a["started_at"] < b["ended_at"] and b["started_at"] < a["ended_at"]
+            if a["id"] != b["id"] and overlap:
+                assert a["gpu_ids"] != b["gpu_ids"]
+    for n in nodes:
+        steps = json.loads((rd.node_dir(n["id"]) / "trajectory.json").read_text())["steps"]
+        assert "No such file or directory" in steps[0]["observation"]  # no hce_private in the sandbox
+        assert "RAY_" not in steps[0]["observation"]  # the worker's environment stays outside

@@ -112,7 +112,9 @@ def test_cancelling_a_call_kills_its_process_group(sandbox: ProcessSandbox) -> N
 def test_close_stops_running_commands(sandbox: ProcessSandbox) -> None:
     async def close_midway() -> ExecResult:
         task = asyncio.create_task(sandbox.exec(["bash", "-c", "echo $$ > main.pid; sleep 60"], 30))
-        while not (sandbox.workspace / "main.pid").exists() or not (sandbox.workspace / "main.pid").read_text():
+        while (
+            not (sandbox.workspace / "main.pid").exists() or not (sandbox.workspace / "main.pid").read_text()
+        ):
             await asyncio.sleep(0.05)
         await sandbox.close()
         return await asyncio.wait_for(task, 5)
