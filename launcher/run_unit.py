@@ -100,6 +100,21 @@ def _start_actors(
     labels = RunLabels.for_run(rd.root, task.spec.name, cfg.seed)  # the tags of the run's metrics
     # The run's actors have names: the restartable coordinator finds them by name, as Ray cannot promise
     # a restarted actor the handles it was created with.
+    # The ledger and the breaker start beside the evaluator (they need nothing of it).
+    # The ledger counts from the journal's totals, at start (a resume) and after a restart.
+    ledger_name = f"aira-token-ledger-{run_key}"
+    with starting("token ledger"):
+        ledger: Any = TokenLedgerActor.options(name=ledger_name, scheduling_strategy=home).remote(
+            cfg.policy.budget, str(rd.journal)
+        )
+        started.append(ledger)
+    # The run's outage breaker: workers report to it by name, the coordinator holds dispatch on it.
+    breaker_name = f"aira-outage-breaker-{run_key}"
+    with starting("outage breaker"):
+        breaker: Any = OutageBreakerActor.options(name=breaker_name, scheduling_strategy=home).remote(
+            http_probe(endpoint.base_url)
+        )
+        started.append(breaker)
     evaluator_name = f"aira-evaluator-{run_key}"
     with starting("HCE evaluator"):
         evaluator: Any = HCEEvaluatorActor.options(name=evaluator_name, scheduling_strategy=home).remote(
@@ -129,20 +144,6 @@ def _start_actors(
         data_dir=data_dir_seen_by_agent(box, rd.public_dir),
         description=(rd.public_dir / "description.md").read_text(),
     )
-    # The ledger counts from the journal's totals, at start (a resume) and after a restart.
-    ledger_name = f"aira-token-ledger-{run_key}"
-    with starting("token ledger"):
-        ledger: Any = TokenLedgerActor.options(name=ledger_name, scheduling_strategy=home).remote(
-            cfg.policy.budget, str(rd.journal)
-        )
-        started.append(ledger)
-    # The run's outage breaker: workers report to it by name, the coordinator holds dispatch on it.
-    breaker_name = f"aira-outage-breaker-{run_key}"
-    with starting("outage breaker"):
-        breaker: Any = OutageBreakerActor.options(name=breaker_name, scheduling_strategy=home).remote(
-            http_probe(endpoint.base_url)
-        )
-        started.append(breaker)
     client = client_settings(cfg.policy, endpoint)
     worker_names = [f"aira-worker-{run_key}-{i}" for i in range(cfg.search.num_workers)]
     with starting("experiment worker"):

@@ -1,5 +1,5 @@
-"""A real model in a small window: `policy=llamacpp policy.n_ctx=2048` (Gemma 3 270M on CPU, served by
-Ray Serve) runs 30 ReAct steps in a bubblewrap sandbox without one context-length refusal: the
+"""A real model in a small window: `policy=llamacpp policy.n_ctx=1536` (Gemma 3 270M on CPU, served by
+Ray Serve) runs 12 ReAct steps in a bubblewrap sandbox without one context-length refusal: the
 agent compacts its conversation to fit the window taken from the policy (n_ctx)."""
 
 import asyncio
@@ -17,8 +17,8 @@ from sandbox import SandboxConfig, open_sandbox
 from serving.client import PolicyClient, client_settings
 from tests.conftest import compose_config, free_port, tiny_card
 
-STEPS = 30
-N_CTX = 2048
+STEPS = 12
+N_CTX = 1536
 pytestmark = pytest.mark.integration
 
 
@@ -55,7 +55,7 @@ def llamacpp(ray_session: None) -> Iterator[Any]:
     serve.delete("policy")
 
 
-def test_30_steps_in_a_2048_token_window_without_a_context_error(llamacpp: Any, tmp_path: Path) -> None:
+def test_12_steps_in_a_1536_token_window_without_a_context_error(llamacpp: Any, tmp_path: Path) -> None:
     policy, endpoint = llamacpp
     client = RecordingClient(PolicyClient(client_settings(policy, endpoint)))
     assert client.client.context_window(policy.model) == N_CTX  # the agent's window comes from n_ctx
