@@ -3,15 +3,7 @@
 from rich.console import Console
 from rich.table import Table
 
-from launcher.result import RunResult
-
-# How result.json's final_selection picked the final node, in words.
-_RULES = {
-    "val": "best D_val",
-    "search": "best D_search",
-    "pooled": "best D_search + D_val",
-    "self_reported": "best self-reported score",
-}
+from launcher.result import RunResult, selection_words
 
 
 def _fmt(x: float | None) -> str:
@@ -27,10 +19,10 @@ def print_result(result: RunResult, console: Console) -> None:
     table = Table(title=f"AIRA-2 run: {result.task} (seed {result.seed})", show_header=False)
     table.add_column("what", style="bold")
     table.add_column("value", overflow="fold")
-    rule = _RULES.get(result.final_selection or "val", result.final_selection)
+    rule = selection_words(result.final_selection)
     table.add_row(f"final node ({rule})", "-" if result.best_node is None else str(result.best_node))
     table.add_row(
-        "search / val / test score",
+        f"{'self-reported' if result.final_selection == 'self_reported' else 'search'} / val / test score",
         f"{_pm(result.search_score, result.search_score_se)} / {_pm(result.val_score, result.val_score_se)}"
         f" / {_pm(result.test_score, result.test_score_se)}",
     )

@@ -50,3 +50,23 @@ class RunResult(BaseModel):
     refit_test_score: float | None = None
     refit_test_score_se: float | None = None
     refit_error: str | None = None
+
+
+# How result.json's final_selection picked the final node, in words.
+SELECTION_RULES = {
+    "val": "best D_val",
+    "search": "best D_search",
+    "pooled": "best D_search + D_val",
+    "self_reported": "best self-reported score",
+}
+
+
+def selection_words(rule: str | None) -> str:
+    """The rule that picked the final node, in words (`val` when a result predates the field)."""
+    return SELECTION_RULES.get(rule or "val", rule or "val")
+
+
+def search_score_name(rule: str | None) -> str:
+    """What a node's search score is: its D_search score, or with hce.enabled=false (final_selection
+    `self_reported`) the validation score the agent reported itself."""
+    return "self-reported score" if rule == "self_reported" else "D_search score"

@@ -76,6 +76,12 @@ def test_without_hce_a_wrong_self_reported_score_drives_the_search_and_the_final
     assert len(pd.read_csv(public / "train.csv")) == 1347 and len(pd.read_csv(public / "test.csv")) == 450
     system = json.loads((out / "nodes" / "0001" / "trajectory.json").read_text())["messages"][0]["content"]
     assert "validation_score" in system and "hidden evaluator" not in system
+    # the score is named for what it is in the printed table and the report, not "D_search"
+    assert (
+        "final node (best self-reported score)" in proc.stdout and "self-reported / val / test" in proc.stdout
+    )
+    report = (out / "report.html").read_text()
+    assert "self-reported score over time" in report and "D_search" not in report
 
 
 def test_the_single_turn_operator_runs_end_to_end_with_the_baseline(tmp_path: Path) -> None:
@@ -100,3 +106,5 @@ def test_the_single_turn_operator_runs_end_to_end_with_the_baseline(tmp_path: Pa
         assert n["steps"] == len(trajectory["steps"]) <= 3  # the first script, then at most 2 debug rounds
     result = json.loads((out / "result.json").read_text())
     assert result["final_selection"] == "val" and result["test_score"] is not None
+    report = (out / "report.html").read_text()
+    assert "final node (best D_val)" in report and "D_search score over time" in report

@@ -16,7 +16,7 @@ from agents.candidate import Trajectory
 from evaluation.scores import Scores
 from launcher.html_report._page import cell, clipped, page, table
 from launcher.html_report._svg import OPERATOR_COLOURS, Point, Series, TreeNode, lineage_tree, time_plot
-from launcher.result import RunResult
+from launcher.result import RunResult, search_score_name, selection_words
 from search.journal import Journal
 from search.node import Node
 from search.run_dir import RunDir
@@ -90,6 +90,11 @@ def _lower_is_better(rec: RunRecord) -> bool | None:
     return best < max(scores.values())
 
 
+def _score_name(rec: RunRecord) -> str:
+    """What the nodes' search scores are (D_search, or self-reported with hce.enabled=false)."""
+    return search_score_name(rec.result.final_selection if rec.result else None)
+
+
 def _summary(rec: RunRecord) -> str:
     r = rec.result
     valid = sum(n.valid for n in rec.nodes)
@@ -99,9 +104,12 @@ def _summary(rec: RunRecord) -> str:
     else:
         rows += [
             ("task / seed", f"{r.task} / {r.seed}"),
-            ("final node (best D_val)", "-" if r.best_node is None else f"node {r.best_node}"),
             (
-                "D_search / D_val / D_test",
+                f"final node ({selection_words(r.final_selection)})",
+                "-" if r.best_node is None else f"node {r.best_node}",
+            ),
+            (
+                f"{search_score_name(r.final_selection).removesuffix(' score')} / D_val / D_test",
                 " / ".join(
                     "-" if v is None else f"{v:.6g}" for v in (r.search_score, r.val_score, r.test_score)
                 ),
@@ -119,6 +127,7 @@ def _summary(rec: RunRecord) -> str:
 
 def _plots(rec: RunRecord, lower_is_better: bool | None) -> list[str]:
     t0 = _t0(rec.nodes)
+    name = _score_name(rec)
     scored = [n for n in rec.nodes if n.valid and n.search_score is not None]
     nodes = [
         Point(
@@ -131,7 +140,7 @@ def _plots(rec: RunRecord, lower_is_better: bool | None) -> list[str]:
         for n in scored
     ]
     out = [
-        "<h2>D_search score over time</h2>",
+        f"<h2>{escape(name)} over time</h2>",
         '<p class="keys">'
         + "".join(
             f'<span><i class="swatch" style="background:{c}"></i> {op}</span>'
@@ -150,7 +159,7 @@ def _plots(rec: RunRecord, lower_is_better: bool | None) -> list[str]:
                 Series("each valid node", nodes, "#555"),
             ],
             "seconds since the first job started",
-            "D_search score",
+            name,
             "score-plot",
         ),
     ]
@@ -168,11 +177,11 @@ def _plots(rec: RunRecord, lower_is_better: bool | None) -> list[str]:
     if val or test:
         out += [
             "<h2>Generalisation gap (after the search)</h2>",
-            "<p>Each valid node's D_val and D_test score against its D_search score, read from the "
+            f"<p>Each valid node's D_val and D_test score against its {escape(name)}, read from the "
             "evaluator's sealed scores once the search had ended.</p>",
             time_plot(
                 [Series("D_val", val, "#3b6fd4"), Series("D_test", test, "#e08a1e")],
-                "D_search score",
+                name,
                 "score",
                 "gap-plot",
                 x_from_zero=False,
@@ -196,7 +205,7 @@ def _tree(rec: RunRecord) -> list[str]:
 
 def _nodes_table(rec: RunRecord) -> list[str]:
     final = rec.result.best_node if rec.result else None
-    headers = ["node", "operator", "parents", "valid", "D_search"]
+    headers = ["node", "operator", "parents", "valid", _score_name(rec).removesuffix(" score")]
     if rec.sealed:
         headers += ["D_val", "D_test"]
     headers += ["worker", "steps", "seconds", "tokens", "reason"]
