@@ -109,6 +109,8 @@ def _grid(
     from launcher.grid import run_grid
     from launcher.run_unit import GridSpec
 
+    if not single and (done := _all_finished(root.resolve(), tasks, seeds)) is not None:
+        return done  # a finished grid launched again: its table at once, nothing deployed or started
     fit = check_cluster(cfg)
     wanted = cfg.benchmark.max_concurrent if cfg.benchmark else None
     endpoint = start_policy(cfg)
@@ -124,6 +126,27 @@ def _grid(
         return run_grid(spec, tasks, seeds, wanted)
     finally:
         stop_policy_server(cfg.policy)
+
+
+def _all_finished(
+    root: Path, tasks: list[str], seeds: list[int]
+) -> list[tuple[BenchmarkRow, RunResult | None]] | None:
+    """Every run's reused row when each (task, seed) under `root` has its result.json, else None (an
+    unreadable result.json too: the grid's run unit then records why)."""
+    from launcher.run_unit import benchmark_run_dir, finished_run
+
+    rows: list[tuple[BenchmarkRow, RunResult | None]] = []
+    for task in tasks:
+        for seed in seeds:
+            try:
+                found = finished_run(benchmark_run_dir(root, task, seed), task, seed)
+            except Exception:
+                log.debug("result.json of %s seed %s unreadable", task, seed, exc_info=True)
+                return None
+            if found is None:
+                return None
+            rows.append(found)
+    return rows
 
 
 def start_policy(cfg: RunConfig) -> PolicyEndpoint:

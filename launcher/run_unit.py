@@ -216,7 +216,8 @@ def run_search(
     """Run one search on a connected Ray and return its result (also written to result.json).
 
     `on_status` gets the search's status and the Ray nodes of its workers every few seconds. However
-    the run ends (done, a failed start, an exception), its node-local scratch is dropped on every node.
+    the run ends (done, a failed start, an exception), its actors are stopped and its node-local
+    scratch is dropped on every node.
     """
     started = time.time()
     rd = RunDir(run_dir)
@@ -227,14 +228,19 @@ def run_search(
     try:
         actors = start_actors(cfg, task, rd, endpoint, run_key)
         return _search(cfg, task, rd, actors, on_status, started)
-    except BaseException:
-        if actors is not None:
-            # They would die with the trial; stopped first so that no episode writes scratch after it
-            # is dropped, and the run's GPUs are free at once.
-            for actor in (actors.coordinator, *actors.workers):
-                ray.kill(actor, no_restart=True)
-        raise
     finally:
+        if actors is not None:
+            # They would die with the trial (or with a caller's last handle); stopped first, however
+            # the run ended, so that no episode writes scratch after it is dropped and the run's GPUs
+            # and worker slots are free at once.
+            for actor in (
+                actors.coordinator,
+                *actors.workers,
+                actors.evaluator,
+                actors.ledger,
+                actors.breaker,
+            ):
+                ray.kill(actor, no_restart=True)
         release_scratch(run_key, cfg.sandbox.keep_workspaces, run_nodes())
 
 
@@ -394,7 +400,7 @@ class GridSpec(BaseModel):
 
     def run_dir(self, task: str, seed: int) -> Path:
         """`<root>/<task>/seed<k>/` for a benchmark run, `root` for a single run."""
-        return self.root if self.single else self.root / task / f"seed{seed}"
+        return self.root if self.single else benchmark_run_dir(self.root, task, seed)
 
     def run_config(self, task: str, seed: int, run_dir: Path) -> RunConfig:
         """The config of one run of the grid (a benchmark run resumes its own journal if it has one)."""
@@ -420,6 +426,20 @@ def status_metrics(s: SearchStatus, nodes: list[str]) -> dict[str, Any]:
     }
 
 
+def benchmark_run_dir(root: Path, task: str, seed: int) -> Path:
+    """`<root>/<task>/seed<k>/`: where a benchmark keeps the run of (task, seed)."""
+    return root / task / f"seed{seed}"
+
+
+def finished_run(run_dir: Path, task: str, seed: int) -> tuple[BenchmarkRow, RunResult] | None:
+    """A benchmark run that has finished (its result.json): its row, marked reused, and its result."""
+    done = run_dir / RESULT_FILE
+    if not done.is_file():
+        return None
+    result = RunResult.model_validate_json(done.read_text())
+    return result_row(task, seed, run_dir, result, reused=True), result
+
+
 def run_unit(config: dict[str, Any], spec: GridSpec) -> None:
     """The Tune trainable of one (task, seed): reuse a finished run, resume or start it; report its row.
 
@@ -433,10 +453,9 @@ def run_unit(config: dict[str, Any], spec: GridSpec) -> None:
     result: RunResult | None = None
     row: BenchmarkRow
     try:
-        done = run_dir / RESULT_FILE
-        if not spec.single and done.is_file():
-            result = RunResult.model_validate_json(done.read_text())
-            row = result_row(name, seed, run_dir, result, reused=True)
+        reused = None if spec.single else finished_run(run_dir, name, seed)
+        if reused is not None:
+            row, result = reused
         else:
             cfg = spec.run_config(name, seed, run_dir)
             with starting("task build"):

@@ -28,6 +28,44 @@ if TYPE_CHECKING:
     from search.run_dir import RunDir
 
 
+# The slowest test files, slowest first (measured on a 2-core machine). The suite's two xdist workers
+# take whole files in collection order, so starting with these keeps both busy to the end instead of
+# leaving one to run the long files alone. Files not listed follow in their usual order.
+SLOW_FILES = (
+    "test_end_to_end.py",
+    "test_benchmark.py",
+    "test_observe.py",
+    "test_openai_endpoint.py",
+    "test_ablation_runs.py",
+    "test_policy_faults.py",
+    "test_actors.py",
+    "test_fault_drills.py",
+    "test_llamacpp_long.py",
+    "test_llamacpp_run.py",
+    "test_coordinator_restart.py",
+    "test_redteam_system.py",
+    "test_client.py",
+    "test_evaluator.py",
+    "test_mlebench_medical.py",
+    "test_run_scratch.py",
+    "test_starting.py",
+    "test_policy_server_reuse.py",
+    "test_evaluator_actor.py",
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep the order below under xdist (it would otherwise reorder files by their number of tests)."""
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow files first (SLOW_FILES), each file's tests kept together and in order."""
+    rank = {name: i for i, name in enumerate(SLOW_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(SLOW_FILES)))
+
+
 def free_port() -> int:
     """A TCP port on loopback that nothing listens on right now."""
     with socket.socket() as s:
@@ -73,6 +111,15 @@ def ray_session() -> Iterator[None]:
 
     serve.shutdown()
     ray.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def _no_held_workers(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test on the session's Ray leaves its worker slots and GPUs free: a run it leaked would make
+    a later test's workers wait for them (this fails the test that leaked, not the one that waits)."""
+    yield
+    if "ray_session" in request.fixturenames:
+        _wait_for_free_workers()
 
 
 @pytest.fixture(scope="session")
@@ -132,6 +179,7 @@ def start_run(ray_session: None) -> Iterator[StartRun]:
     runs: list[RunActors] = []
 
     def start(run_dir: Path, task_dir: Path, *overrides: str) -> "tuple[RunDir, RunActors]":
+        _wait_for_free_workers()
         cfg = compose_config(*overrides, f"serve.port={free_port()}")
         rd = RunDir(run_dir)
         rd.root.mkdir()
@@ -144,6 +192,31 @@ def start_run(ray_session: None) -> Iterator[StartRun]:
     yield start
     for actors in runs:
         stop_run(actors)
+
+
+def _wait_for_free_workers(timeout: float = 60) -> None:
+    """The session's worker slots and GPUs are all free (a run of an earlier test may still be
+    stopping); else fail naming what is held, instead of letting the run wait for them."""
+    import time
+
+    import ray
+
+    from launcher.placement import CPU_SLOT
+
+    deadline = time.time() + timeout
+    while True:
+        total, free = ray.cluster_resources(), ray.available_resources()
+        held = {
+            k: total[k] - free.get(k, 0.0) for k in (CPU_SLOT, "GPU") if total.get(k, 0.0) > free.get(k, 0.0)
+        }
+        if not held:
+            return
+        if time.time() > deadline:
+            groups = [g for g in ray.util.placement_group_table().values() if g.get("state") != "REMOVED"]
+            raise AssertionError(
+                f"an earlier test left {held} held in the session's Ray; placement groups: {groups}"
+            )
+        time.sleep(0.5)
 
 
 def stop_run(actors: "RunActors") -> None:

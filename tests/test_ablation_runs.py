@@ -84,10 +84,14 @@ def test_without_hce_a_wrong_self_reported_score_drives_the_search_and_the_final
     assert "self-reported score over time" in report and "D_search" not in report
 
 
-def test_the_single_turn_operator_runs_end_to_end_with_the_baseline(tmp_path: Path) -> None:
+def test_single_turn_and_best_of_k_run_end_to_end_with_the_baseline_and_wandb_off(tmp_path: Path) -> None:
+    """Two ablations in one run: no subagents (`agent.operator=single_turn`) and no evolution
+    (`search.strategy=best_of_k`: independent drafts), with W&B disabled (writes nothing)."""
     out = tmp_path / "run"
     proc = run_launch(
         "agent.operator=single_turn",
+        "search.strategy=best_of_k",
+        "search.num_drafts=1",  # steady-state search would mutate after one valid draft
         "search.num_workers=1",
         "search.budget.max_nodes=2",
         "search.budget.wall_clock_s=300",
@@ -97,6 +101,8 @@ def test_the_single_turn_operator_runs_end_to_end_with_the_baseline(tmp_path: Pa
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     journal = [json.loads(line) for line in (out / "journal.jsonl").read_text().splitlines()]
     assert len(journal) == 2 and all(n["valid"] for n in journal)
+    assert {n["operator"] for n in journal} == {"draft"} and not any(n["parent_ids"] for n in journal)
+    assert not (out / "wandb").exists()
     for n in journal:
         trajectory = json.loads((out / "nodes" / f"{n['id']:04d}" / "trajectory.json").read_text())
         roles = [m["role"] for m in trajectory["messages"]]

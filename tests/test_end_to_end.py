@@ -247,24 +247,3 @@ def test_the_run_is_tracked_in_an_offline_wandb_run_with_a_row_per_node(run_dir:
     final = summary(run_file(run_dir))
     assert final["best_node"] == result["best_node"] and final["test_score"] == result["test_score"]
     assert final["journal/nrows"] == len(journal)
-
-
-def test_best_of_k_runs_independent_drafts_and_wandb_disabled_writes_nothing(tmp_path: Path) -> None:
-    """The ablation "no evolution" (search.strategy=best_of_k) end to end, W&B off."""
-    out = tmp_path / "bok"
-    proc = run_launch(
-        "search.strategy=best_of_k",
-        "search.num_workers=2",
-        "search.budget.max_nodes=3",
-        "search.num_drafts=1",
-        "wandb.mode=disabled",
-        f"hydra.run.dir={out}",
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    journal = [json.loads(line) for line in (out / "journal.jsonl").read_text().splitlines()]
-    assert len(journal) == 3
-    assert {n["operator"] for n in journal} == {"draft"} and not any(n["parent_ids"] for n in journal)
-    assert sum(n["valid"] for n in journal) >= 2
-    result = json.loads((out / "result.json").read_text())
-    assert result["best_node"] is not None, "the final pick by D_val as usual"
-    assert not (out / "wandb").exists()
