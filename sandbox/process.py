@@ -139,8 +139,8 @@ class ProcessSandbox:
             argv = [sys.executable, *argv[1:]]
         started = time.monotonic()
         sink = CappedOutput(self._max_output_bytes)
-        try:
-            transport, capture = await asyncio.get_running_loop().subprocess_exec(
+        spawn = asyncio.ensure_future(
+            asyncio.get_running_loop().subprocess_exec(
                 lambda: CaptureProtocol(sink),
                 *self._prefix,
                 *argv,
@@ -152,6 +152,14 @@ class ProcessSandbox:
                 start_new_session=True,
                 preexec_fn=default_signals,
             )
+        )
+        try:
+            transport, capture = await asyncio.shield(spawn)
+        except asyncio.CancelledError:
+            # Cancelled while the command was starting: it may run already (asyncio would kill its
+            # first process only); its whole group must not outlive the call.
+            await _kill_when_started(spawn)
+            raise
         except OSError as e:
             return ExecResult(127, f"cannot run {argv[0]!r}: {e.strerror or e}", time.monotonic() - started)
         pgid = transport.get_pid()
@@ -227,6 +235,18 @@ class ProcessSandbox:
                 await session.close()
         self._shell = self._kernel = None
         shutil.rmtree(self._ctl, ignore_errors=True)
+
+
+async def _kill_when_started(
+    spawn: "asyncio.Future[tuple[asyncio.SubprocessTransport, CaptureProtocol]]",
+) -> None:
+    """Wait for a command's start that its caller gave up on, then kill its process group."""
+    try:
+        transport, _ = await spawn
+    except BaseException:  # it did not start (or failed to): nothing runs
+        return
+    _signal_group(transport.get_pid(), signal.SIGKILL)
+    transport.close()
 
 
 def _signal_group(pgid: int, sig: int) -> bool:
