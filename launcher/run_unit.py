@@ -202,6 +202,13 @@ def _start_actors(
     return RunActors(evaluator, workers, coordinator, ledger, breaker)
 
 
+def stop_actors(actors: RunActors) -> None:
+    """Kill every actor of a run now, with no restart: the coordinator and workers first, so that no
+    episode goes on once the evaluator is gone."""
+    for actor in (actors.coordinator, *actors.workers, actors.evaluator, actors.ledger, actors.breaker):
+        ray.kill(actor, no_restart=True)
+
+
 def sandbox_settings(cfg: RunConfig) -> SandboxConfig:
     """The sandbox settings of the run's episodes (and of the refit of its final pick)."""
     return hide_bundled_data(cfg.sandbox.with_threads(cfg.resources.cpus_per_worker))
@@ -233,14 +240,7 @@ def run_search(
             # They would die with the trial (or with a caller's last handle); stopped first, however
             # the run ended, so that no episode writes scratch after it is dropped and the run's GPUs
             # and worker slots are free at once.
-            for actor in (
-                actors.coordinator,
-                *actors.workers,
-                actors.evaluator,
-                actors.ledger,
-                actors.breaker,
-            ):
-                ray.kill(actor, no_restart=True)
+            stop_actors(actors)
         release_scratch(run_key, cfg.sandbox.keep_workspaces, run_nodes())
 
 

@@ -221,7 +221,6 @@ def _wait_for_free_workers(timeout: float = 60) -> None:
 
 def stop_run(actors: "RunActors") -> None:
     """Kill a test run's actors now (a run unit's die with its placement group)."""
-    import ray
+    from launcher.run_unit import stop_actors
 
-    for actor in [actors.coordinator, actors.evaluator, *actors.workers, actors.ledger, actors.breaker]:
-        ray.kill(actor)
+    stop_actors(actors)
