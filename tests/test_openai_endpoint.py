@@ -1,6 +1,6 @@
 """`policy=openai` end to end: launch.py against a local OpenAI-compatible server that the test starts
 on 127.0.0.1 (the baseline test double under uvicorn, serving/standalone.py; no Ray Serve), as a
-single run and as a small benchmark. Nothing is deployed, so nothing must be deleted at the end."""
+small benchmark of two runs (a single run is the same path; tests/test_end_to_end.py covers its files). Nothing is deployed, so nothing must be deleted at the end."""
 
 import json
 import subprocess
@@ -49,22 +49,7 @@ def openai_policy(base_url: str) -> list[str]:
     ]
 
 
-def test_a_run_against_an_external_endpoint_exits_0_with_valid_nodes(
-    endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", "local-test-key")
-    out = tmp_path / "run"
-    proc = run_launch(
-        *openai_policy(endpoint), "search.budget.max_nodes=2", "search.num_drafts=2", f"hydra.run.dir={out}"
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "Traceback" not in proc.stderr
-    result = json.loads((out / "result.json").read_text())
-    assert result["policy"] == "openai" and result["nodes"] == 2 and result["valid_nodes"] >= 1
-    assert result["prompt_tokens"] > 0
-
-
-def test_a_small_benchmark_against_an_external_endpoint_has_no_error_rows(
+def test_a_small_benchmark_against_an_external_endpoint_exits_0_with_valid_nodes(
     endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "local-test-key")
@@ -78,9 +63,11 @@ def test_a_small_benchmark_against_an_external_endpoint_has_no_error_rows(
         f"hydra.run.dir={out}",
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
     table = json.loads((out / "benchmark.json").read_text())
     assert [r["task"] for r in table["rows"]] == ["wine", "diabetes"]
     for row in table["rows"]:
         assert row["error"] is None, row
         result = json.loads((out / row["task"] / "seed0" / "result.json").read_text())
-        assert result["valid_nodes"] == 1
+        assert result["policy"] == "openai" and result["nodes"] == 1 and result["valid_nodes"] == 1
+        assert result["prompt_tokens"] > 0
