@@ -2,6 +2,7 @@
 
 import shutil
 import time
+import uuid
 from typing import Any
 
 import ray
@@ -15,7 +16,7 @@ from agents.single_turn import run_single_turn
 from agents.task_card import TaskCard
 from sandbox import SandboxConfig, data_dir_seen_by_agent, open_sandbox
 from search.job import Job
-from serving.client import ClientSettings, PolicyClient
+from serving.client import EPISODE, ClientSettings, PolicyClient
 from serving.metrics import PolicyMetrics
 from serving.outage import OutageBreakerHandle
 
@@ -79,6 +80,16 @@ class ExperimentWorker:
         """Run the job's episode to its end (submit, limits or deadline) and return the candidate."""
         started = time.time()
         self.metrics.episode_started()
+        # The ledger counts this attempt's usage under its own key (a re-run of the node gets another).
+        episode = f"w{self.worker_id}-n{job.node_id}-{uuid.uuid4().hex[:8]}"
+        marked = EPISODE.set((episode, job.node_id))
+        try:
+            return await self._run(job, started)
+        finally:
+            EPISODE.reset(marked)
+            self.client.end_episode(episode)
+
+    async def _run(self, job: Job, started: float) -> Candidate:
         workspace = self.workspace_root / f"node-{job.node_id:04d}"
         if workspace.exists():  # a job re-run after a crash starts clean
             shutil.rmtree(workspace)

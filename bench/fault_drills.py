@@ -53,7 +53,7 @@ import ray  # noqa: E402
 from launcher.config import RunConfig  # noqa: E402
 from search.run_dir import RunDir  # noqa: E402
 
-DRILLS = ["coordinator", "evaluator", "worker", "replica", "ledger", "driver"]
+DRILLS = ["coordinator", "evaluator", "worker", "replica", "ledger", "breaker", "driver"]
 # The sandbox shows the data at /data (bubblewrap) or at its real path (no isolation).
 SAMPLE = "$( [ -e /data/sample_submission.csv ] && echo /data || echo {data} )/sample_submission.csv"
 # Eight kinds of malformed submission; the sandbox's shell picks one per episode.
@@ -172,6 +172,7 @@ def in_process_drill(name: str, nodes: int, tmp: Path, task_dir: Path) -> Row:
         "evaluator": lambda: actors.evaluator,
         "worker": lambda: actors.workers[0],
         "ledger": lambda: actors.ledger,
+        "breaker": lambda: actors.breaker,
         "replica": replica_actor,
     }[name]
     try:

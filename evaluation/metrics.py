@@ -338,7 +338,7 @@ _METRICS = {
         _metric("dice-coefficient", False, False, mean_dice_of_rle_masks),
         _metric("dice-hausdorff-combo", False, False, dice_hausdorff_combo),
         _metric("average-haversine-distance", True, False, average_haversine_distance),
-        _metric("f1-score", False, False, kuzushiji_f1),
+        _metric("f1-score", False, False, kuzushiji_f1, accepts_empty=True),  # a page without characters
         _metric("modified-laplace-log-likelihood", False, False, modified_laplace_log_likelihood),
         _metric("jigsaw-unintended-bias-in-toxicity-classification-score", False, True, jigsaw_bias_score),
     )

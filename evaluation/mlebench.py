@@ -70,6 +70,8 @@ COVERED = {
     "siim-isic-melanoma-classification": "ROC AUC; a DICOM and a JPEG per row, patients kept whole (Lite)",
     "ranzcr-clip-catheter-line-classification": "column-wise ROC AUC; annotations cut to D_train (Lite)",
     "aerial-cactus-identification": "ROC AUC on has_cactus; one JPEG per row in train.zip, test.zip (Lite)",
+    "kuzushiji-recognition": "micro F1 of predicted character centres inside same-label boxes; one JPEG "
+    "per page in train_images.zip, test_images.zip",
     "stanford-covid-vaccine": "MCRMSE over the three scored per-base targets on the scored positions; "
     "molecules of train.json kept whole (evaluation/covid_vaccine.py)",
     "osic-pulmonary-fibrosis-progression": "modified Laplace log-likelihood on each patient's 3 latest "
@@ -129,6 +131,14 @@ PRESETS: dict[str, dict[str, Any]] = {
     "aerial-cactus-identification": {
         "test_file": "sample_submission.csv",
         "row_files": {"train": ["train.zip/{id}"], "test": ["test.zip/{id}"]},
+    },
+    # A page per row: its characters' boxes in `labels` (NaN for a page without any), its JPEG a
+    # member of train_images.zip; prepare.py's test pages are in test_images.zip, listed only by
+    # sample_submission.csv (the answers' boxes in private/test.csv).
+    "kuzushiji-recognition": {
+        "test_file": "sample_submission.csv",
+        "row_files": {"train": ["train_images.zip/{image_id}.jpg"], "test": ["test_images.zip/{image_id}.jpg"]},
+        "public_files": ["unicode_translation.csv"],
     },
     # Two files per image (DICOM and JPEG); patients kept whole. The TFRecords stay out (hidden rows).
     "siim-isic-melanoma-classification": {
@@ -213,7 +223,6 @@ NOT_YET = {
     "denoising-dirty-documents": _IMAGES + " and each answer row is one pixel",
     "dogs-vs-cats-redux-kernels-edition": _IMAGES + " labelled by their file names",
     "hubmap-kidney-segmentation": _IMAGES + " (TIFF) and the answers are run-length-encoded masks",
-    "kuzushiji-recognition": _IMAGES + " (character detection)",
     "uw-madison-gi-tract-image-segmentation": _IMAGES + " and the answers are run-length-encoded masks",
     "mlsp-2013-birds": "the inputs are audio recordings and the labels a text file",
     "the-icml-2013-whale-challenge-right-whale-redux": "the inputs are audio clips labelled by file name",

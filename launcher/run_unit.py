@@ -40,7 +40,7 @@ from launcher.starting import StartError, starting
 from launcher.task_source import resolve_task
 from launcher.tracking import WandbTracker
 from sandbox import SandboxConfig, data_dir_seen_by_agent
-from search.journal import Journal
+from search.journal import Journal, JournalUsage
 from search.run_dir import RunDir, write_json_atomic
 from serving.budget import TokenLedgerActor, cost_usd
 from serving.client import client_settings
@@ -105,14 +105,14 @@ def _start_actors(
     ledger_name = f"aira-token-ledger-{run_key}"
     with starting("token ledger"):
         ledger: Any = TokenLedgerActor.options(name=ledger_name, scheduling_strategy=home).remote(
-            cfg.policy.budget, str(rd.journal)
+            cfg.policy.budget, JournalUsage(rd.journal)
         )
         started.append(ledger)
     # The run's outage breaker: workers report to it by name, the coordinator holds dispatch on it.
     breaker_name = f"aira-outage-breaker-{run_key}"
     with starting("outage breaker"):
         breaker: Any = OutageBreakerActor.options(name=breaker_name, scheduling_strategy=home).remote(
-            http_probe(endpoint.base_url)
+            http_probe(endpoint.base_url), record=str(rd.outages)
         )
         started.append(breaker)
     evaluator_name = f"aira-evaluator-{run_key}"

@@ -23,3 +23,16 @@ class Journal:
     def load(self) -> list[Node]:
         """All nodes in the order they were recorded; a torn last line is skipped."""
         return self._file.load()
+
+
+class JournalUsage:
+    """The tokens of the nodes recorded in a journal since the last call (node id -> (prompt,
+    completion)), read on from where the last call stopped; the first call reads the whole journal."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+
+    def __call__(self) -> dict[int, tuple[int, int]]:
+        nodes, self.offset = JsonlFile(self.path, Node.model_validate_json, "node").read_from(self.offset)
+        return {n.id: (n.prompt_tokens, n.completion_tokens) for n in nodes}

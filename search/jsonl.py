@@ -86,6 +86,13 @@ class JsonlFile(Generic[T]):
             return False
         return True
 
+    def _corrupt(self, where: str, e: Exception) -> JsonlCorruptError:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        return JsonlCorruptError(
+            f"{self.path} {where} is not a valid {self.what} ({first}); the file was edited or damaged: "
+            f"restore it from a copy, or delete that line (its {self.what} is then lost), and start again"
+        )
+
     def load(self) -> list[T]:
         """Every record in file order; a torn last line (a crash mid-write) is skipped.
 
@@ -103,12 +110,30 @@ class JsonlFile(Generic[T]):
             try:
                 records.append(self.parse(raw.decode("utf-8")))
             except (ValueError, UnicodeDecodeError) as e:
-                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                raise JsonlCorruptError(
-                    f"{self.path} line {number} is not a valid {self.what} ({first}); the file was edited "
-                    f"or damaged: restore it from a copy, or delete that line (its {self.what} is then "
-                    "lost), and start again"
-                ) from None
+                raise self._corrupt(f"line {number}", e) from None
         if torn.strip() and self._parses(torn):
             records.append(self.parse(torn.decode("utf-8")))
         return records
+
+    def read_from(self, offset: int) -> tuple[list[T], int]:
+        """The whole records after byte `offset` and the offset just past them, for a reader that
+        follows the file while it grows; a last line still without its newline is left for later.
+
+        Raises JsonlCorruptError for a bad complete line (its number counted from `offset`).
+        """
+        if not self.path.exists():
+            return [], offset
+        with self.path.open("rb") as f:
+            f.seek(offset)
+            data = f.read()
+        end = data.rfind(b"\n") + 1
+        records = []
+        for number, raw in enumerate(data[:end].split(b"\n")[:-1], start=1):
+            if not raw.strip():
+                continue
+            try:
+                records.append(self.parse(raw.decode("utf-8")))
+            except (ValueError, UnicodeDecodeError) as e:
+                where = f"line {number}" if offset == 0 else f"line {number} after byte {offset}"
+                raise self._corrupt(where, e) from None
+        return records, offset + end

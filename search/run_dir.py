@@ -29,6 +29,11 @@ class RunDir:
         return self.root / "result.json"
 
     @property
+    def outages(self) -> Path:
+        """The outage breaker's history of policy-server outages (kept across its restarts)."""
+        return self.root / "outages.json"
+
+    @property
     def config(self) -> Path:
         return self.root / "config.yaml"
 

@@ -1,10 +1,9 @@
 """The run's token and cost budget: one ledger actor that every worker's client reports usage to."""
 
-from pathlib import Path
+from collections.abc import Callable
 
 import ray
 
-from search.journal import Journal
 from serving.config import PolicyBudgetConfig
 
 
@@ -28,34 +27,72 @@ def cost_usd(budget: PolicyBudgetConfig, prompt_tokens: int, completion_tokens: 
     return (prompt_tokens * p + completion_tokens * c) / 1e6
 
 
+# Tokens of nodes that finished: node id -> (prompt, completion). The run passes a reader of its
+# journal (search.journal.JournalUsage) that returns the nodes recorded since its last call.
+FinishedUsage = Callable[[], dict[int, tuple[int, int]]]
+
+
 class TokenLedger:
     """Tokens used by all of a run's agents, and whether the budget is spent.
 
-    Starts from the totals of the nodes in the run's journal (none without one), so a resumed run
-    keeps its budget and a restarted ledger counts on from the nodes finished so far. What running
-    episodes used since the last journaled node is not in the journal: a restart forgets that much.
+    Counts two things: the finished nodes, read from the run's journal (`finished`, at start and
+    before each answer), and the episodes still running, each reported by its worker as cumulative
+    totals under an episode key (`report`). A node's episode stops counting as running once the
+    node is in the journal, whose totals then stand for it. So a resumed run keeps its budget, and a
+    ledger restarted after a crash knows every finished node at once and each running episode's
+    whole usage with that episode's next report. What an attempt of a node used before the node was
+    re-run (its worker died) is not counted once the node is journaled by its last attempt.
     """
 
-    def __init__(self, budget: PolicyBudgetConfig, journal: str | Path | None = None) -> None:
+    def __init__(self, budget: PolicyBudgetConfig, finished: FinishedUsage | None = None) -> None:
         self.budget = budget
-        done = Journal(Path(journal)).load() if journal is not None else []
-        self.prompt_tokens = sum(n.prompt_tokens for n in done)
-        self.completion_tokens = sum(n.completion_tokens for n in done)
+        self.finished = finished
+        self.journaled: dict[int, tuple[int, int]] = {}
+        self.journaled_total = [0, 0]
+        self.running: dict[str, tuple[int, int, int]] = {}  # episode key -> node id, prompt, completion
+        self.loose = [0, 0]  # usage reported without an episode (a client outside a run's workers)
+        self._read_finished()
+
+    def _read_finished(self) -> None:
+        if self.finished is None:
+            return
+        fresh = {i: u for i, u in self.finished().items() if i not in self.journaled}
+        if not fresh:
+            return
+        for node_id, (prompt, completion) in fresh.items():
+            self.journaled[node_id] = (prompt, completion)
+            self.journaled_total[0] += prompt
+            self.journaled_total[1] += completion
+        self.running = {k: v for k, v in self.running.items() if v[0] not in fresh}
 
     def add(self, prompt_tokens: int, completion_tokens: int) -> str | None:
-        """Count one completion's usage; return why the budget is spent, if it now is."""
-        self.prompt_tokens += prompt_tokens
-        self.completion_tokens += completion_tokens
+        """Count one completion's usage outside an episode; return why the budget is spent, if it is."""
+        self.loose[0] += prompt_tokens
+        self.loose[1] += completion_tokens
+        return self.exhausted()
+
+    def report(self, episode: str, node_id: int, prompt_tokens: int, completion_tokens: int) -> str | None:
+        """An episode's usage so far (cumulative, so a report lost to a restart costs nothing); return
+        why the budget is spent, if it now is. A report older than one already counted is ignored."""
+        self._read_finished()
+        if node_id not in self.journaled:
+            seen = self.running.get(episode)
+            if seen is None or prompt_tokens + completion_tokens >= seen[1] + seen[2]:
+                self.running[episode] = (node_id, prompt_tokens, completion_tokens)
         return self.exhausted()
 
     def exhausted(self) -> str | None:
         """Why the budget is spent, or None while requests may go on."""
-        return budget_spent(self.budget, self.prompt_tokens, self.completion_tokens)
+        return budget_spent(self.budget, *self.totals())
 
     def totals(self) -> tuple[int, int]:
         """Prompt and completion tokens counted so far."""
-        return self.prompt_tokens, self.completion_tokens
+        self._read_finished()
+        prompt = self.journaled_total[0] + self.loose[0] + sum(r[1] for r in self.running.values())
+        completion = self.journaled_total[1] + self.loose[1] + sum(r[2] for r in self.running.values())
+        return prompt, completion
 
 
-# Restarted after a crash, rebuilt from the journal; the workers' calls wait for it and are retried.
+# Restarted after a crash, rebuilt from the journal and the next reports; the workers' calls wait for it
+# and are retried.
 TokenLedgerActor = ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)(TokenLedger)

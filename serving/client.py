@@ -13,6 +13,7 @@ TokenLedger, and a spent budget stops the episode before its next request.
 import asyncio
 import random
 import time
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, cast
 
 import openai
@@ -31,6 +32,12 @@ if TYPE_CHECKING:  # serving.server imports Ray Serve, which a worker does not n
 RETRYABLE = (openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError)
 RETRYABLE_STATUS = (408, 429)
 _MAX_BACKOFF_S = 30.0
+
+
+# The episode the current task works for: (a key unique to this attempt, its node id). A worker sets
+# it around each episode; the client then reports the episode's cumulative usage to the run's ledger,
+# so a restarted ledger learns an episode's whole usage from its next report.
+EPISODE: ContextVar[tuple[str, int] | None] = ContextVar("aira_episode", default=None)
 
 
 class NotACompletion(openai.OpenAIError):
@@ -100,6 +107,7 @@ class PolicyClient:
         )
         self.limit = asyncio.Semaphore(settings.max_concurrency)
         self.retries = 0  # retried requests since start, for drills and logs
+        self.episode_usage: dict[str, list[int]] = {}  # episode key -> prompt, completion tokens so far
 
     def model_for(self, operator: str) -> str:
         """The model that runs `operator` (draft, mutate, crossover)."""
@@ -133,8 +141,23 @@ class PolicyClient:
         if completion.usage is not None:
             self.metrics.tokens(model, completion.usage.prompt_tokens, completion.usage.completion_tokens)
         if self.ledger is not None and completion.usage is not None:
-            await self.ledger.add.remote(completion.usage.prompt_tokens, completion.usage.completion_tokens)
+            await self._report(completion.usage.prompt_tokens, completion.usage.completion_tokens)
         return completion
+
+    async def _report(self, prompt_tokens: int, completion_tokens: int) -> None:
+        episode = EPISODE.get()
+        if episode is None:
+            await self.ledger.add.remote(prompt_tokens, completion_tokens)
+            return
+        key, node_id = episode
+        used = self.episode_usage.setdefault(key, [0, 0])
+        used[0] += prompt_tokens
+        used[1] += completion_tokens
+        await self.ledger.report.remote(key, node_id, used[0], used[1])
+
+    def end_episode(self, key: str) -> None:
+        """Forget an ended episode's running totals (the journal has its node)."""
+        self.episode_usage.pop(key, None)
 
     async def _with_retries(
         self,

@@ -5,10 +5,15 @@ and the recovery (the next request that gets through). Workers and the coordinat
 processes, so the run holds one breaker actor, found by name like the token ledger. The coordinator
 asks `hold()` before each dispatch: the reason to hold, or None. While open, `hold()` also probes the
 server itself, so that dispatching resumes even when no episode is left to report the recovery.
+The breaker actor restarts after a crash; its history is kept in a file of the run (`record`), so a
+restarted breaker still knows the outages so far, and one still open stays open until it ends.
 """
 
+import json
+import os
 import time
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
@@ -64,11 +69,32 @@ def http_probe(base_url: str) -> Probe:
 class OutageBreaker:
     """Open from the first outage report until a recovery report or a successful probe."""
 
-    def __init__(self, probe: Probe | None = None, probe_every_s: float = PROBE_EVERY_S) -> None:
+    def __init__(
+        self,
+        probe: Probe | None = None,
+        probe_every_s: float = PROBE_EVERY_S,
+        record: str | Path | None = None,
+    ) -> None:
         self.probe = probe
         self.probe_every_s = probe_every_s
-        self.history: list[Outage] = []
+        self.record = Path(record) if record is not None else None
+        self.history: list[Outage] = self._load()
         self.last_probe = 0.0
+
+    def _load(self) -> list[Outage]:
+        if self.record is None or not self.record.exists():
+            return []
+        try:
+            return [Outage.model_validate(o) for o in json.loads(self.record.read_text())]
+        except ValueError:  # written atomically, so only a hand edit breaks it: start a new history
+            return []
+
+    def _save(self) -> None:
+        if self.record is None:
+            return
+        tmp = self.record.with_name(self.record.name + ".tmp")
+        tmp.write_text(json.dumps([o.model_dump() for o in self.history]))
+        os.replace(tmp, self.record)
 
     @property
     def current(self) -> Outage | None:
@@ -82,11 +108,13 @@ class OutageBreaker:
             self.last_probe = time.time()
         else:
             self.current.error = error[:500]
+        self._save()
 
     async def up(self) -> None:
         """Close the breaker: the server answers again."""
         if (outage := self.current) is not None:
             outage.ended_at = time.time()
+            self._save()
 
     async def hold(self) -> str | None:
         """Why dispatching should wait (the server is down), or None to go on."""
@@ -120,9 +148,6 @@ class OutageBreakerHandle:
         await self.actor.up.remote()
 
 
-def breaker_actor(name: str, base_url: str) -> Any:
-    """The run's breaker actor under `name`, probing the policy server at `base_url`."""
-    return OutageBreakerActor.options(name=name).remote(http_probe(base_url))
-
-
-OutageBreakerActor = ray.remote(num_cpus=0)(OutageBreaker)
+# Restarted after a crash with its history from `record`; the clients' and the coordinator's calls
+# wait for it and are retried.
+OutageBreakerActor = ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)(OutageBreaker)

@@ -205,31 +205,50 @@ def test_agent_visible_copy_holds_no_hidden_label(run_dir: Path):
         assert f.name in {"train.csv", "test.csv", "sample_submission.csv", "description.md"}, f
 
 
-def test_resume_continues_a_run_in_its_own_directory_and_keeps_its_nodes(
-    run_dir: Path, tmp_path: Path
-) -> None:
-    """An interrupted or finished run goes on with `resume=<run dir>` (here: a bigger node budget):
-    the nodes it had stay as they were, new ones follow them, and result.json counts them all."""
+def test_resume_continues_a_run_and_a_killed_driver_loses_no_node(run_dir: Path, tmp_path: Path) -> None:
+    """A finished run goes on with `resume=<run dir>` (here: a bigger node budget); that launch is
+    killed with SIGKILL once a new node is journaled (the driver drill), and the same command again
+    finishes the run: the earlier nodes stay as they were, no finished node is lost or run again,
+    and result.json counts them all."""
     import shutil
 
     copy = tmp_path / "resumed"
     shutil.copytree(run_dir, copy)
     before = (copy / "journal.jsonl").read_text().splitlines()
     other_runs = set((ROOT / "runs").glob("*/*"))
-    proc = run_launch(
+    command = [
+        sys.executable,
+        str(ROOT / "launch.py"),
         f"resume={copy}",
         "search.num_workers=2",
-        "search.budget.max_nodes=6",
+        "search.budget.max_nodes=8",
         "search.budget.wall_clock_s=400",
         "search.num_drafts=2",
-    )
+    ]
+    log = (tmp_path / "killed.log").open("w")
+    driver = subprocess.Popen([*command, f"serve.port={free_port()}"], cwd=ROOT, stdout=log, stderr=log)
+    deadline = time.time() + 300
+    while len((copy / "journal.jsonl").read_text().splitlines()) <= len(before) and driver.poll() is None:
+        assert time.time() < deadline, "no new node within 300 s"
+        time.sleep(0.2)
+    assert driver.poll() is None, "the resumed run ended before the kill"
+    driver.send_signal(signal.SIGKILL)
+    killed_at = time.time()
+    driver.wait()
+    at_kill = (copy / "journal.jsonl").read_text().splitlines()
+    assert at_kill[: len(before)] == before, "the earlier nodes were rewritten"
+
+    proc = run_launch(*command[2:])
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     after = (copy / "journal.jsonl").read_text().splitlines()
-    assert after[: len(before)] == before, "the earlier nodes were rewritten"
+    assert after[: len(at_kill)] == at_kill, "nodes journaled before the kill were rewritten"
     nodes = [json.loads(line) for line in after]
-    assert sorted(n["id"] for n in nodes) == list(range(1, 7))  # new ids follow the earlier ones
+    assert sorted(n["id"] for n in nodes) == list(range(1, 9)), "every node once, none lost"
+    for line in at_kill:  # run twice: 0 (the folders of finished nodes were not written again)
+        node_dir = copy / "nodes" / f"{json.loads(line)['id']:04d}"
+        assert (node_dir / "scores.json").stat().st_mtime < killed_at
     result = json.loads((copy / "result.json").read_text())
-    assert result["nodes"] == 6
+    assert result["nodes"] == 8
     assert set((ROOT / "runs").glob("*/*")) == other_runs, "a resumed run writes into its own directory only"
 
 

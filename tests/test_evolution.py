@@ -5,6 +5,7 @@ from pathlib import Path
 
 from search.config import BudgetConfig, SearchConfig
 from search.evolution import Evolution
+from search.journal import JournalUsage
 from search.node import Node
 from search.run_dir import RunDir
 from search.search_state import load_state
@@ -99,10 +100,50 @@ def test_the_token_ledger_counts_from_the_journal(tmp_path: Path) -> None:
     evo.begin(0.0)
     for i, tokens in ((1, 40), (2, 50)):
         finish(evo, evo.new_job(100.0).node_id, float(i), tokens=tokens)
-    ledger = TokenLedger(PolicyBudgetConfig(max_tokens=100), str(rd.journal))
+    ledger = TokenLedger(PolicyBudgetConfig(max_tokens=100), JournalUsage(rd.journal))
     assert ledger.totals() == (90, 2)
     assert ledger.add(5, 2) is None and ledger.add(0, 1) is not None
-    assert TokenLedger(PolicyBudgetConfig(max_tokens=100), str(tmp_path / "none.jsonl")).totals() == (0, 0)
+    assert TokenLedger(PolicyBudgetConfig(), JournalUsage(tmp_path / "none.jsonl")).totals() == (0, 0)
+
+
+def test_a_restarted_ledger_counts_every_running_episode_whole(tmp_path: Path) -> None:
+    """Killed mid-run: the new ledger knows the finished nodes from the journal at once, and each
+    running episode's whole usage from its next cumulative report; a node stops counting as running
+    when the journal has it, so nothing is counted twice."""
+    rd = RunDir(tmp_path)
+    evo = Evolution(rd, CONFIG, 0, False, session="a")
+    evo.begin(0.0)
+    finish(evo, evo.new_job(100.0).node_id, 1.0, tokens=40)  # node 1: 40 prompt + 1 completion
+    running = evo.new_job(100.0).node_id
+    budget = PolicyBudgetConfig()
+    first = TokenLedger(budget, JournalUsage(rd.journal))
+    assert first.report("w0-a", running, 30, 3) is None and first.report("w0-a", running, 70, 7) is None
+    assert first.totals() == (40 + 70, 1 + 7)
+
+    again = TokenLedger(budget, JournalUsage(rd.journal))  # the restart: the running episode is unknown
+    assert again.totals() == (40, 1)
+    again.report("w0-a", running, 90, 9)  # its next report carries everything it used
+    again.report("w0-a", running, 70, 7)  # a late, older report changes nothing
+    assert again.totals() == (40 + 90, 1 + 9)
+    finish(evo, running, 2.0, tokens=95)  # the node is journaled: the journal stands for the episode
+    assert again.totals() == (40 + 95, 1 + 1)
+    again.report("w0-a", running, 95, 1)  # a report after the node was journaled adds nothing
+    assert again.totals() == (135, 2)
+
+
+def test_the_journal_reader_leaves_a_line_still_being_written(tmp_path: Path) -> None:
+    rd = RunDir(tmp_path)
+    evo = Evolution(rd, CONFIG, 0, False, session="a")
+    evo.begin(0.0)
+    finish(evo, evo.new_job(100.0).node_id, 1.0, tokens=40)
+    usage = JournalUsage(rd.journal)
+    line = rd.journal.read_text()
+    with rd.journal.open("a") as f:
+        f.write(line.replace('"id":1', '"id":2')[:50])  # half a line, no newline yet
+    assert usage() == {1: (40, 1)}
+    with rd.journal.open("a") as f:
+        f.write(line.replace('"id":1', '"id":2')[50:])
+    assert usage() == {2: (40, 1)} and usage() == {}
 
 
 def test_state_writes_are_shared_and_a_full_disk_reaches_every_waiter(tmp_path: Path) -> None:

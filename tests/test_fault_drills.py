@@ -1,6 +1,7 @@
 """Fault drills through real Ray that the other drill tests do not cover (issue 13, item 7).
 
-kill -9 the policy server's replica and then the token ledger in one run: Serve and Ray restart them,
+kill -9 the policy server's replica, the token ledger and the outage breaker in one run: Serve and
+Ray restart them,
 the workers' requests wait out the outage, and the run finishes with no finished node lost or run
 twice. And a small soak: every episode sends the agent four malformed policy replies and then submits
 a malformed file: no crash, every node invalid with a named reason. Real workers (bubblewrap
@@ -39,7 +40,7 @@ def _replica() -> Any:
     return ray.get_actor(found["name"], namespace=found["namespace"])
 
 
-def test_killed_policy_replica_and_token_ledger_come_back_and_no_node_is_lost(
+def test_killed_policy_replica_ledger_and_breaker_come_back_and_no_node_is_lost(
     tmp_path: Path, digits_task_dir: Path, start_run: StartRun
 ) -> None:
     rd, actors = start_run(
@@ -56,9 +57,10 @@ def test_killed_policy_replica_and_token_ledger_come_back_and_no_node_is_lost(
         deadline = time.time() + 240
         while ray.get(actors.coordinator.status.remote()).nodes < 1 and time.time() < deadline:
             time.sleep(0.2)
-        replica, ledger = _pid(_replica()), _pid(actors.ledger)
+        replica, ledger, breaker = _pid(_replica()), _pid(actors.ledger), _pid(actors.breaker)
         os.kill(replica, signal.SIGKILL)
         os.kill(ledger, signal.SIGKILL)
+        os.kill(breaker, signal.SIGKILL)
         killed_at = time.time()
         finished = journal(rd)
         before = {n["id"] for n in finished}
@@ -72,9 +74,15 @@ def test_killed_policy_replica_and_token_ledger_come_back_and_no_node_is_lost(
             assert (rd.node_dir(i) / "scores.json").stat().st_mtime < killed_at
         assert outcome.valid_nodes == 4, [n["reason"] for n in journal(rd) if not n["valid"]]
         assert _pid(_replica()) != replica and _pid(actors.ledger) != ledger, "both were restarted"
-        # Rebuilt from the journal, then counting on; what the running episodes had used before the
-        # kill is not in the journal, and the restarted ledger does not know it.
-        assert sum(ray.get(actors.ledger.totals.remote())) > counted > 0, "the ledger's totals were rebuilt"
+        assert _pid(actors.breaker) != breaker, "the breaker was restarted"
+        # The restarted breaker answers with the history it kept (outages.json), for result.json.
+        assert isinstance(ray.get(actors.breaker.outages.remote()), list)
+        # Rebuilt from the journal and the running episodes' cumulative reports: every token of the
+        # run, including what the episodes running at the kill had used before it.
+        assert counted > 0
+        nodes = journal(rd)
+        used = [sum(n["prompt_tokens"] for n in nodes), sum(n["completion_tokens"] for n in nodes)]
+        assert list(ray.get(actors.ledger.totals.remote())) == used, "the ledger counts every token once"
     finally:
         stop_run(actors)
 

@@ -1,6 +1,7 @@
 """`policy=openai` end to end: launch.py against a local OpenAI-compatible server that the test starts
 on 127.0.0.1 (the baseline test double under uvicorn, serving/standalone.py; no Ray Serve), as a
-small benchmark of two runs (a single run is the same path; tests/test_end_to_end.py covers its files). Nothing is deployed, so nothing must be deleted at the end."""
+small benchmark of two runs (a single run takes the same path; tests/test_end_to_end.py covers its
+files). Nothing is deployed, so nothing must be deleted at the end."""
 
 import json
 import subprocess

@@ -2,6 +2,7 @@
 report or by its own probe of the server; every outage recorded."""
 
 import asyncio
+from pathlib import Path
 
 from serving.outage import OutageBreaker, http_probe
 from tests.conftest import free_port
@@ -40,3 +41,20 @@ def test_its_probe_closes_it_when_no_episode_is_left_to_report() -> None:
 def test_the_http_probe_reports_a_server_that_does_not_answer() -> None:
     error = asyncio.run(http_probe(f"http://127.0.0.1:{free_port()}/v1")())
     assert error is not None and "ConnectError" in error
+
+
+def test_a_restarted_breaker_keeps_the_history_and_an_open_outage(tmp_path: Path) -> None:
+    """What Ray's restart of the breaker actor does: a new instance from the same record file."""
+    record = tmp_path / "outages.json"
+    first = OutageBreaker(record=record)
+    asyncio.run(first.down("InternalServerError: 503"))
+    asyncio.run(first.up())
+    asyncio.run(first.down("APIConnectionError: refused"))
+    again = OutageBreaker(record=record)  # the crash: nothing in memory survives
+    assert [o.error for o in again.outages()] == ["InternalServerError: 503", "APIConnectionError: refused"]
+    reason = asyncio.run(again.hold())
+    assert reason is not None and "refused" in reason, "still open: dispatching stays held"
+    asyncio.run(again.up())
+    assert all(o.ended_at is not None for o in OutageBreaker(record=record).outages())
+    record.write_text("{not json")  # a hand-damaged record: a new history, not a breaker that cannot start
+    assert OutageBreaker(record=record).outages() == []
