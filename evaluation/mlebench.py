@@ -137,7 +137,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     # sample_submission.csv (the answers' boxes in private/test.csv).
     "kuzushiji-recognition": {
         "test_file": "sample_submission.csv",
-        "row_files": {"train": ["train_images.zip/{image_id}.jpg"], "test": ["test_images.zip/{image_id}.jpg"]},
+        "row_files": {
+            "train": ["train_images.zip/{image_id}.jpg"],
+            "test": ["test_images.zip/{image_id}.jpg"],
+        },
         "public_files": ["unicode_translation.csv"],
     },
     # Two files per image (DICOM and JPEG); patients kept whole. The TFRecords stay out (hidden rows).

@@ -1,10 +1,10 @@
 """A grid on a multi-node Ray cluster with no shared filesystem, through `python launch.py`.
 
-`ray.cluster_utils.Cluster` starts a head with CPUs only (no GPU, no experiment slot); a GPU node
-(4 declared GPUs) joins it inside its own mount namespace where fresh tmpfs cover the run
+`ray.cluster_utils.Cluster` starts a head with CPUs only (no GPU, no experiment slot); two GPU nodes
+(2 declared GPUs each) join it, each inside its own mount namespace where fresh tmpfs cover the run
 directories, the task cache and the node-local scratch: what the head wrote does not exist there
-(the node runs tests/_ray_node.py, `ray start --block` on loopback). A grid of 3 runs x 2 workers
-with the baseline policy (an LLM-free test double) runs 2 at a time, workers on the GPU node each on
+(each node runs tests/_ray_node.py, `ray start --block` on loopback). A grid of 4 runs x 2 workers
+with the baseline policy (an LLM-free test double) runs 2 at a time, workers on the GPU nodes each on
 its own GPU, evaluator and coordinator on the head; its driver is killed mid-way (the grid's Serve
 instance outlives it) and the same command, on another serve.port, finishes it; a grid the cluster
 cannot hold is refused before anything starts.
@@ -38,18 +38,18 @@ if shutil.which("unshare") is None or os.geteuid() != 0:
 
 
 class GridCluster:
-    def __init__(self, address: str, head_id: str, gpu_node: subprocess.Popen[bytes], cache: Path):
+    def __init__(self, address: str, head_id: str, gpu_nodes: list[subprocess.Popen[bytes]], cache: Path):
         self.address = address
         self.head_id = head_id
-        self.gpu_node = gpu_node
+        self.gpu_nodes = gpu_nodes
         self.cache = cache
 
 
 def _gpu_node(address: str, hidden: list[Path], scratch: Path, log: Path) -> subprocess.Popen[bytes]:
-    """A node with 4 declared GPUs joining `address`, in a mount namespace where `hidden` and
+    """A node with 2 declared GPUs joining `address`, in a mount namespace where `hidden` and
     `scratch` are fresh tmpfs (tests/_ray_node.py: `ray start --block` on loopback)."""
     mounts = " && ".join(f"mount -t tmpfs tmpfs {p}" for p in [*hidden, scratch])
-    start = f"exec {sys.executable} -m tests._ray_node {address} 4 4 '{{\"gpu_node\": 1}}'"
+    start = f"exec {sys.executable} -m tests._ray_node {address} 2 2 '{{\"gpu_node\": 1}}'"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "AIRA_SCRATCH": str(scratch)}
     return subprocess.Popen(
         ["unshare", "--mount", "--propagation", "private", "sh", "-c", f"{mounts} && {start}"],
@@ -90,21 +90,26 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, digits_task_dir: Path) -> 
         },
     )
     monkeypatch.undo()
-    node: subprocess.Popen[bytes] | None = None
+    nodes: list[subprocess.Popen[bytes]] = []
     # Nodes are counted through the head's GCS, not a ray.init here: the test session's own Ray may
     # already be connected in this process.
     try:
-        node = _gpu_node(head.address, [runs, cache], scratch, base / "gpu.log")
-        deadline = time.time() + 300
-        while len(head.global_state._live_node_ids()) < 2:
-            assert time.time() < deadline, (base / "gpu.log").read_text()
-            assert node.poll() is None, (base / "gpu.log").read_text()
-            time.sleep(1)
+        # One after the other: nodes of one machine that start at once can pick the same socket
+        # names in the session directory, and then both raylets abort.
+        for i in range(2):
+            nodes.append(_gpu_node(head.address, [runs, cache], scratch, base / f"gpu{i}.log"))
+            deadline = time.time() + 300
+            while len(head.global_state._live_node_ids()) < 2 + i:
+                logs = "\n".join((base / f"gpu{k}.log").read_text() for k in range(i + 1))
+                assert time.time() < deadline, logs
+                assert all(node.poll() is None for node in nodes), logs
+                time.sleep(1)
         assert head.head_node is not None
-        yield GridCluster(head.address, head.head_node.node_id, node, cache)
+        yield GridCluster(head.address, head.head_node.node_id, nodes, cache)
     finally:
-        if node is not None:
+        for node in nodes:
             os.killpg(node.pid, signal.SIGTERM)  # the node stops its processes as it exits
+        for node in nodes:
             try:
                 node.wait(timeout=60)
             except subprocess.TimeoutExpired:
@@ -119,7 +124,7 @@ def _argv(c: GridCluster, out: Path, *extra: str) -> list[str]:
         f"ray.address={c.address}",
         "benchmark=local",
         "benchmark.tasks=[digits]",
-        "benchmark.seeds=[0,1,2]",
+        "benchmark.seeds=[0,1,2,3]",
         "resources.gpus_per_worker=1",
         "search.num_workers=2",
         "search.num_drafts=2",
@@ -148,7 +153,7 @@ def test_a_grid_the_cluster_cannot_hold_is_refused_before_anything_starts(
     )
     assert proc.returncode == 2, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "search.num_workers=5 GPU workers" in proc.stdout and "the cluster holds 4" in proc.stdout
-    assert "4 GPUs on 2 nodes" in proc.stdout
+    assert "4 GPUs on 3 nodes" in proc.stdout
     assert not (out / "tune").exists() and not (out / "digits").exists()
 
 
@@ -162,11 +167,6 @@ def _overlaps(rows: list[dict[str, Any]]) -> int:
     return most
 
 
-@pytest.mark.skipif(
-    os.environ.get("AIRA_RUN_GRID_CLUSTER") != "1",
-    reason="opt-in (AIRA_RUN_GRID_CLUSTER=1): ~10 min on 2 cores, and since the fix of the relaunch's "
-    "Serve port (issue 9) it has run its second launch with valid nodes but has not yet passed in full",
-)
 def test_grid_runs_two_at_a_time_across_nodes_without_a_shared_filesystem_and_resumes(
     cluster: GridCluster, tmp_path: Path
 ) -> None:
@@ -198,7 +198,7 @@ def test_grid_runs_two_at_a_time_across_nodes_without_a_shared_filesystem_and_re
 
     table = json.loads((out / "benchmark.json").read_text())
     rows = table["rows"]
-    assert sorted((r["task"], r["seed"]) for r in rows) == [("digits", 0), ("digits", 1), ("digits", 2)]
+    assert sorted((r["task"], r["seed"]) for r in rows) == [("digits", s) for s in range(4)]
     assert all(r["error"] is None and r["valid_nodes"] >= 1 for r in rows), rows
     assert any(r["reused"] for r in rows)
     assert _overlaps(rows) == 2, [(r["started_at"], r["ended_at"]) for r in rows]
@@ -212,6 +212,7 @@ def test_grid_runs_two_at_a_time_across_nodes_without_a_shared_filesystem_and_re
         assert len({(w["node"], w["gpu_ids"][0]) for w in workers}) == 2, "two workers on one GPU"
         # The task copy lived in the worker node's own scratch: nothing of it on the head.
         assert not any(Path(w["public_dir"]).exists() for w in workers)
+    assert len({w["node"] for p in placements for w in p["workers"]}) == 2, "both GPU nodes ran workers"
     for r in rows:
         nodes = [json.loads(line) for line in (Path(r["run_dir"]) / "journal.jsonl").read_text().splitlines()]
         assert len(nodes) == 2 and all(len(n["gpu_ids"]) == 1 for n in nodes)
