@@ -261,6 +261,8 @@ def test_memory_past_the_limit_fails_in_the_cell_not_the_worker(arena: Arena) ->
         # Written, not just reserved: resident memory is what a cgroup counts.
         ("python", {"code": "keep = 1\nblob = b'x' * (3 << 30)"}),
         ("python", {"code": "print('kernel ok', globals().get('keep'))"}),
+        # Writing 2 GiB before the limit strikes takes over 4 s on a busy 2-core machine.
+        exec_timeout_s=60,
     )
     if arena.memory_scopes == ["sandbox"]:  # a cgroup caps the sandbox's total: the kernel is killed
         assert "out of memory: the sandbox reached its limit of 2048 MB" in seen, seen
