@@ -30,9 +30,9 @@ class JournalUsage:
     completion)), read on from where the last call stopped; the first call reads the whole journal."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
+        self._file = JsonlFile(path, Node.model_validate_json, "node")
         self.offset = 0
 
     def __call__(self) -> dict[int, tuple[int, int]]:
-        nodes, self.offset = JsonlFile(self.path, Node.model_validate_json, "node").read_from(self.offset)
+        nodes, self.offset = self._file.read_from(self.offset)
         return {n.id: (n.prompt_tokens, n.completion_tokens) for n in nodes}

@@ -86,12 +86,22 @@ class JsonlFile(Generic[T]):
             return False
         return True
 
-    def _corrupt(self, where: str, e: Exception) -> JsonlCorruptError:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        return JsonlCorruptError(
-            f"{self.path} {where} is not a valid {self.what} ({first}); the file was edited or damaged: "
-            f"restore it from a copy, or delete that line (its {self.what} is then lost), and start again"
-        )
+    def _parse_lines(self, lines: list[bytes], after: str) -> list[T]:
+        """The records of complete lines (blank ones skipped); JsonlCorruptError names a bad one."""
+        records = []
+        for number, raw in enumerate(lines, start=1):
+            if not raw.strip():
+                continue
+            try:
+                records.append(self.parse(raw.decode("utf-8")))
+            except (ValueError, UnicodeDecodeError) as e:
+                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise JsonlCorruptError(
+                    f"{self.path} line {number}{after} is not a valid {self.what} ({first}); the file was "
+                    f"edited or damaged: restore it from a copy, or delete that line (its {self.what} is "
+                    "then lost), and start again"
+                ) from None
+        return records
 
     def load(self) -> list[T]:
         """Every record in file order; a torn last line (a crash mid-write) is skipped.
@@ -103,14 +113,7 @@ class JsonlFile(Generic[T]):
         data = self.path.read_bytes()
         lines = data.split(b"\n")
         torn = lines.pop()  # b"" when the file ends with a newline
-        records = []
-        for number, raw in enumerate(lines, start=1):
-            if not raw.strip():
-                continue
-            try:
-                records.append(self.parse(raw.decode("utf-8")))
-            except (ValueError, UnicodeDecodeError) as e:
-                raise self._corrupt(f"line {number}", e) from None
+        records = self._parse_lines(lines, "")
         if torn.strip() and self._parses(torn):
             records.append(self.parse(torn.decode("utf-8")))
         return records
@@ -127,13 +130,5 @@ class JsonlFile(Generic[T]):
             f.seek(offset)
             data = f.read()
         end = data.rfind(b"\n") + 1
-        records = []
-        for number, raw in enumerate(data[:end].split(b"\n")[:-1], start=1):
-            if not raw.strip():
-                continue
-            try:
-                records.append(self.parse(raw.decode("utf-8")))
-            except (ValueError, UnicodeDecodeError) as e:
-                where = f"line {number}" if offset == 0 else f"line {number} after byte {offset}"
-                raise self._corrupt(where, e) from None
-        return records, offset + end
+        after = "" if offset == 0 else f" after byte {offset}"
+        return self._parse_lines(data[:end].split(b"\n")[:-1], after), offset + end

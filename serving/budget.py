@@ -47,7 +47,7 @@ class TokenLedger:
     def __init__(self, budget: PolicyBudgetConfig, finished: FinishedUsage | None = None) -> None:
         self.budget = budget
         self.finished = finished
-        self.journaled: dict[int, tuple[int, int]] = {}
+        self.journaled: set[int] = set()  # ids of the nodes counted from the journal
         self.journaled_total = [0, 0]
         self.running: dict[str, tuple[int, int, int]] = {}  # episode key -> node id, prompt, completion
         self.loose = [0, 0]  # usage reported without an episode (a client outside a run's workers)
@@ -60,7 +60,7 @@ class TokenLedger:
         if not fresh:
             return
         for node_id, (prompt, completion) in fresh.items():
-            self.journaled[node_id] = (prompt, completion)
+            self.journaled.add(node_id)
             self.journaled_total[0] += prompt
             self.journaled_total[1] += completion
         self.running = {k: v for k, v in self.running.items() if v[0] not in fresh}
@@ -74,8 +74,7 @@ class TokenLedger:
     def report(self, episode: str, node_id: int, prompt_tokens: int, completion_tokens: int) -> str | None:
         """An episode's usage so far (cumulative, so a report lost to a restart costs nothing); return
         why the budget is spent, if it now is. A report older than one already counted is ignored."""
-        self._read_finished()
-        if node_id not in self.journaled:
+        if node_id not in self.journaled:  # a node journaled since is dropped by the read in totals()
             seen = self.running.get(episode)
             if seen is None or prompt_tokens + completion_tokens >= seen[1] + seen[2]:
                 self.running[episode] = (node_id, prompt_tokens, completion_tokens)
