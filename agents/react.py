@@ -240,7 +240,15 @@ async def run_episode(
         context_retries = 0
         turn += 1
         error, submitted = await _take_turn(
-            completion, turn - 1, trajectory, sandbox, ends_at, agent, exec_timeout_s, self_report
+            completion,
+            turn - 1,
+            trajectory,
+            sandbox,
+            ends_at,
+            agent,
+            exec_timeout_s,
+            self_report,
+            card.id_column,
         )
         if submitted is not None:
             trajectory.compactions = context.compactions
@@ -289,6 +297,7 @@ async def _take_turn(
     agent: AgentConfig,
     exec_timeout_s: float,
     self_report: bool,
+    id_column: str,
 ) -> tuple[str | None, Submission | None]:
     """Record the reply, run its tool calls; return the turn's error (None if a call worked) and
     the submission if it submitted."""
@@ -335,7 +344,7 @@ async def _take_turn(
             result = error_result(call.problem)
         else:
             timeout = max(_MIN_TOOL_TIMEOUT_S, min(exec_timeout_s, deadline - time.time()))
-            limits = ToolLimits(timeout, agent.observation_chars)
+            limits = ToolLimits(timeout, agent.observation_chars, id_column)
             result = await call_tool(sandbox, call.name, call.arguments, limits, self_report)
             submitted = result.submitted
         seen = observation_with_limits(result.observation, agent.max_steps - turn - 1, deadline - time.time())

@@ -12,14 +12,17 @@ from sandbox.base import ExecResult, Sandbox
 
 # Matches the first line of every command observation; the baseline policy reads it back.
 EXIT_STATUS_RE = re.compile(r"^\[exit (-?\d+)")
-SAMPLE_SUBMISSION = "sample_submission.csv"
+# The names competitions give their sample submission (the first one present is checked against).
+SAMPLE_SUBMISSIONS = ("sample_submission.csv", "sampleSubmission.csv", "sample_submission_null.csv")
 
 
 class ToolLimits(NamedTuple):
-    """The limits of one tool call: its wall time and the length of its observation."""
+    """The limits of one tool call: its wall time and the length of its observation; and the task's id
+    column, which validate_submission checks the ids by (None: the sample submission's first column)."""
 
     timeout_s: float
     observation_chars: int
+    id_column: str | None = None
 
 
 class Submission(NamedTuple):
@@ -90,20 +93,42 @@ async def _validate_submission(sandbox: Sandbox, args: dict[str, Any], limits: T
 
     from evaluation.submission import SubmissionError, read_submission
 
+    found = await _read_sample(sandbox)
+    if isinstance(found, ToolResult):
+        return found
+    name, data_bytes = found
     try:
-        sample = pd.read_csv(io.BytesIO(await sandbox.read_data(SAMPLE_SUBMISSION)), dtype={0: str})
-    except (OSError, ValueError) as e:
-        return error_result(f"the task has no readable {SAMPLE_SUBMISSION} to check against: {e}")
-    id_column = str(sample.columns[0])
+        text = pd.read_csv(io.BytesIO(data_bytes), dtype=str, keep_default_na=False)
+        # The task's id column (insults keys its rows by the comment, its last column).
+        named = limits.id_column
+        id_column = named if named is not None and named in text.columns else str(text.columns[0])
+        sample = pd.read_csv(io.BytesIO(data_bytes), dtype={id_column: str})
+    except ValueError as e:
+        return error_result(f"the task's {name} is not a readable CSV to check against: {e}")
+    # Predicted columns: the others that the sample fills in every row (insults' Date, copied from the
+    # test inputs, may be empty).
+    targets = [str(c) for c in text.columns if c != id_column and (text[c] != "").all()]
     try:
-        table = read_submission(
-            data, sample, id_column, [str(c) for c in sample.columns[1:]], set(sample[id_column].astype(str))
-        )
+        table = read_submission(data, sample, id_column, targets, set(sample[id_column].astype(str)))
     except SubmissionError as e:
         return ToolResult(f"{path} is not a valid submission: {e}")
     return ToolResult(
-        f"{path} has the format of {SAMPLE_SUBMISSION}: {len(table)} rows, columns "
+        f"{path} has the format of {name}: {len(table)} rows, columns "
         f"{', '.join(map(str, table.columns))}, every id once, no missing values. (Format only: no score.)"
+    )
+
+
+async def _read_sample(sandbox: Sandbox) -> tuple[str, bytes] | ToolResult:
+    """The name and bytes of the task's sample submission (as its competition names it)."""
+    for name in SAMPLE_SUBMISSIONS:
+        try:
+            return name, await sandbox.read_data(name)
+        except FileNotFoundError:
+            continue
+        except OSError as e:
+            return error_result(f"cannot read the task's {name} to check against: {e}")
+    return error_result(
+        f"the task has no sample submission ({', '.join(SAMPLE_SUBMISSIONS)}) to check against"
     )
 
 

@@ -26,8 +26,8 @@ _PUBLIC_NOTE = """
 
 ## Note on this copy of the task
 
-The labels of the rows of `test.csv` are hidden and its ids are opaque. Predict every row of
-`test.csv` and write a submission with exactly the columns of `sample_submission.csv`, one row per id.
+The labels of the rows of `test.csv` are hidden{opaque}. Predict every row of
+`test.csv` and write a submission with exactly the columns of `{sample}`, one row per id.
 `train.csv` holds the labelled rows available to you.
 """
 
@@ -61,6 +61,10 @@ class HiddenConsistentEvaluation:
     The labels of D_search, D_val and the competition test set stay in this object's memory only.
     """
 
+    # Whether the agent's copy gets train.csv and test.csv (not where the rows are files named by
+    # their label, evaluation/file_labels.py: the files are the whole copy).
+    writes_tables = True
+
     def _start(self, task: Task, split_seed: int, fractions: tuple[float, float, float]) -> None:
         """What every HCE (and each layout's adapter) holds: the task, the split's seed and fractions,
         the metric, the id and target columns; ValueError for bad fractions."""
@@ -84,11 +88,12 @@ class HiddenConsistentEvaluation:
         self._start(task, split_seed, fractions)
         spec = task.spec
 
-        train = _read_text(task.train_csv)
-        test_inputs = _read_text(task.test_csv)
-        if task.test_is_sample:  # no test CSV: the test rows are the sample's ids, with no input
-            test_inputs = test_inputs[[self._id]]
+        train, test_inputs = self._read_rows()
         answers = _read_text(task.answers_csv)
+        # A text repeated as the id of several labelled rows cannot be a hidden row (it would be two
+        # answers under one id): those rows stay in D_train, all of them.
+        repeated = train[self._id].duplicated(keep=False) & spec.keep_ids
+        self._repeated_train, train = train[repeated], train[~repeated]
         self._check_inputs(train, test_inputs, answers)
         if hidden_split:
             self._split = saved_split(task, split_seed, fractions, lambda: self._new_split(train))
@@ -120,8 +125,20 @@ class HiddenConsistentEvaluation:
                 for name, table in self._answers.items()
             }
         rows = [(name, row_id) for name in SCORED_SPLITS for row_id in self._split[name]]
-        self._opaque = opaque_ids(opaque_key(split_seed, task.answers_csv), rows)
+        if spec.keep_ids:  # the id is the input itself: opaque names would hide the data
+            self._opaque = {row: row[1] for row in rows}
+        else:
+            self._opaque = opaque_ids(opaque_key(split_seed, task.answers_csv), rows)
         self._scorer: HCEScorer | None = None
+
+    def _read_rows(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The labelled rows and the competition's test inputs, as text (a layout's adapter that builds
+        them from other files overrides this)."""
+        train = _read_text(self.task.train_csv)
+        test_inputs = _read_text(self.task.test_csv)
+        if self.task.test_is_sample:  # no test CSV: the test rows are the sample's ids, with no input
+            test_inputs = test_inputs[[self._id]]
+        return train, test_inputs
 
     def _check_inputs(self, train: pd.DataFrame, test_inputs: pd.DataFrame, answers: pd.DataFrame) -> None:
         tables = (
@@ -226,18 +243,14 @@ class HiddenConsistentEvaluation:
         """
         dest = Path(dest)
         dest.mkdir(parents=True, exist_ok=True)
-        description = self.task.description_md.read_text(encoding="utf-8").rstrip() + _PUBLIC_NOTE
-        if self.task.spec.row_files is not None:
-            description += row_files_note(self.task.spec.row_files, self.task.spec.train_file)
+        description = self.task.description_md.read_text(encoding="utf-8").rstrip() + self._note()
         (dest / "description.md").write_text(description, encoding="utf-8")
-        train_rows = self._train_text.loc[self._split["train"]]
-        train_rows.to_csv(dest / "train.csv", index=False)
+        train_rows = pd.concat([self._train_text.loc[self._split["train"]], self._repeated_train])
         test = self._public_test()
-        test.to_csv(dest / "test.csv", index=False)
-        first = self._sample_text.iloc[0]
-        sample = pd.DataFrame({c: [first[c]] * len(test) for c in self._sample_text.columns})
-        sample[self._id] = test[self._id]
-        sample.to_csv(dest / "sample_submission.csv", index=False)
+        if self.writes_tables:
+            train_rows.to_csv(dest / "train.csv", index=False)
+            test.to_csv(dest / "test.csv", index=False)
+        self._write_sample(dest, test)
         spec, public = self.task.spec, self.task.public_dir
         copy_public_files(spec.public_files, public, dest)
         copy_train_tables(spec.train_tables, public, dest, set(self._split["train"]))
@@ -245,28 +258,42 @@ class HiddenConsistentEvaluation:
             train_records = (_text_row(row) for _, row in train_rows.iterrows())
             place_row_files(spec.row_files, public, dest, self._id, train_records, self._hidden_rows())
 
+    def _note(self) -> str:
+        """What the agent's description.md says of this copy, after the competition's own text."""
+        spec = self.task.spec
+        opaque = "" if spec.keep_ids else " and its ids are opaque"
+        note = _PUBLIC_NOTE.format(sample=spec.sample_file, opaque=opaque)
+        return note + ("" if spec.row_files is None else row_files_note(spec.row_files, spec.train_file))
+
+    def _write_sample(self, dest: Path, test: pd.DataFrame) -> None:
+        """The copy's sample submission, one row per row of its `test`: the original sample's first row
+        repeated, the id and any column that is also a test input (insults' Date) taken from the row."""
+        first = self._sample_text.iloc[0]
+        sample = pd.DataFrame({c: [first[c]] * len(test) for c in self._sample_text.columns})
+        for column in sample.columns:
+            if column == self._id or (column in test.columns and column not in self._targets):
+                sample[column] = test[column].to_numpy()
+        sample.to_csv(dest / self.task.spec.sample_file, index=False)
+
     def write_refit(self, dest: Path) -> None:
         """Write the refit's copy of the task (evaluation/refit.py): every labelled row (D_train, D_search,
         D_val) with its labels in train.csv, and the competition's test inputs alone in test.csv, under
         the opaque ids the agent saw. No label of a D_test row is in it; agents never see it."""
         dest = Path(dest)
         dest.mkdir(parents=True, exist_ok=True)
-        description = self.task.description_md.read_text(encoding="utf-8").rstrip() + _PUBLIC_NOTE
-        if self.task.spec.row_files is not None:
-            description += row_files_note(self.task.spec.row_files, self.task.spec.train_file)
+        description = self.task.description_md.read_text(encoding="utf-8").rstrip() + self._note()
         (dest / "description.md").write_text(description, encoding="utf-8")
         labelled = [i for name in ("train", "search", "val") for i in self._split[name]]
-        train_rows = self._train_text.loc[labelled]
-        train_rows.to_csv(dest / "train.csv", index=False)
+        train_rows = pd.concat([self._train_text.loc[labelled], self._repeated_train])
+        if self.writes_tables:
+            train_rows.to_csv(dest / "train.csv", index=False)
         columns = [c for c in self._test_text.columns if c not in self._targets]
         test = self._test_text.loc[self._split["test"], columns].reset_index(drop=True)
         test[self._id] = [self._opaque[("test", row_id)] for row_id in self._split["test"]]
         test = render_uniformly(test, [c for c in columns if c != self._id])
-        test.to_csv(dest / "test.csv", index=False)
-        first = self._sample_text.iloc[0]
-        sample = pd.DataFrame({c: [first[c]] * len(test) for c in self._sample_text.columns})
-        sample[self._id] = test[self._id]
-        sample.to_csv(dest / "sample_submission.csv", index=False)
+        if self.writes_tables:
+            test.to_csv(dest / "test.csv", index=False)
+        self._write_sample(dest, test)
         spec, public = self.task.spec, self.task.public_dir
         copy_public_files(spec.public_files, public, dest)
         copy_train_tables(spec.train_tables, public, dest, set(labelled))

@@ -2,15 +2,21 @@
 
 from evaluation.billion_words import BillionWordHCE
 from evaluation.covid_vaccine import CovidVaccineHCE
+from evaluation.file_labels import FileLabelsHCE
 from evaluation.hce import HiddenConsistentEvaluation
+from evaluation.json_records import JsonRecordsHCE
 from evaluation.osic_fibrosis import OsicFibrosisHCE
 from evaluation.task import Task, TaskError
+from evaluation.text_normalization import TextNormalizationHCE
 
 # Adapters for competitions whose files are not CSV tables of rows, by task.yaml's `layout`.
 LAYOUTS: dict[str, type[HiddenConsistentEvaluation]] = {
     "stanford-covid-vaccine": CovidVaccineHCE,
     "osic-pulmonary-fibrosis-progression": OsicFibrosisHCE,
     "billion-word-imputation": BillionWordHCE,
+    "file-labels": FileLabelsHCE,
+    "json-records": JsonRecordsHCE,
+    "text-normalization": TextNormalizationHCE,
 }
 
 

@@ -312,7 +312,8 @@ _METRICS = {
     m.name: m
     for m in (
         _metric("accuracy", False, False, accuracy),
-        _metric("exact-accuracy", False, False, exact_accuracy, exact_text=True),
+        # Strings as written: "NaN" or "null" is a token, an empty cell a wrong answer.
+        _metric("exact-accuracy", False, False, exact_accuracy, accepts_empty=True, exact_text=True),
         _metric("auc-roc", False, True, auc_roc),
         _metric("log-loss", True, True, binary_log_loss),
         _metric("multi-class-log-loss", True, True, multi_class_log_loss),

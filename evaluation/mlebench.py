@@ -78,6 +78,17 @@ COVERED = {
     "measured weeks; patients kept whole, a row per week (evaluation/osic_fibrosis.py)",
     "billion-word-imputation": "mean Levenshtein distance of the restored sentences; lines of the zipped "
     "text streamed, one inner word of each hidden one removed (evaluation/billion_words.py)",
+    "dogs-vs-cats-redux-kernels-edition": "log loss on label (dog); JPEGs labelled by file name in "
+    "train/ and train.zip, no labels CSV (Lite)",
+    "the-icml-2013-whale-challenge-right-whale-redux": "ROC AUC on probability; AIFF clips labelled by "
+    "file name in train2.zip, recordings kept whole (Lite)",
+    "text-normalization-challenge-english-language": "accuracy of `after` compared as exact strings, per "
+    "token; sentences kept whole, opaque sentence numbers (evaluation/text_normalization.py) (Lite)",
+    "text-normalization-challenge-russian-language": "as the English one, on ru_train.csv.zip (Lite)",
+    "random-acts-of-pizza": "ROC AUC on requester_received_pizza; records of train.json, hidden ones cut "
+    "to test.json's fields (evaluation/json_records.py) (Lite)",
+    "detecting-insults-in-social-commentary": "ROC AUC on Insult, rows keyed by the comment's text, which "
+    "hidden rows keep; a comment repeated in train.csv stays in D_train (Lite)",
     "jigsaw-unintended-bias-in-toxicity-classification": "overall and per-identity bias ROC AUCs of "
     "`prediction` against the answers' toxicity (train.csv's target) and identity columns",
 }
@@ -211,6 +222,66 @@ PRESETS: dict[str, dict[str, Any]] = {
         "test_file": "test_v2.txt.zip",
         "sample_in_private": True,
     },
+    # Labelled by file name, no labels CSV (evaluation/file_labels.py). prepare.py leaves the images
+    # both in folders and in archives of the same files.
+    "dogs-vs-cats-redux-kernels-edition": {
+        "layout": "file-labels",
+        "train_file": "train.zip",
+        "test_file": "test.zip",
+        "file_labels": {
+            "listing": "train.zip",
+            "pattern": r"(?P<id>(?P<label>cat|dog)\.\d+)\.jpg",
+            "labels": {"cat": 0, "dog": 1},
+        },
+        "row_files": {
+            "train": ["train/{id}.jpg", "train.zip/{id}.jpg"],
+            "test": ["test/{id}.jpg", "test.zip/{id}.jpg"],
+        },
+    },
+    # Clips `<date>_<time>_<offset>_TRAIN<k>_<label>.aif`: a recording (date and start time) is kept
+    # whole, so that the clips of one recording are not split.
+    "the-icml-2013-whale-challenge-right-whale-redux": {
+        "layout": "file-labels",
+        "train_file": "train2.zip",
+        "test_file": "test2.zip",
+        "sample_file": "sampleSubmission.csv",
+        "group_column": "recording",
+        "file_labels": {
+            "listing": "train2.zip/train2",
+            "pattern": r"(?P<id>(?P<recording>\d{8}_\d{6})_.*_TRAIN\d+_(?P<label>[01])\.aif)",
+            "labels": {"0": 0, "1": 1},
+        },
+        "row_files": {"train": ["train2.zip/train2/{clip}"], "test": ["test2.zip/test2/{clip}"]},
+    },
+    # Sentences of tokens in zipped CSVs, kept whole (evaluation/text_normalization.py); the sample
+    # the grader reads is in prepared/private, the agent's zipped one is written afresh.
+    "text-normalization-challenge-english-language": {
+        "layout": "text-normalization",
+        "train_file": "en_train.csv.zip",
+        "test_file": "en_test_2.csv.zip",
+        "sample_in_private": True,
+    },
+    "text-normalization-challenge-russian-language": {
+        "layout": "text-normalization",
+        "train_file": "ru_train.csv.zip",
+        "test_file": "ru_test_2.csv.zip",
+        "sample_in_private": True,
+    },
+    # Requests as records of a JSON list; hidden ones get test.json's fields only.
+    "random-acts-of-pizza": {
+        "layout": "json-records",
+        "train_file": "train.json",
+        "test_file": "test.json",
+        "sample_file": "sampleSubmission.csv",
+    },
+    # No id column: the grader matches rows by the comment itself, so it stays the id (keep_ids); the
+    # sample's Date is copied from the test inputs. prepare.py's sample is sample_submission_null.csv.
+    "detecting-insults-in-social-commentary": {
+        "sample_file": "sample_submission_null.csv",
+        "id_column": "Comment",
+        "target_columns": ["Insult"],
+        "keep_ids": True,
+    },
     "dog-breed-identification": {
         "train_file": "labels.csv",
         "label_column": "breed",
@@ -224,11 +295,9 @@ PRESETS: dict[str, dict[str, Any]] = {
 _IMAGES = "the inputs are images"
 NOT_YET = {
     "denoising-dirty-documents": _IMAGES + " and each answer row is one pixel",
-    "dogs-vs-cats-redux-kernels-edition": _IMAGES + " labelled by their file names",
     "hubmap-kidney-segmentation": _IMAGES + " (TIFF) and the answers are run-length-encoded masks",
     "uw-madison-gi-tract-image-segmentation": _IMAGES + " and the answers are run-length-encoded masks",
     "mlsp-2013-birds": "the inputs are audio recordings and the labels a text file",
-    "the-icml-2013-whale-challenge-right-whale-redux": "the inputs are audio clips labelled by file name",
     "multi-modal-gesture-recognition": "the inputs are video and audio archives; the output a sequence",
     "hms-harmful-brain-activity-classification": "the inputs are EEG and spectrogram parquet files",
     "smartphone-decimeter-2022": "the inputs are raw GNSS logs with labels in one file per trip",
@@ -236,10 +305,6 @@ NOT_YET = {
     "transaction logs, not a label per row",
     "nfl-player-contact-detection": "the test rows exist only as combined contact ids over tracking files",
     "tensorflow2-question-answering": "the data are JSONL documents and the answers spans",
-    "text-normalization-challenge-english-language": "the ids combine sentence and token, in zipped files",
-    "text-normalization-challenge-russian-language": "the ids combine sentence and token, in zipped files",
-    "random-acts-of-pizza": "the data is JSON, not CSV",
-    "detecting-insults-in-social-commentary": "the prepared CSVs have no id column",
 }
 
 
@@ -339,9 +404,10 @@ def mlebench_task_dir(
         ) from None
     preset = dict(PRESETS.get(competition, {}))
     sample_folder = "private" if preset.get("sample_in_private") else "public"
-    sample = _header(prepared / sample_folder / "sample_submission.csv")
+    sample = _header(prepared / sample_folder / str(preset.get("sample_file", "sample_submission.csv")))
     train_file = str(preset.get("train_file", "train.csv"))
-    id_column, targets = sample[0], sample[1:]
+    id_column = str(preset.get("id_column", sample[0]))
+    targets = list(preset.get("target_columns", [c for c in sample if c != id_column]))
     # A layout's adapter reads and checks its own files (evaluation.layouts).
     train = [] if "layout" in preset else _header(prepared / "public" / train_file)
     if "label_column" in preset:

@@ -12,11 +12,23 @@ from evaluation.metrics import UnknownMetricError, get_metric
 from evaluation.row_files import RowFiles, RowFilesError, check_patterns
 
 PUBLIC_FILES = ("description.md", "train.csv", "test.csv", "sample_submission.csv")
-_FILE_KEYS = {"train.csv": "train_file", "test.csv": "test_file"}
+_FILE_KEYS = {"train.csv": "train_file", "test.csv": "test_file", "sample_submission.csv": "sample_file"}
 
 
 class TaskError(Exception):
     """A task directory is unusable; the message names the file or key and how to fix it."""
+
+
+class FileLabels(BaseModel):
+    """task.yaml's `file_labels`: labelled rows that are files named by their label (see
+    evaluation/file_labels.py): where they are listed, a regex over a name with the groups `id`,
+    `label` (and optionally the group_column), and each label's target value."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    listing: str
+    pattern: str
+    labels: dict[str, float]
 
 
 class TaskSpec(BaseModel):
@@ -84,6 +96,14 @@ class TaskSpec(BaseModel):
     # The sample submission lies in prepared/private, not public (billion-word-imputation: the
     # competition's public folder has none, and the agent's copy gets none either).
     sample_in_private: bool = False
+    # Labelled rows that are files named by their label, with no labels CSV (layout file-labels).
+    file_labels: FileLabels | None = None
+    # The sample submission's file name, where the competition names it otherwise (sampleSubmission.csv).
+    sample_file: str = "sample_submission.csv"
+    # The id column is itself an input (detecting-insults-in-social-commentary: the comment's text is
+    # the key the grader matches on): hidden rows keep their ids, and a text repeated in train_file
+    # stays in D_train with each of its rows.
+    keep_ids: bool = False
 
     @property
     def hidden_columns(self) -> list[str]:
@@ -132,7 +152,7 @@ class Task:
     @property
     def sample_submission_csv(self) -> Path:
         folder = self.private_dir if self.spec.sample_in_private else self.public_dir
-        return folder / "sample_submission.csv"
+        return folder / self.spec.sample_file
 
     @property
     def description_md(self) -> Path:
@@ -219,7 +239,13 @@ def _read_spec(path: Path) -> TaskSpec:
         raise TaskError(f"{path}: {_explain(e)}") from None
     if not spec.target_columns:
         raise TaskError(f"{path}: target_columns is empty; list the column(s) a submission predicts")
-    for key, folder in (("train_file", "public"), ("test_file", "public"), ("answers_file", "private")):
+    files = (
+        ("train_file", "public"),
+        ("test_file", "public"),
+        ("answers_file", "private"),
+        ("sample_file", "public"),
+    )
+    for key, folder in files:
         name = getattr(spec, key)
         if Path(name).name != name:
             raise TaskError(f"{path}: {key} must be a file name under prepared/{folder}, got {name!r}")

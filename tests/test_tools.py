@@ -129,6 +129,37 @@ def test_validate_submission_checks_the_format_only(
     assert "score" not in result.observation.replace("no score", "")
 
 
+@pytest.mark.parametrize(
+    ("content", "verdict"),
+    [
+        (
+            'Insult,Date,Comment\n1,,"you fool"\n0,2012,"nice, thanks"\n',
+            "format of sample_submission_null.csv",
+        ),
+        ('Insult,Date,Comment\n1,,"you fool"\n,2012,"nice, thanks"\n', "is not a valid submission"),
+        ('Insult,Date,Comment\n1,,"you fool"\n0,2012,"other"\n', "is not a valid submission"),
+    ],
+)
+def test_validate_submission_finds_a_sample_keyed_by_its_last_column(
+    tmp_path: Path, content: str, verdict: str
+) -> None:
+    # detecting-insults: the sample is sample_submission_null.csv, keyed by the comment (its last
+    # column, the task card's id_column), with a Date column copied from the test inputs that may be
+    # empty.
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "sample_submission_null.csv").write_text(
+        'Insult,Date,Comment\n0,,"you fool"\n0,2012,"nice, thanks"\n'
+    )
+    box = BwrapSandbox(tmp_path / "ws", data, kill_grace_s=0.5)
+    with asyncio.Runner() as runner:
+        runner.run(box.write_file("submission.csv", content))
+        limits = ToolLimits(timeout_s=20, observation_chars=4000, id_column="Comment")
+        result = runner.run(call_tool(box, "validate_submission", {}, limits))
+        runner.run(box.close())
+    assert verdict in result.observation, result.observation
+
+
 def test_a_timeout_is_shown_in_the_observation(sandbox: BwrapSandbox) -> None:
     result = call(sandbox, "bash", {"command": "sleep 30"}, ToolLimits(timeout_s=1, observation_chars=4000))
     assert result.observation.startswith("[exit 130, timed out,")
