@@ -73,6 +73,8 @@ class HiddenConsistentEvaluation:
         self.task, self.split_seed, self.fractions = task, split_seed, fractions
         self.metric = get_metric(task.spec.metric)
         self._id = task.spec.id_column
+        # What keys a row: the id column, or `row_key` where the submission's ids repeat (hms).
+        self._row_key = task.spec.row_key or self._id
         self._targets = list(task.spec.target_columns)
 
     def __init__(
@@ -92,25 +94,27 @@ class HiddenConsistentEvaluation:
         answers = _read_text(task.answers_csv)
         # A text repeated as the id of several labelled rows cannot be a hidden row (it would be two
         # answers under one id): those rows stay in D_train, all of them.
-        repeated = train[self._id].duplicated(keep=False) & spec.keep_ids
+        repeated = train[self._row_key].duplicated(keep=False) & spec.keep_ids
         self._repeated_train, train = train[repeated], train[~repeated]
         self._check_inputs(train, test_inputs, answers)
         if hidden_split:
             self._split = saved_split(task, split_seed, fractions, lambda: self._new_split(train))
         else:
-            self._split = {"train": list(train[self._id]), "search": [], "val": []}
-        self._split["test"] = list(test_inputs[self._id])
+            self._split = {"train": list(train[self._row_key]), "search": [], "val": []}
+        self._split["test"] = list(test_inputs[self._row_key])
 
-        self._train_text = train.set_index(self._id, drop=False)
-        self._test_text = test_inputs.set_index(self._id, drop=False)
+        self._train_text = train.set_index(self._row_key, drop=False)
+        self._test_text = test_inputs.set_index(self._row_key, drop=False)
         self._sample_text = _read_text(task.sample_submission_csv)
         self._sample = read_sample(task.sample_submission_csv, self._id, self.metric)
-        answers_text = answers.set_index(self._id, drop=False)
-        kept = [self._id, *spec.answer_targets, *spec.hidden_columns]
+        answers_text = answers.set_index(self._row_key, drop=False)
+        kept = [self._row_key, *spec.answer_targets, *spec.hidden_columns]
         labelled = self._labelled_train(self._train_text)
+        # The scorer reads each answer's row key under the id column's name (they differ for hms only).
         self._answers = {
             name: typed_answers(
-                source.loc[self._split[name], kept], numeric_answer_columns(spec, self.metric)
+                source.loc[self._split[name], kept].rename(columns={self._row_key: self._id}),
+                numeric_answer_columns(spec, self.metric),
             )
             for name, source in (
                 ("search", labelled),
@@ -138,6 +142,10 @@ class HiddenConsistentEvaluation:
         test_inputs = _read_text(self.task.test_csv)
         if self.task.test_is_sample:  # no test CSV: the test rows are the sample's ids, with no input
             test_inputs = test_inputs[[self._id]]
+        if self._row_key != self._id:  # the test rows as the answers key them, with test.csv's columns
+            answers = _read_text(self.task.answers_csv)
+            columns = [c for c in test_inputs.columns if c in answers.columns]
+            test_inputs = answers[[*columns, *([self._row_key] if self._row_key not in columns else [])]]
         return train, test_inputs
 
     def _check_inputs(self, train: pd.DataFrame, test_inputs: pd.DataFrame, answers: pd.DataFrame) -> None:
@@ -147,13 +155,13 @@ class HiddenConsistentEvaluation:
             (self.task.answers_csv, answers),
         )
         for path, table in tables:
-            duplicated = table[self._id].duplicated()
+            duplicated = table[self._row_key].duplicated()
             if duplicated.any():
                 raise TaskError(
-                    f"{path} has {int(duplicated.sum())} duplicate value(s) in its id column {self._id!r} "
-                    f"(e.g. {table[self._id][duplicated].iloc[0]!r}); ids must be unique"
+                    f"{path} has {int(duplicated.sum())} duplicate value(s) in its id column {self._row_key!r} "
+                    f"(e.g. {table[self._row_key][duplicated].iloc[0]!r}); ids must be unique"
                 )
-        unanswered = set(test_inputs[self._id]) - set(answers[self._id])
+        unanswered = set(test_inputs[self._row_key]) - set(answers[self._row_key])
         if unanswered:
             raise TaskError(
                 f"{self.task.answers_csv} has no answer for {len(unanswered)} id(s) of {self.task.test_csv} "
@@ -188,7 +196,7 @@ class HiddenConsistentEvaluation:
         return pd.concat([rest, one_hot], axis=1)
 
     def _new_split(self, train: pd.DataFrame) -> dict[str, list[str]]:
-        ids = list(train[self._id])
+        ids = list(train[self._row_key])
         group = self.task.spec.group_column
         try:
             if group is not None:
@@ -223,7 +231,7 @@ class HiddenConsistentEvaluation:
 
     def _public_test(self) -> pd.DataFrame:
         """Inputs of D_search, D_val and D_test under opaque ids, in an order that reveals nothing."""
-        columns = [c for c in self._test_text.columns if c not in self._targets]
+        columns = self._test_columns()
         parts = []
         for name in SCORED_SPLITS:
             source = self._test_text if name == "test" else self._train_text
@@ -234,6 +242,11 @@ class HiddenConsistentEvaluation:
         table = pd.concat(parts).reset_index(drop=True).sort_values(self._id).reset_index(drop=True)
         # D_test rows come from test.csv, the others from train.csv: one rendering for all of them.
         return render_uniformly(table, [c for c in columns if c != self._id])
+
+    def _test_columns(self) -> list[str]:
+        """The columns of the agent's test rows: the test inputs' (their row key only if it is the id)."""
+        dropped = {*self._targets, *([self._row_key] if self._row_key != self._id else [])}
+        return [c for c in self._test_text.columns if c not in dropped]
 
     def write_public(self, dest: Path) -> None:
         """Write the agent's copy of the task: description.md, train.csv, test.csv, sample_submission.csv.
@@ -287,7 +300,7 @@ class HiddenConsistentEvaluation:
         train_rows = pd.concat([self._train_text.loc[labelled], self._repeated_train])
         if self.writes_tables:
             train_rows.to_csv(dest / "train.csv", index=False)
-        columns = [c for c in self._test_text.columns if c not in self._targets]
+        columns = self._test_columns()
         test = self._test_text.loc[self._split["test"], columns].reset_index(drop=True)
         test[self._id] = [self._opaque[("test", row_id)] for row_id in self._split["test"]]
         test = render_uniformly(test, [c for c in columns if c != self._id])

@@ -78,6 +78,8 @@ COVERED = {
     "measured weeks; patients kept whole, a row per week (evaluation/osic_fibrosis.py)",
     "billion-word-imputation": "mean Levenshtein distance of the restored sentences; lines of the zipped "
     "text streamed, one inner word of each hidden one removed (evaluation/billion_words.py)",
+    "hms-harmful-brain-activity-classification": "KL divergence of the vote shares; EEG and spectrogram "
+    "parquet files per row, spectrograms kept whole, an opaque eeg_id per hidden labelled window",
     "dogs-vs-cats-redux-kernels-edition": "log loss on label (dog); JPEGs labelled by file name in "
     "train/ and train.zip, no labels CSV (Lite)",
     "the-icml-2013-whale-challenge-right-whale-redux": "ROC AUC on probability; AIFF clips labelled by "
@@ -222,6 +224,18 @@ PRESETS: dict[str, dict[str, Any]] = {
         "test_file": "test_v2.txt.zip",
         "sample_in_private": True,
     },
+    # Several labelled windows of one EEG share its eeg_id, the submission's id, and test.csv cannot
+    # tell them apart (no offsets): a row is keyed by label_id, and each hidden row gets an opaque eeg_id
+    # of its own (its EEG file linked under it). Spectrograms kept whole, as prepare.py splits.
+    "hms-harmful-brain-activity-classification": {
+        "row_key": "label_id",
+        "group_column": "spectrogram_id",
+        "row_files": {
+            "train": ["train_eegs/{eeg_id}.parquet", "train_spectrograms/{spectrogram_id}.parquet"],
+            "test": ["test_eegs/{eeg_id}.parquet", "test_spectrograms/{spectrogram_id}.parquet"],
+        },
+        "public_files": ["example_figures"],
+    },
     # Labelled by file name, no labels CSV (evaluation/file_labels.py). prepare.py leaves the images
     # both in folders and in archives of the same files.
     "dogs-vs-cats-redux-kernels-edition": {
@@ -299,7 +313,6 @@ NOT_YET = {
     "uw-madison-gi-tract-image-segmentation": _IMAGES + " and the answers are run-length-encoded masks",
     "mlsp-2013-birds": "the inputs are audio recordings and the labels a text file",
     "multi-modal-gesture-recognition": "the inputs are video and audio archives; the output a sequence",
-    "hms-harmful-brain-activity-classification": "the inputs are EEG and spectrogram parquet files",
     "smartphone-decimeter-2022": "the inputs are raw GNSS logs with labels in one file per trip",
     "h-and-m-personalized-fashion-recommendations": "it predicts each customer's future purchases from "
     "transaction logs, not a label per row",
@@ -457,6 +470,12 @@ def grade_on_answers(task: Task, submission_csv: Path) -> float:
     Raises SubmissionError for a malformed submission (mle-bench reports it as invalid).
     """
     spec = task.spec
+    if spec.row_key is not None:
+        raise TaskError(
+            f"{spec.name}: the ids of its submission repeat ({spec.id_column!r}, several rows each), so "
+            "rows cannot be matched to answers by id; it is graded under HCE, where each hidden row "
+            "has an id of its own (the D_test score is the competition's test set)"
+        )
     metric = get_metric(spec.metric)
     sample = read_sample(task.sample_submission_csv, spec.id_column, metric)
     text = [] if not metric.exact_text else list(spec.target_columns)

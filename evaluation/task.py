@@ -96,6 +96,9 @@ class TaskSpec(BaseModel):
     # The sample submission lies in prepared/private, not public (billion-word-imputation: the
     # competition's public folder has none, and the agent's copy gets none either).
     sample_in_private: bool = False
+    # The column that keys a row where the submission's id column repeats (hms: several labelled
+    # windows of one eeg_id, keyed by label_id); each hidden row then gets an opaque id of its own.
+    row_key: str | None = None
     # Labelled rows that are files named by their label, with no labels CSV (layout file-labels).
     file_labels: FileLabels | None = None
     # The sample submission's file name, where the competition names it otherwise (sampleSubmission.csv).
@@ -207,9 +210,13 @@ def load_task(directory: Path) -> Task:
     graded = [spec.train_column(c) for c in spec.hidden_columns]
     _require_columns(task.answers_csv, [spec.id_column, *spec.answer_targets, *spec.hidden_columns])
     _require_columns(task.sample_submission_csv, [spec.id_column, *spec.target_columns])
+    if spec.row_key is not None:
+        _require_columns(task.answers_csv, [spec.row_key])
     if spec.layout is not None:
         return task
-    _require_columns(task.train_csv, [spec.id_column, *labels, *graded])
+    _require_columns(
+        task.train_csv, [spec.id_column, *labels, *graded, *([spec.row_key] if spec.row_key else [])]
+    )
     _require_columns(task.test_csv, [spec.id_column])
     if task.spec.group_column is not None:
         _require_columns(task.train_csv, [task.spec.group_column])

@@ -78,7 +78,7 @@ class TextNormalizationHCE(HiddenConsistentEvaluation):
         train = _read_zipped_csv(task.train_csv, [SENTENCE, TOKEN, CLASS, BEFORE, AFTER])
         test = _read_zipped_csv(task.test_csv, [SENTENCE, TOKEN, BEFORE])
         self._train, self._test = train, test
-        self._test_columns = list(test.columns)
+        self._input_columns = list(test.columns)
         sentences = list(pd.unique(train[SENTENCE]))
         self._split = saved_split(task, split_seed, fractions, lambda: self._sentence_split(sentences))
         self._split["test"] = list(pd.unique(test[SENTENCE]))
@@ -123,7 +123,7 @@ class TextNormalizationHCE(HiddenConsistentEvaluation):
     def _hidden_tokens(self, splits: tuple[str, ...]) -> pd.DataFrame:
         parts = []
         for name in splits:
-            tokens = self._tokens[name][self._test_columns].copy()
+            tokens = self._tokens[name][self._input_columns].copy()
             tokens[SENTENCE] = tokens[SENTENCE].map(lambda s, n=name: self._unit_opaque[(n, s)])
             parts.append(tokens)
         table = pd.concat(parts, ignore_index=True)
