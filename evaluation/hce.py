@@ -158,7 +158,8 @@ class HiddenConsistentEvaluation:
             duplicated = table[self._row_key].duplicated()
             if duplicated.any():
                 raise TaskError(
-                    f"{path} has {int(duplicated.sum())} duplicate value(s) in its id column {self._row_key!r} "
+                    f"{path} has {int(duplicated.sum())} duplicate value(s) in its id column "
+                    f"{self._row_key!r} "
                     f"(e.g. {table[self._row_key][duplicated].iloc[0]!r}); ids must be unique"
                 )
         unanswered = set(test_inputs[self._row_key]) - set(answers[self._row_key])

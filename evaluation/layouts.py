@@ -5,6 +5,7 @@ from evaluation.covid_vaccine import CovidVaccineHCE
 from evaluation.file_labels import FileLabelsHCE
 from evaluation.hce import HiddenConsistentEvaluation
 from evaluation.json_records import JsonRecordsHCE
+from evaluation.mlsp_birds import MlspBirdsHCE
 from evaluation.osic_fibrosis import OsicFibrosisHCE
 from evaluation.task import Task, TaskError
 from evaluation.text_normalization import TextNormalizationHCE
@@ -16,6 +17,7 @@ LAYOUTS: dict[str, type[HiddenConsistentEvaluation]] = {
     "billion-word-imputation": BillionWordHCE,
     "file-labels": FileLabelsHCE,
     "json-records": JsonRecordsHCE,
+    "mlsp-2013-birds": MlspBirdsHCE,
     "text-normalization": TextNormalizationHCE,
 }
 

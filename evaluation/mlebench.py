@@ -80,6 +80,8 @@ COVERED = {
     "text streamed, one inner word of each hidden one removed (evaluation/billion_words.py)",
     "hms-harmful-brain-activity-classification": "KL divergence of the vote shares; EEG and spectrogram "
     "parquet files per row, spectrograms kept whole, an opaque eeg_id per hidden labelled window",
+    "mlsp-2013-birds": "ROC AUC over (recording, species) pairs; recordings kept whole, hidden ones `?` "
+    "under opaque filenames and fresh numbers in every file (evaluation/mlsp_birds.py)",
     "dogs-vs-cats-redux-kernels-edition": "log loss on label (dog); JPEGs labelled by file name in "
     "train/ and train.zip, no labels CSV (Lite)",
     "the-icml-2013-whale-challenge-right-whale-redux": "ROC AUC on probability; AIFF clips labelled by "
@@ -236,6 +238,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         },
         "public_files": ["example_figures"],
     },
+    # Recordings with their labels in a text file and files named by recording (evaluation/mlsp_birds.py).
+    "mlsp-2013-birds": {
+        "layout": "mlsp-2013-birds",
+        "train_file": "essential_data/rec_labels_test_hidden.txt",
+        "test_file": "essential_data/CVfolds_2.txt",
+    },
     # Labelled by file name, no labels CSV (evaluation/file_labels.py). prepare.py leaves the images
     # both in folders and in archives of the same files.
     "dogs-vs-cats-redux-kernels-edition": {
@@ -311,7 +319,6 @@ NOT_YET = {
     "denoising-dirty-documents": _IMAGES + " and each answer row is one pixel",
     "hubmap-kidney-segmentation": _IMAGES + " (TIFF) and the answers are run-length-encoded masks",
     "uw-madison-gi-tract-image-segmentation": _IMAGES + " and the answers are run-length-encoded masks",
-    "mlsp-2013-birds": "the inputs are audio recordings and the labels a text file",
     "multi-modal-gesture-recognition": "the inputs are video and audio archives; the output a sequence",
     "smartphone-decimeter-2022": "the inputs are raw GNSS logs with labels in one file per trip",
     "h-and-m-personalized-fashion-recommendations": "it predicts each customer's future purchases from "

@@ -1,7 +1,7 @@
 """A task directory in the MLE-bench layout plus `task.yaml`, loaded and checked once."""
 
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Literal
 
 import pandas as pd
@@ -254,8 +254,9 @@ def _read_spec(path: Path) -> TaskSpec:
     )
     for key, folder in files:
         name = getattr(spec, key)
-        if Path(name).name != name:
-            raise TaskError(f"{path}: {key} must be a file name under prepared/{folder}, got {name!r}")
+        parts = PurePosixPath(name).parts
+        if not parts or name.startswith("/") or ".." in parts:
+            raise TaskError(f"{path}: {key} must be a file's path under prepared/{folder}, got {name!r}")
     if spec.label_separator is not None and spec.label_column is None:
         raise TaskError(f"{path}: label_separator splits label_column's cells; set label_column too")
     if spec.unseen_label is not None and len(spec.target_columns) != 1:

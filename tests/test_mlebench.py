@@ -90,9 +90,11 @@ def test_unsupported_competitions_say_so_and_list_the_covered_ones(tmp_path: Pat
     prepare(data, repo, "dogs-vs-cats-redux-kernels-edition", "log-loss")
     with pytest.raises(TaskError, match=r"lacks prepared/public/train\.zip, prepared/public/test\.zip"):
         load_mlebench_task(data, "dogs-vs-cats-redux-kernels-edition", repo, tmp_path / "cache")
-    prepare(data, repo, "mlsp-2013-birds", "auc-roc")
-    with pytest.raises(TaskError, match="mlsp-2013-birds is not supported yet: the inputs are audio"):
-        load_mlebench_task(data, "mlsp-2013-birds", repo, tmp_path / "cache")
+    prepare(data, repo, "denoising-dirty-documents", "rmse")
+    with pytest.raises(
+        TaskError, match="denoising-dirty-documents is not supported yet: the inputs are images"
+    ):
+        load_mlebench_task(data, "denoising-dirty-documents", repo, tmp_path / "cache")
     prepare(data, repo, "hubmap-kidney-segmentation", "dice-coefficient")
     with pytest.raises(
         TaskError, match="hubmap-kidney-segmentation is not supported yet: the inputs are images"
