@@ -2,6 +2,7 @@
 
 from evaluation.billion_words import BillionWordHCE
 from evaluation.covid_vaccine import CovidVaccineHCE
+from evaluation.denoising import DenoisingHCE
 from evaluation.file_labels import FileLabelsHCE
 from evaluation.hce import HiddenConsistentEvaluation
 from evaluation.json_records import JsonRecordsHCE
@@ -15,6 +16,7 @@ LAYOUTS: dict[str, type[HiddenConsistentEvaluation]] = {
     "stanford-covid-vaccine": CovidVaccineHCE,
     "osic-pulmonary-fibrosis-progression": OsicFibrosisHCE,
     "billion-word-imputation": BillionWordHCE,
+    "denoising-dirty-documents": DenoisingHCE,
     "file-labels": FileLabelsHCE,
     "json-records": JsonRecordsHCE,
     "mlsp-2013-birds": MlspBirdsHCE,

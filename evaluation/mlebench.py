@@ -80,6 +80,8 @@ COVERED = {
     "text streamed, one inner word of each hidden one removed (evaluation/billion_words.py)",
     "hms-harmful-brain-activity-classification": "KL divergence of the vote shares; EEG and spectrogram "
     "parquet files per row, spectrograms kept whole, an opaque eeg_id per hidden labelled window",
+    "denoising-dirty-documents": "RMSE over the pixels of the cleaned pages; pages kept whole, hidden ones "
+    "dirty in test/ under opaque names (evaluation/denoising.py) (Lite)",
     "mlsp-2013-birds": "ROC AUC over (recording, species) pairs; recordings kept whole, hidden ones `?` "
     "under opaque filenames and fresh numbers in every file (evaluation/mlsp_birds.py)",
     "dogs-vs-cats-redux-kernels-edition": "log loss on label (dog); JPEGs labelled by file name in "
@@ -238,6 +240,13 @@ PRESETS: dict[str, dict[str, Any]] = {
         },
         "public_files": ["example_figures"],
     },
+    # Pages as PNGs, dirty and cleaned, scored per pixel (evaluation/denoising.py).
+    "denoising-dirty-documents": {
+        "layout": "denoising-dirty-documents",
+        "train_file": "train",
+        "test_file": "test",
+        "sample_file": "sampleSubmission.csv",
+    },
     # Recordings with their labels in a text file and files named by recording (evaluation/mlsp_birds.py).
     "mlsp-2013-birds": {
         "layout": "mlsp-2013-birds",
@@ -316,7 +325,6 @@ PRESETS: dict[str, dict[str, Any]] = {
 # prepare.py and grade.py).
 _IMAGES = "the inputs are images"
 NOT_YET = {
-    "denoising-dirty-documents": _IMAGES + " and each answer row is one pixel",
     "hubmap-kidney-segmentation": _IMAGES + " (TIFF) and the answers are run-length-encoded masks",
     "uw-madison-gi-tract-image-segmentation": _IMAGES + " and the answers are run-length-encoded masks",
     "multi-modal-gesture-recognition": "the inputs are video and audio archives; the output a sequence",

@@ -105,7 +105,7 @@ def fill(pattern: str, row: Mapping[str, str]) -> str:
     return _FIELD.sub(value, pattern)
 
 
-def _place_file(source: Path, target: Path) -> None:
+def place_file(source: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.is_symlink():
         raise RowFilesError(f"{target} is a symlink; give the agent's copy a directory of its own")
@@ -134,7 +134,7 @@ def _place(source: Path, target: Path, original_id: str, opaque_id: str | None, 
                 inner = path.relative_to(source).as_posix()
                 if opaque_id is not None:
                     inner = inner.replace(original_id, opaque_id)
-                _place_file(path, target / inner)
+                place_file(path, target / inner)
                 placed += 1
         return placed
     if not source.is_file():
@@ -142,7 +142,7 @@ def _place(source: Path, target: Path, original_id: str, opaque_id: str | None, 
             f"the file {source} of row {original_id!r} (row_files pattern {pattern!r}) is missing; "
             "fix the pattern in task.yaml or restore the file"
         )
-    _place_file(source, target)
+    place_file(source, target)
     return 1
 
 
@@ -195,9 +195,9 @@ def copy_public_files(names: Iterable[str], public: Path, dest: Path) -> None:
         if source.is_dir():
             for path in sorted(source.rglob("*")):
                 if path.is_file():
-                    _place_file(path, dest / name / path.relative_to(source))
+                    place_file(path, dest / name / path.relative_to(source))
         elif source.is_file():
-            _place_file(source, dest / name)
+            place_file(source, dest / name)
         else:
             raise RowFilesError(f"public_files names {name!r}, which prepared/public lacks; fix task.yaml")
 
