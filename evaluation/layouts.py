@@ -8,6 +8,7 @@ from evaluation.hce import HiddenConsistentEvaluation
 from evaluation.json_records import JsonRecordsHCE
 from evaluation.mlsp_birds import MlspBirdsHCE
 from evaluation.osic_fibrosis import OsicFibrosisHCE
+from evaluation.question_answering import QuestionAnsweringHCE
 from evaluation.task import Task, TaskError
 from evaluation.text_normalization import TextNormalizationHCE
 
@@ -20,6 +21,7 @@ LAYOUTS: dict[str, type[HiddenConsistentEvaluation]] = {
     "file-labels": FileLabelsHCE,
     "json-records": JsonRecordsHCE,
     "mlsp-2013-birds": MlspBirdsHCE,
+    "question-answering": QuestionAnsweringHCE,
     "text-normalization": TextNormalizationHCE,
 }
 

@@ -22,6 +22,7 @@ import yaml
 from evaluation.bias_metrics import IDENTITY_COLUMNS, TOXICITY
 from evaluation.grading import grade_aligned, read_sample
 from evaluation.metrics import UnknownMetricError, get_metric
+from evaluation.qa_metrics import read_answers_jsonl
 from evaluation.submission import read_submission
 from evaluation.task import Task, TaskError, load_task
 
@@ -80,6 +81,8 @@ COVERED = {
     "text streamed, one inner word of each hidden one removed (evaluation/billion_words.py)",
     "hms-harmful-brain-activity-classification": "KL divergence of the vote shares; EEG and spectrogram "
     "parquet files per row, spectrograms kept whole, an opaque eeg_id per hidden labelled window",
+    "tensorflow2-question-answering": "F1 over the long and short answers; examples of the JSONL train file "
+    "streamed, each kept whole, hidden ones with the test fields (evaluation/question_answering.py)",
     "denoising-dirty-documents": "RMSE over the pixels of the cleaned pages; pages kept whole, hidden ones "
     "dirty in test/ under opaque names (evaluation/denoising.py) (Lite)",
     "mlsp-2013-birds": "ROC AUC over (recording, species) pairs; recordings kept whole, hidden ones `?` "
@@ -240,6 +243,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         },
         "public_files": ["example_figures"],
     },
+    # Pages with a question each, as JSON lines, streamed (evaluation/question_answering.py).
+    "tensorflow2-question-answering": {
+        "layout": "question-answering",
+        "train_file": "simplified-nq-train.jsonl",
+        "test_file": "simplified-nq-test.jsonl",
+    },
     # Pages as PNGs, dirty and cleaned, scored per pixel (evaluation/denoising.py).
     "denoising-dirty-documents": {
         "layout": "denoising-dirty-documents",
@@ -332,7 +341,6 @@ NOT_YET = {
     "h-and-m-personalized-fashion-recommendations": "it predicts each customer's future purchases from "
     "transaction logs, not a label per row",
     "nfl-player-contact-detection": "the test rows exist only as combined contact ids over tracking files",
-    "tensorflow2-question-answering": "the data are JSONL documents and the answers spans",
 }
 
 
@@ -494,11 +502,14 @@ def grade_on_answers(task: Task, submission_csv: Path) -> float:
     metric = get_metric(spec.metric)
     sample = read_sample(task.sample_submission_csv, spec.id_column, metric)
     text = [] if not metric.exact_text else list(spec.target_columns)
-    answers = pd.read_csv(
-        task.answers_csv,
-        dtype=dict.fromkeys([spec.id_column, *text], str),
-        keep_default_na=not metric.exact_text,
-    )
+    if task.answers_csv.suffix == ".jsonl":  # tensorflow2-question-answering's annotated examples
+        answers = read_answers_jsonl(task.answers_csv)
+    else:
+        answers = pd.read_csv(
+            task.answers_csv,
+            dtype=dict.fromkeys([spec.id_column, *text], str),
+            keep_default_na=not metric.exact_text,
+        )
     expected = set(answers[spec.id_column].tolist())
     table = read_submission(
         submission_csv.read_bytes(),

@@ -210,7 +210,8 @@ def load_task(directory: Path) -> Task:
     spec = task.spec
     labels = [spec.label_column] if spec.label_column is not None else spec.answer_targets
     graded = [spec.train_column(c) for c in spec.hidden_columns]
-    _require_columns(task.answers_csv, [spec.id_column, *spec.answer_targets, *spec.hidden_columns])
+    if task.answers_csv.suffix == ".csv":  # else a layout's own format (tensorflow2-qa: JSON lines)
+        _require_columns(task.answers_csv, [spec.id_column, *spec.answer_targets, *spec.hidden_columns])
     _require_columns(task.sample_submission_csv, [spec.id_column, *spec.target_columns])
     if spec.row_key is not None:
         _require_columns(task.answers_csv, [spec.row_key])
