@@ -18,6 +18,7 @@ from evaluation.hce import HiddenConsistentEvaluation
 from evaluation.layouts import hidden_consistent_evaluation
 from evaluation.mlebench import COVERED, NOT_YET, grade_on_answers, load_mlebench_task
 from evaluation.task import Task
+from tests.test_mlebench_medical import folders
 from tests.test_mlebench_presets import SEED, to_bytes
 
 INSULTS = "detecting-insults-in-social-commentary"
@@ -30,15 +31,6 @@ def write_config(repo: Path, competition: str, grader: str, answers: str) -> Non
         f"id: {competition}\ndataset:\n  answers: {competition}/prepared/private/{answers}\n"
         f"grader:\n  name: {grader}\n"
     )
-
-
-def folders(tmp_path: Path, competition: str) -> tuple[Path, Path]:
-    public = tmp_path / "data" / competition / "prepared" / "public"
-    private = tmp_path / "data" / competition / "prepared" / "private"
-    public.mkdir(parents=True)
-    private.mkdir(parents=True)
-    (public / "description.md").write_text(f"# {competition}\n")
-    return public, private
 
 
 def load(tmp_path: Path, competition: str) -> Task:
