@@ -5,6 +5,7 @@ from evaluation.covid_vaccine import CovidVaccineHCE
 from evaluation.denoising import DenoisingHCE
 from evaluation.file_labels import FileLabelsHCE
 from evaluation.hce import HiddenConsistentEvaluation
+from evaluation.hubmap import HubmapHCE
 from evaluation.json_records import JsonRecordsHCE
 from evaluation.mlsp_birds import MlspBirdsHCE
 from evaluation.osic_fibrosis import OsicFibrosisHCE
@@ -19,6 +20,7 @@ LAYOUTS: dict[str, type[HiddenConsistentEvaluation]] = {
     "billion-word-imputation": BillionWordHCE,
     "denoising-dirty-documents": DenoisingHCE,
     "file-labels": FileLabelsHCE,
+    "hubmap-kidney-segmentation": HubmapHCE,
     "json-records": JsonRecordsHCE,
     "mlsp-2013-birds": MlspBirdsHCE,
     "question-answering": QuestionAnsweringHCE,

@@ -336,8 +336,9 @@ _METRICS = {
         _metric("map-at-5", False, False, map_at_k(5), accepts_empty=True),
         _metric("map-at-12", False, False, map_at_k(12), accepts_empty=True),
         _metric("question-answering-f1", False, False, question_answering_f1, accepts_empty=True),
-        _metric("dice-coefficient", False, False, mean_dice_of_rle_masks),
-        _metric("dice-hausdorff-combo", False, False, dice_hausdorff_combo),
+        # An empty RLE is the empty mask, a prediction like any other (mle-bench reads it as "").
+        _metric("dice-coefficient", False, False, mean_dice_of_rle_masks, accepts_empty=True),
+        _metric("dice-hausdorff-combo", False, False, dice_hausdorff_combo, accepts_empty=True),
         _metric("average-haversine-distance", True, False, average_haversine_distance),
         _metric("f1-score", False, False, kuzushiji_f1, accepts_empty=True),  # a page without characters
         _metric("modified-laplace-log-likelihood", False, False, modified_laplace_log_likelihood),

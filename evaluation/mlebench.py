@@ -81,6 +81,8 @@ COVERED = {
     "text streamed, one inner word of each hidden one removed (evaluation/billion_words.py)",
     "hms-harmful-brain-activity-classification": "KL divergence of the vote shares; EEG and spectrogram "
     "parquet files per row, spectrograms kept whole, an opaque eeg_id per hidden labelled window",
+    "hubmap-kidney-segmentation": "mean Dice of the RLE masks; slides kept whole (12 labelled: one each in "
+    "D_search and D_val), sizes from the dataset information (evaluation/hubmap.py)",
     "tensorflow2-question-answering": "F1 over the long and short answers; examples of the JSONL train file "
     "streamed, each kept whole, hidden ones with the test fields (evaluation/question_answering.py)",
     "denoising-dirty-documents": "RMSE over the pixels of the cleaned pages; pages kept whole, hidden ones "
@@ -243,6 +245,18 @@ PRESETS: dict[str, dict[str, Any]] = {
         },
         "public_files": ["example_figures"],
     },
+    # Slides as TIFFs, glomeruli as RLE masks; the sizes the grader needs are in the dataset
+    # information, the polygon files (the labels again) of D_train's slides only (evaluation/hubmap.py).
+    "hubmap-kidney-segmentation": {
+        "layout": "hubmap-kidney-segmentation",
+        "test_file": "sample_submission.csv",
+        "targets_in_answers": False,
+        "answer_columns": ["encoding", "width_pixels", "height_pixels"],
+        "row_files": {
+            "train": ["train/{id}.tiff", "train/{id}-anatomical-structure.json"],
+            "test": ["test/{id}.tiff", "test/{id}-anatomical-structure.json"],
+        },
+    },
     # Pages with a question each, as JSON lines, streamed (evaluation/question_answering.py).
     "tensorflow2-question-answering": {
         "layout": "question-answering",
@@ -334,7 +348,6 @@ PRESETS: dict[str, dict[str, Any]] = {
 # prepare.py and grade.py).
 _IMAGES = "the inputs are images"
 NOT_YET = {
-    "hubmap-kidney-segmentation": _IMAGES + " (TIFF) and the answers are run-length-encoded masks",
     "uw-madison-gi-tract-image-segmentation": _IMAGES + " and the answers are run-length-encoded masks",
     "multi-modal-gesture-recognition": "the inputs are video and audio archives; the output a sequence",
     "smartphone-decimeter-2022": "the inputs are raw GNSS logs with labels in one file per trip",

@@ -90,16 +90,11 @@ def test_unsupported_competitions_say_so_and_list_the_covered_ones(tmp_path: Pat
     prepare(data, repo, "dogs-vs-cats-redux-kernels-edition", "log-loss")
     with pytest.raises(TaskError, match=r"lacks prepared/public/train\.zip, prepared/public/test\.zip"):
         load_mlebench_task(data, "dogs-vs-cats-redux-kernels-edition", repo, tmp_path / "cache")
-    prepare(data, repo, "denoising-dirty-documents", "rmse")
+    prepare(data, repo, "uw-madison-gi-tract-image-segmentation", "dice-hausdorff-combo")
     with pytest.raises(
-        TaskError, match="denoising-dirty-documents is not supported yet: the inputs are images"
+        TaskError, match="uw-madison-gi-tract-image-segmentation is not supported yet: the inputs are images"
     ):
-        load_mlebench_task(data, "denoising-dirty-documents", repo, tmp_path / "cache")
-    prepare(data, repo, "hubmap-kidney-segmentation", "dice-coefficient")
-    with pytest.raises(
-        TaskError, match="hubmap-kidney-segmentation is not supported yet: the inputs are images"
-    ):
-        load_mlebench_task(data, "hubmap-kidney-segmentation", repo, tmp_path / "cache")
+        load_mlebench_task(data, "uw-madison-gi-tract-image-segmentation", repo, tmp_path / "cache")
     prepare(data, repo, "some-future-competition", "video-tracking-score")
     with pytest.raises(TaskError, match="'video-tracking-score' needs more than a CSV"):
         load_mlebench_task(data, "some-future-competition", repo, tmp_path / "cache")
