@@ -37,7 +37,9 @@ def slide(k: int) -> tuple[np.ndarray, np.ndarray]:
 def hubmap(tmp_path: Path) -> None:
     public, private = folders(tmp_path, HUBMAP)
     ids = [f"{k * 7919 % 65536:04x}{k:05d}" for k in range(15)]
-    info, train_rows, test_rows = [], [], []
+    info: list[dict[str, object]] = []
+    train_rows: list[dict[str, object]] = []
+    test_rows: list[dict[str, object]] = []
     for side in ("train", "test"):
         (public / side).mkdir()
     for k, slide_id in enumerate(ids):
