@@ -320,3 +320,23 @@ def test_text_normalization_keeps_sentences_whole_under_opaque_numbers(
     answers = pd.read_csv(task.answers_csv, dtype=str, keep_default_na=False)
     answers.to_csv(tmp_path / "sub.csv", index=False)
     assert grade_on_answers(task, tmp_path / "sub.csv") == 1.0
+
+
+def test_broken_json_records_and_zipped_tables_get_one_clear_error(tmp_path: Path) -> None:
+    from evaluation.task import TaskError
+
+    pizza(tmp_path)
+    train = tmp_path / "data" / PIZZA / "prepared" / "public" / "train.json"
+    train.write_text(json.dumps({"request_id": "t3_1"}))
+    with pytest.raises(TaskError, match="must be a JSON list of records, each with its 'request_id'"):
+        hidden_consistent_evaluation(load(tmp_path, PIZZA), SEED)
+    train.write_text("[{")
+    with pytest.raises(TaskError, match=r"train\.json is not a readable JSON file"):
+        hidden_consistent_evaluation(load(tmp_path, PIZZA), SEED)
+
+    normalization(tmp_path)
+    public = tmp_path / "data" / NORMALIZATION / "prepared" / "public"
+    with zipfile.ZipFile(public / "en_train.csv.zip", "w") as z:
+        z.writestr("en_train.csv", "sentence_id,token_id,before\n0,0,The\n")
+    with pytest.raises(TaskError, match=r"lacks the column\(s\) \['class', 'after'\]"):
+        hidden_consistent_evaluation(load(tmp_path, NORMALIZATION), SEED)

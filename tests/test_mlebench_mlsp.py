@@ -151,3 +151,13 @@ def test_mlsp_hides_whole_recordings_under_opaque_names_and_fresh_numbers(tmp_pa
     refit_sample = pd.read_csv(refit / "sample_submission.csv")
     assert len(refit_sample) == 19 * N_TEST
     assert set(refit_sample["Id"]) <= set(sample["Id"])  # the D_test pairs under the ids the agent saw
+
+
+def test_answers_that_miss_a_test_recording_are_refused(tmp_path: Path) -> None:
+    from evaluation.task import TaskError
+
+    mlsp(tmp_path)
+    answers = tmp_path / "data" / MLSP / "prepared" / "private" / "answers.csv"
+    pd.read_csv(answers).iloc[19:].to_csv(answers, index=False)
+    with pytest.raises(TaskError, match="does not hold exactly the 19 pairs of each fold-1 recording"):
+        hidden_consistent_evaluation(load(tmp_path, MLSP), SEED)

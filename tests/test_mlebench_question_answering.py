@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pytest
 
 from evaluation.layouts import hidden_consistent_evaluation
 from evaluation.mlebench import COVERED, NOT_YET, grade_on_answers
@@ -120,3 +121,15 @@ def test_question_answering_streams_examples_and_hides_their_annotations(tmp_pat
         and len(read(refit / "simplified-nq-test.jsonl")) == 30
     )
     assert not [p for p in refit.iterdir() if p.is_dir()]  # the sorting buckets are gone
+
+
+def test_a_line_that_is_not_json_is_named_with_its_number(tmp_path: Path) -> None:
+    from evaluation.task import TaskError
+
+    qa(tmp_path, n=40, n_test=10)
+    train = tmp_path / "data" / QA / "prepared" / "public" / "simplified-nq-train.jsonl"
+    lines = train.read_text().splitlines()
+    lines[3] = lines[3][:50]
+    train.write_text("\n".join(lines) + "\n")
+    with pytest.raises(TaskError, match=r"simplified-nq-train\.jsonl line 4 is not JSON"):
+        hidden_consistent_evaluation(load(tmp_path, QA), SEED)
