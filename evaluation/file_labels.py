@@ -75,7 +75,7 @@ class FileLabelsHCE(HiddenConsistentEvaluation):
             )
         super().__init__(task, split_seed, fractions)
 
-    def _read_rows(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def _read_rows(self, answers: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         spec = self.task.spec
         assert spec.file_labels is not None
         labels = spec.file_labels

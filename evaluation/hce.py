@@ -90,12 +90,14 @@ class HiddenConsistentEvaluation:
         self._start(task, split_seed, fractions)
         spec = task.spec
 
-        train, test_inputs = self._read_rows()
         answers = _read_text(task.answers_csv)
+        train, test_inputs = self._read_rows(answers)
         # A text repeated as the id of several labelled rows cannot be a hidden row (it would be two
         # answers under one id): those rows stay in D_train, all of them.
-        repeated = train[self._row_key].duplicated(keep=False) & spec.keep_ids
-        self._repeated_train, train = train[repeated], train[~repeated]
+        self._repeated_train = train.iloc[:0]
+        if spec.keep_ids:
+            repeated = train[self._row_key].duplicated(keep=False)
+            self._repeated_train, train = train[repeated], train[~repeated]
         self._check_inputs(train, test_inputs, answers)
         if hidden_split:
             self._split = saved_split(task, split_seed, fractions, lambda: self._new_split(train))
@@ -135,15 +137,14 @@ class HiddenConsistentEvaluation:
             self._opaque = opaque_ids(opaque_key(split_seed, task.answers_csv), rows)
         self._scorer: HCEScorer | None = None
 
-    def _read_rows(self) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """The labelled rows and the competition's test inputs, as text (a layout's adapter that builds
-        them from other files overrides this)."""
+    def _read_rows(self, answers: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The labelled rows and the competition's test inputs, as text, given the answers file's
+        table (a layout's adapter that builds them from other files overrides this)."""
         train = _read_text(self.task.train_csv)
         test_inputs = _read_text(self.task.test_csv)
         if self.task.test_is_sample:  # no test CSV: the test rows are the sample's ids, with no input
             test_inputs = test_inputs[[self._id]]
         if self._row_key != self._id:  # the test rows as the answers key them, with test.csv's columns
-            answers = _read_text(self.task.answers_csv)
             columns = [c for c in test_inputs.columns if c in answers.columns]
             test_inputs = answers[[*columns, *([self._row_key] if self._row_key not in columns else [])]]
         return train, test_inputs

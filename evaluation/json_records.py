@@ -53,7 +53,7 @@ def _label(value: object) -> str:
 class JsonRecordsHCE(HiddenConsistentEvaluation):
     """HCE whose labelled rows are the records of train_file, a JSON list."""
 
-    def _read_rows(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def _read_rows(self, answers: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         target = self._targets[0]
         train = _records(self.task.train_csv, self._id)
         test = _records(self.task.test_csv, self._id)

@@ -16,25 +16,11 @@ from sklearn.metrics import roc_auc_score
 
 from evaluation.hce import HiddenConsistentEvaluation
 from evaluation.layouts import hidden_consistent_evaluation
-from evaluation.mlebench import COVERED, NOT_YET, grade_on_answers, load_mlebench_task
-from evaluation.task import Task
+from evaluation.mlebench import COVERED, NOT_YET, grade_on_answers
 from tests.test_mlebench_medical import folders
-from tests.test_mlebench_presets import SEED, to_bytes
+from tests.test_mlebench_presets import SEED, load, to_bytes, write_config
 
 INSULTS = "detecting-insults-in-social-commentary"
-
-
-def write_config(repo: Path, competition: str, grader: str, answers: str) -> None:
-    config = repo / "mlebench" / "competitions" / competition
-    config.mkdir(parents=True)
-    (config / "config.yaml").write_text(
-        f"id: {competition}\ndataset:\n  answers: {competition}/prepared/private/{answers}\n"
-        f"grader:\n  name: {grader}\n"
-    )
-
-
-def load(tmp_path: Path, competition: str) -> Task:
-    return load_mlebench_task(tmp_path / "data", competition, tmp_path / "repo", tmp_path / "cache")
 
 
 def insults(tmp_path: Path, n_train: int = 240, n_test: int = 60) -> pd.DataFrame:

@@ -36,10 +36,15 @@ def lay_out(
     sample.to_csv(public / "sample_submission.csv", index=False)
     answers.to_csv(private / answers_name, index=False)
     (public / "description.md").write_text(f"# {competition}\n")
+    write_config(repo, competition, grader, answers_name)
+
+
+def write_config(repo: Path, competition: str, grader: str, answers: str) -> None:
+    """The competition's config.yaml in an mle-bench checkout: its answers file and grader."""
     config = repo / "mlebench" / "competitions" / competition
     config.mkdir(parents=True)
     (config / "config.yaml").write_text(
-        f"id: {competition}\ndataset:\n  answers: {competition}/prepared/private/{answers_name}\n"
+        f"id: {competition}\ndataset:\n  answers: {competition}/prepared/private/{answers}\n"
         f"grader:\n  name: {grader}\n"
     )
 
