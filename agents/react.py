@@ -248,7 +248,7 @@ async def run_episode(
             agent,
             exec_timeout_s,
             self_report,
-            card.id_column,
+            task_limits(card, agent),
         )
         if submitted is not None:
             trajectory.compactions = context.compactions
@@ -288,6 +288,14 @@ def _read_call(call: ChatCompletionMessageToolCallUnion) -> _Call:
         return _Call(call.id, call.function.name, raw, "{}", None)
 
 
+def task_limits(card: TaskCard, agent: AgentConfig) -> ToolLimits:
+    """What a tool call's limits take from the task (how validate_submission reads a submission), with
+    no timeout yet: each call sets its own."""
+    return ToolLimits(
+        0.0, agent.observation_chars, card.id_column, tuple(card.key_columns), card.accepts_empty
+    )
+
+
 async def _take_turn(
     completion: ChatCompletion,
     turn: int,
@@ -297,10 +305,11 @@ async def _take_turn(
     agent: AgentConfig,
     exec_timeout_s: float,
     self_report: bool,
-    id_column: str,
+    task: ToolLimits,
 ) -> tuple[str | None, Submission | None]:
     """Record the reply, run its tool calls; return the turn's error (None if a call worked) and
-    the submission if it submitted."""
+    the submission if it submitted. `task`: the tool limits that come from the task (`task_limits`),
+    each call's timeout set here."""
     if not completion.choices:
         error = "the policy returned no reply (empty choices)"
         trajectory.steps.append(Step(index=turn, error=error))
@@ -344,7 +353,7 @@ async def _take_turn(
             result = error_result(call.problem)
         else:
             timeout = max(_MIN_TOOL_TIMEOUT_S, min(exec_timeout_s, deadline - time.time()))
-            limits = ToolLimits(timeout, agent.observation_chars, id_column)
+            limits = task._replace(timeout_s=timeout)
             result = await call_tool(sandbox, call.name, call.arguments, limits, self_report)
             submitted = result.submitted
         seen = observation_with_limits(result.observation, agent.max_steps - turn - 1, deadline - time.time())

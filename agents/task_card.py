@@ -13,9 +13,15 @@ class TaskCard(BaseModel):
     id_column: str
     target_columns: list[str]
     data_dir: str
+    # Where the id repeats, the columns that key a submission row with it (uw-madison: class).
+    key_columns: list[str] = []
+    # Whether an empty target cell is an answer (an empty mask, no label), not a missing one.
+    accepts_empty: bool = False
     description: str = ""
 
     def yaml_block(self) -> str:
         """The card (without the description, which the prompt shows as prose) as a fenced YAML block."""
-        fields = self.model_dump(exclude={"description"})
+        # The last two only where they say something: most tasks have neither.
+        unset = [name for name in ("key_columns", "accepts_empty") if not getattr(self, name)]
+        fields = self.model_dump(exclude={"description", *unset})
         return f"```yaml\n{yaml.safe_dump(fields, sort_keys=False).rstrip()}\n```"

@@ -18,11 +18,15 @@ SAMPLE_SUBMISSIONS = ("sample_submission.csv", "sampleSubmission.csv", "sample_s
 
 class ToolLimits(NamedTuple):
     """The limits of one tool call: its wall time and the length of its observation; and the task's id
-    column, which validate_submission checks the ids by (None: the sample submission's first column)."""
+    column, which validate_submission checks the ids by (None: the sample submission's first column),
+    with the columns that key a row together with it where ids repeat (uw-madison: class), and whether
+    the metric takes an empty cell as an answer (an empty mask)."""
 
     timeout_s: float
     observation_chars: int
     id_column: str | None = None
+    key_columns: tuple[str, ...] = ()
+    accepts_empty: bool = False
 
 
 class Submission(NamedTuple):
@@ -91,7 +95,7 @@ async def _validate_submission(sandbox: Sandbox, args: dict[str, Any], limits: T
     # should not wait for.
     import pandas as pd
 
-    from evaluation.submission import SubmissionError, read_submission
+    from evaluation.submission import SubmissionError, read_submission, row_keys
 
     found = await _read_sample(sandbox)
     if isinstance(found, ToolResult):
@@ -102,19 +106,24 @@ async def _validate_submission(sandbox: Sandbox, args: dict[str, Any], limits: T
         # The task's id column (insults keys its rows by the comment, its last column).
         named = limits.id_column
         id_column = named if named is not None and named in text.columns else str(text.columns[0])
-        sample = pd.read_csv(io.BytesIO(data_bytes), dtype={id_column: str})
+        keys = [c for c in limits.key_columns if c in text.columns]
+        sample = pd.read_csv(io.BytesIO(data_bytes), dtype=dict.fromkeys([id_column, *keys], str))
     except ValueError as e:
         return error_result(f"the task's {name} is not a readable CSV to check against: {e}")
     # Predicted columns: the others that the sample fills in every row (insults' Date, copied from the
     # test inputs, may be empty).
-    targets = [str(c) for c in text.columns if c != id_column and (text[c] != "").all()]
+    targets = [str(c) for c in text.columns if c not in (id_column, *keys) and (text[c] != "").all()]
+    expected = set(row_keys(sample, id_column, keys).tolist())
     try:
-        table = read_submission(data, sample, id_column, targets, set(sample[id_column].astype(str)))
+        table = read_submission(
+            data, sample, id_column, targets, expected, accepts_empty=limits.accepts_empty, key_columns=keys
+        )
     except SubmissionError as e:
         return ToolResult(f"{path} is not a valid submission: {e}")
+    once = "every id once" if not keys else f"every ({', '.join([id_column, *keys])}) once"
     return ToolResult(
         f"{path} has the format of {name}: {len(table)} rows, columns "
-        f"{', '.join(map(str, table.columns))}, every id once, no missing values. (Format only: no score.)"
+        f"{', '.join(map(str, table.columns))}, {once}, no missing values. (Format only: no score.)"
     )
 
 

@@ -229,6 +229,7 @@ class HiddenConsistentEvaluation:
             "lower_is_better": self.task.lower_is_better,
             "id_column": spec.id_column,
             "target_columns": list(spec.target_columns),
+            "key_columns": list(spec.key_columns),
         }
 
     def _public_test(self) -> pd.DataFrame:

@@ -4,6 +4,7 @@ from evaluation.billion_words import BillionWordHCE
 from evaluation.covid_vaccine import CovidVaccineHCE
 from evaluation.denoising import DenoisingHCE
 from evaluation.file_labels import FileLabelsHCE
+from evaluation.gi_tract import GiTractHCE
 from evaluation.hce import HiddenConsistentEvaluation
 from evaluation.hubmap import HubmapHCE
 from evaluation.json_records import JsonRecordsHCE
@@ -25,6 +26,7 @@ LAYOUTS: dict[str, type[HiddenConsistentEvaluation]] = {
     "mlsp-2013-birds": MlspBirdsHCE,
     "question-answering": QuestionAnsweringHCE,
     "text-normalization": TextNormalizationHCE,
+    "uw-madison-gi-tract": GiTractHCE,
 }
 
 

@@ -19,6 +19,8 @@ _MISSING = frozenset(
     | {"NA", "NULL", "NaN", "None", "n/a", "nan", "null"}
 )
 _MISSING_ARROW = pa.array(sorted(_MISSING))
+# Joins the cells of a row's key columns into one key string (a character no id or class name holds).
+KEY_SEPARATOR = "\x1f"
 
 
 class SubmissionError(Exception):
@@ -26,7 +28,7 @@ class SubmissionError(Exception):
 
 
 def _examples(values: list[str]) -> str:
-    shown = ", ".join(repr(v) for v in sorted(values)[:_EXAMPLES])
+    shown = ", ".join(repr(v.replace(KEY_SEPARATOR, " / ")) for v in sorted(values)[:_EXAMPLES])
     return f"{shown}, ..." if len(values) > _EXAMPLES else shown
 
 
@@ -54,6 +56,15 @@ class ExpectedIds:
         return set(self.array.to_pylist())
 
 
+def row_keys(table: pd.DataFrame, id_column: str, key_columns: Sequence[str] = ()) -> pd.Series:
+    """What keys each row: its id, or, where the id repeats (uw-madison: a slice's id once per organ
+    class), the id and the `key_columns` joined by KEY_SEPARATOR."""
+    keys = table[id_column].astype(str)
+    for column in key_columns:
+        keys = keys + KEY_SEPARATOR + table[column].astype(str)
+    return keys
+
+
 def read_submission(
     data: bytes,
     sample: pd.DataFrame,
@@ -62,15 +73,19 @@ def read_submission(
     expected_ids: Collection[str] | ExpectedIds | None,
     max_bytes: int = DEFAULT_MAX_BYTES,
     accepts_empty: bool = False,
+    key_columns: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Parse and check a submission against the sample submission's columns and the expected ids.
 
     Returns the rows with the sample's columns in its order, ids as strings, and the target columns
     that are numeric in the sample as floats. Raises SubmissionError with one reason otherwise.
     `accepts_empty`: an empty text cell is an answer (the metric's empty span or label set), kept as "".
+    `key_columns`: where ids repeat, the columns that key a row with the id (`row_keys`); the expected
+    ids are then such keys.
     """
     expected = None if expected_ids is None else _as_expected(expected_ids)
-    return _read(data, sample, id_column, target_columns, expected, max_bytes, accepts_empty)[0]
+    keys = tuple(key_columns)
+    return _read(data, sample, id_column, target_columns, expected, max_bytes, accepts_empty, keys)[0]
 
 
 def locate_submission(
@@ -81,10 +96,16 @@ def locate_submission(
     expected: ExpectedIds,
     max_bytes: int = DEFAULT_MAX_BYTES,
     accepts_empty: bool = False,
+    key_columns: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """`read_submission`, and each row's position in `expected` (the ids are exactly those, each once)."""
-    table, positions = _read(data, sample, id_column, target_columns, expected, max_bytes, accepts_empty)
-    return table, expected.positions(table[id_column]) if positions is None else positions
+    keys = tuple(key_columns)
+    table, positions = _read(
+        data, sample, id_column, target_columns, expected, max_bytes, accepts_empty, keys
+    )
+    if positions is None:
+        positions = expected.positions(row_keys(table, id_column, keys))
+    return table, positions
 
 
 def _as_expected(ids: Collection[str] | ExpectedIds) -> ExpectedIds:
@@ -99,6 +120,7 @@ def _read(
     expected: ExpectedIds | None,
     max_bytes: int,
     accepts_empty: bool = False,
+    key_columns: tuple[str, ...] = (),
 ) -> tuple[pd.DataFrame, np.ndarray | None]:
     if len(data) > max_bytes:
         raise SubmissionError(
@@ -106,14 +128,15 @@ def _read(
             f"columns of sample_submission.csv"
         )
     numeric = {c: pd.api.types.is_numeric_dtype(sample[c]) for c in target_columns}
-    fast = _read_well_formed(data, list(sample.columns), id_column, numeric, expected)
+    fast = _read_well_formed(data, list(sample.columns), id_column, numeric, expected, key_columns)
     if fast is not None:
         return fast
     # Something is wrong or unusual: the careful reader finds it and names it.
     table = _parse(data)
     _check_columns(table, list(sample.columns))
-    ids = table[id_column]
-    _check_ids(ids, None if expected is None else expected.as_set(), id_column)
+    _check_blank(table[id_column], id_column)
+    keys = row_keys(table, id_column, key_columns)
+    _check_ids(keys, None if expected is None else expected.as_set(), id_column, key_columns)
     for column in target_columns:
         table[column] = _check_values(
             table[column], column, numeric[column], accepts_empty and not numeric[column]
@@ -122,7 +145,12 @@ def _read(
 
 
 def _read_well_formed(
-    data: bytes, columns: list[str], id_column: str, numeric: dict[str, bool], expected: ExpectedIds | None
+    data: bytes,
+    columns: list[str],
+    id_column: str,
+    numeric: dict[str, bool],
+    expected: ExpectedIds | None,
+    key_columns: tuple[str, ...] = (),
 ) -> tuple[pd.DataFrame, np.ndarray | None] | None:
     """The checked table of a submission with no problem at all, read by Arrow's columnar CSV reader
     (a 1,000,000-row file in about a second), with each row's position in `expected`; None at the
@@ -156,6 +184,10 @@ def _read_well_formed(
     ids = arrow.column(id_column)
     if pc.any(pc.equal(pc.utf8_trim_whitespace(ids), "")).as_py():
         return None
+    if key_columns:
+        if any(numeric.get(c) for c in key_columns):
+            return None
+        ids = pc.binary_join_element_wise(ids, *(arrow.column(c) for c in key_columns), KEY_SEPARATOR)
     positions = None
     if expected is None:
         if pc.count_distinct(ids).as_py() != len(ids):
@@ -210,15 +242,23 @@ def _check_columns(table: pd.DataFrame, expected: list[str]) -> None:
         )
 
 
-def _check_ids(ids: pd.Series, expected: set[str] | None, id_column: str) -> None:
+def _check_blank(ids: pd.Series, id_column: str) -> None:
     blank = ids.str.strip() == ""
     if blank.any():
         raise SubmissionError(f"submission has {_count(int(blank.sum()), 'row')} with an empty {id_column!r}")
+
+
+def _check_ids(
+    ids: pd.Series, expected: set[str] | None, id_column: str, key_columns: tuple[str, ...] = ()
+) -> None:
+    """`ids`: each row's key (`row_keys`), unique and, when `expected` is given, exactly those."""
+    where = repr(id_column) if not key_columns else " and ".join(map(repr, (id_column, *key_columns)))
+    noun = "id" if not key_columns else "key"
     duplicated = ids[ids.duplicated()]
     if len(duplicated):
         raise SubmissionError(
-            f"submission has {_count(len(duplicated), 'duplicate id')} in {id_column!r} (e.g. "
-            f"{_examples(list(set(duplicated)))}); write exactly one row per test id"
+            f"submission has {_count(len(duplicated), 'duplicate ' + noun)} in {where} (e.g. "
+            f"{_examples(list(set(duplicated)))}); write exactly one row per test {noun}"
         )
     if expected is None:
         return
@@ -227,14 +267,14 @@ def _check_ids(ids: pd.Series, expected: set[str] | None, id_column: str) -> Non
     missing = list(expected - given)
     if missing:
         raise SubmissionError(
-            f"submission is missing {_count(len(missing), 'id')} of test.csv (e.g. {_examples(missing)}); "
+            f"submission is missing {_count(len(missing), noun)} of test.csv (e.g. {_examples(missing)}); "
             f"predict every row of test.csv"
         )
     extra = list(given - expected)
     if extra:
         raise SubmissionError(
-            f"submission has {_count(len(extra), 'unknown id')} not in test.csv (e.g. {_examples(extra)}); "
-            f"use the {id_column!r} values of test.csv unchanged"
+            f"submission has {_count(len(extra), 'unknown ' + noun)} not in test.csv "
+            f"(e.g. {_examples(extra)}); use the {where} values of test.csv unchanged"
         )
 
 

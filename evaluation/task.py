@@ -107,6 +107,9 @@ class TaskSpec(BaseModel):
     # the key the grader matches on): hidden rows keep their ids, and a text repeated in train_file
     # stays in D_train with each of its rows.
     keep_ids: bool = False
+    # Columns that key a submission row together with the id column, where the id repeats
+    # (uw-madison-gi-tract-image-segmentation: one row per slice id and organ `class`).
+    key_columns: list[str] = []
 
     @property
     def hidden_columns(self) -> list[str]:

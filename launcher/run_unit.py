@@ -26,6 +26,7 @@ from actors.worker import ExperimentWorkerActor
 from agents.task_card import TaskCard
 from evaluation.bundled import hide_bundled_data
 from evaluation.leaderboard import Leaderboard
+from evaluation.metrics import get_metric
 from evaluation.refit import RefitResult
 from evaluation.selection import SplitCheck
 from evaluation.self_reported import SELF_REPORTED
@@ -141,6 +142,8 @@ def _start_actors(
         lower_is_better=task.lower_is_better,
         id_column=task.spec.id_column,
         target_columns=task.spec.target_columns,
+        key_columns=task.spec.key_columns,
+        accepts_empty=get_metric(task.spec.metric).accepts_empty,
         data_dir=data_dir_seen_by_agent(box, rd.public_dir),
         description=(rd.public_dir / "description.md").read_text(),
     )

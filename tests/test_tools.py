@@ -160,6 +160,35 @@ def test_validate_submission_finds_a_sample_keyed_by_its_last_column(
     assert verdict in result.observation, result.observation
 
 
+@pytest.mark.parametrize(
+    ("content", "verdict"),
+    [
+        (
+            "id,class,predicted\ns1,bowel,1 2\ns1,stomach,\ns2,bowel,\ns2,stomach,3 1\n",
+            "every (id, class) once",
+        ),
+        ("id,class,predicted\ns1,bowel,1 2\ns1,bowel,\ns2,bowel,\ns2,stomach,3 1\n", "duplicate key"),
+        ("id,class,predicted\ns1,bowel,1 2\ns1,liver,\ns2,bowel,\ns2,stomach,3 1\n", "is missing 1 key"),
+    ],
+)
+def test_validate_submission_keys_rows_by_id_and_class_and_takes_empty_masks(
+    tmp_path: Path, content: str, verdict: str
+) -> None:
+    # uw-madison: a row per slice id and organ class, an empty RLE (no organ) a valid answer.
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "sample_submission.csv").write_text(
+        "id,class,predicted\ns1,bowel,1 1\ns1,stomach,1 1\ns2,bowel,1 1\ns2,stomach,1 1\n"
+    )
+    box = BwrapSandbox(tmp_path / "ws", data, kill_grace_s=0.5)
+    with asyncio.Runner() as runner:
+        runner.run(box.write_file("submission.csv", content))
+        limits = ToolLimits(20, 4000, id_column="id", key_columns=("class",), accepts_empty=True)
+        result = runner.run(call_tool(box, "validate_submission", {}, limits))
+        runner.run(box.close())
+    assert verdict in result.observation, result.observation
+
+
 def test_a_timeout_is_shown_in_the_observation(sandbox: BwrapSandbox) -> None:
     result = call(sandbox, "bash", {"command": "sleep 30"}, ToolLimits(timeout_s=1, observation_chars=4000))
     assert result.observation.startswith("[exit 130, timed out,")
