@@ -146,18 +146,23 @@ def test_validate_submission_finds_a_sample_keyed_by_its_last_column(
     # detecting-insults: the sample is sample_submission_null.csv, keyed by the comment (its last
     # column, the task card's id_column), with a Date column copied from the test inputs that may be
     # empty.
+    sample = 'Insult,Date,Comment\n0,,"you fool"\n0,2012,"nice, thanks"\n'
+    limits = ToolLimits(timeout_s=20, observation_chars=4000, id_column="Comment")
+    observation = validate(tmp_path, "sample_submission_null.csv", sample, content, limits)
+    assert verdict in observation, observation
+
+
+def validate(tmp_path: Path, sample_name: str, sample: str, content: str, limits: ToolLimits) -> str:
+    """validate_submission's observation on `content`, in a sandbox whose task has only that sample."""
     data = tmp_path / "data"
     data.mkdir()
-    (data / "sample_submission_null.csv").write_text(
-        'Insult,Date,Comment\n0,,"you fool"\n0,2012,"nice, thanks"\n'
-    )
+    (data / sample_name).write_text(sample)
     box = BwrapSandbox(tmp_path / "ws", data, kill_grace_s=0.5)
     with asyncio.Runner() as runner:
         runner.run(box.write_file("submission.csv", content))
-        limits = ToolLimits(timeout_s=20, observation_chars=4000, id_column="Comment")
         result = runner.run(call_tool(box, "validate_submission", {}, limits))
         runner.run(box.close())
-    assert verdict in result.observation, result.observation
+    return result.observation
 
 
 @pytest.mark.parametrize(
@@ -175,18 +180,10 @@ def test_validate_submission_keys_rows_by_id_and_class_and_takes_empty_masks(
     tmp_path: Path, content: str, verdict: str
 ) -> None:
     # uw-madison: a row per slice id and organ class, an empty RLE (no organ) a valid answer.
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "sample_submission.csv").write_text(
-        "id,class,predicted\ns1,bowel,1 1\ns1,stomach,1 1\ns2,bowel,1 1\ns2,stomach,1 1\n"
-    )
-    box = BwrapSandbox(tmp_path / "ws", data, kill_grace_s=0.5)
-    with asyncio.Runner() as runner:
-        runner.run(box.write_file("submission.csv", content))
-        limits = ToolLimits(20, 4000, id_column="id", key_columns=("class",), accepts_empty=True)
-        result = runner.run(call_tool(box, "validate_submission", {}, limits))
-        runner.run(box.close())
-    assert verdict in result.observation, result.observation
+    sample = "id,class,predicted\ns1,bowel,1 1\ns1,stomach,1 1\ns2,bowel,1 1\ns2,stomach,1 1\n"
+    limits = ToolLimits(20, 4000, id_column="id", key_columns=("class",), accepts_empty=True)
+    observation = validate(tmp_path, "sample_submission.csv", sample, content, limits)
+    assert verdict in observation, observation
 
 
 def test_a_timeout_is_shown_in_the_observation(sandbox: BwrapSandbox) -> None:
