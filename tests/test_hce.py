@@ -259,6 +259,7 @@ def test_card(hce: HiddenConsistentEvaluation) -> None:
         "lower_is_better": False,
         "id_column": "id",
         "target_columns": ["y"],
+        "key_columns": [],
     }
 
 
