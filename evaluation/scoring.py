@@ -10,7 +10,7 @@ import pandas as pd
 from evaluation.grading import grade_with_se
 from evaluation.metrics import Metric
 from evaluation.scores import Scores
-from evaluation.submission import KEY_SEPARATOR, ExpectedIds, SubmissionError, locate_submission
+from evaluation.submission import ExpectedIds, SubmissionError, locate_submission, row_keys
 from evaluation.task import TaskSpec
 
 SCORED_SPLITS = ("search", "val", "test")
@@ -41,11 +41,9 @@ class HCEScorer:
         row_of: list[np.ndarray] = []
         for code, name in enumerate(SCORED_SPLITS):
             originals = self._answers[name][self._id].tolist()
-            hidden = [opaque[(name, row_id)] for row_id in originals]
-            for column in spec.key_columns:  # a row is keyed by its opaque id and these cells (uw-madison)
-                cells = self._answers[name][column].astype(str).tolist()
-                hidden = [h + KEY_SEPARATOR + c for h, c in zip(hidden, cells, strict=True)]
-            ids.extend(hidden)
+            # A row is keyed by its opaque id (and, uw-madison, its key columns' cells).
+            hidden = self._answers[name].assign(**{self._id: [opaque[(name, i)] for i in originals]})
+            ids.extend(row_keys(hidden, self._id, spec.key_columns).tolist())
             split_of.append(np.full(len(originals), code, dtype=np.int8))
             row_of.append(np.arange(len(originals), dtype=np.intp))
         self._expected = ExpectedIds(ids)
