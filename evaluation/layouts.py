@@ -9,6 +9,7 @@ from evaluation.hce import HiddenConsistentEvaluation
 from evaluation.hubmap import HubmapHCE
 from evaluation.json_records import JsonRecordsHCE
 from evaluation.mlsp_birds import MlspBirdsHCE
+from evaluation.nfl_contact import NflContactHCE
 from evaluation.osic_fibrosis import OsicFibrosisHCE
 from evaluation.question_answering import QuestionAnsweringHCE
 from evaluation.task import Task, TaskError
@@ -24,6 +25,7 @@ LAYOUTS: dict[str, type[HiddenConsistentEvaluation]] = {
     "hubmap-kidney-segmentation": HubmapHCE,
     "json-records": JsonRecordsHCE,
     "mlsp-2013-birds": MlspBirdsHCE,
+    "nfl-contact": NflContactHCE,
     "question-answering": QuestionAnsweringHCE,
     "text-normalization": TextNormalizationHCE,
     "uw-madison-gi-tract": GiTractHCE,

@@ -223,9 +223,16 @@ def pearson_correlation(answers: pd.DataFrame, submission: pd.DataFrame, target_
 
 
 def matthews_correlation(answers: pd.DataFrame, submission: pd.DataFrame, target_columns: list[str]) -> float:
-    """Matthews correlation coefficient of 0/1 labels over all target cells (0 when undefined)."""
+    """Matthews correlation coefficient of 0/1 labels over all target cells (0 when undefined); a
+    prediction other than 0 or 1 (a probability) is an error, as in sklearn's, which mle-bench calls."""
     truth = _floats(answers, target_columns).ravel() == 1
-    guess = _floats(submission, target_columns).ravel() == 1
+    predicted = _floats(submission, target_columns).ravel()
+    odd = ~np.isin(predicted, (0.0, 1.0))
+    if odd.any():
+        raise ValueError(
+            f"predictions must be 0 or 1 (labels, not probabilities), got {float(predicted[odd][0])!r}"
+        )
+    guess = predicted == 1
     tp = float(np.sum(truth & guess))
     tn = float(np.sum(~truth & ~guess))
     fp = float(np.sum(~truth & guess))

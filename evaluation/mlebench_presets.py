@@ -85,6 +85,9 @@ COVERED = {
     "uw-madison-gi-tract-image-segmentation": "0.4 x Dice + 0.6 x (1 - 3-D Hausdorff per case-day) of "
     "the RLE masks, rows keyed by (id, class); cases kept whole, hidden ones under opaque case numbers "
     "(evaluation/gi_tract.py)",
+    "nfl-player-contact-detection": "Matthews correlation of the 0/1 contacts; plays kept whole, hidden "
+    "ones under opaque game keys in the contact ids, the tracking, helmet and video tables and the "
+    "videos' names (evaluation/nfl_contact.py)",
     "jigsaw-unintended-bias-in-toxicity-classification": "overall and per-identity bias ROC AUCs of "
     "`prediction` against the answers' toxicity (train.csv's target) and identity columns",
 }
@@ -327,6 +330,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         "target_columns": ["predicted"],
         "key_columns": ["class"],
     },
+    # Contacts per play and step, the test rows in the sample only (evaluation/nfl_contact.py).
+    "nfl-player-contact-detection": {
+        "layout": "nfl-contact",
+        "train_file": "train_labels.csv",
+        "test_file": "sample_submission.csv",
+    },
     "dog-breed-identification": {
         "train_file": "labels.csv",
         "label_column": "breed",
@@ -342,5 +351,4 @@ NOT_YET = {
     "smartphone-decimeter-2022": "the inputs are raw GNSS logs with labels in one file per trip",
     "h-and-m-personalized-fashion-recommendations": "it predicts each customer's future purchases from "
     "transaction logs, not a label per row",
-    "nfl-player-contact-detection": "the test rows exist only as combined contact ids over tracking files",
 }

@@ -231,6 +231,8 @@ def test_pearson_mcc_and_kl_match_scipy_and_sklearn() -> None:
     assert score("matthews-correlation-coefficient", labels, predicted) == pytest.approx(
         matthews_corrcoef(labels, predicted)
     )
+    with pytest.raises(ValueError, match="must be 0 or 1"):  # sklearn refuses probabilities too
+        score("matthews-correlation-coefficient", [0, 1], [0.2, 0.7])
     p, q = RNG.dirichlet(np.ones(6), 50), RNG.dirichlet(np.ones(6), 50)
     cols = [f"c{i}" for i in range(6)]
     assert score("kl-divergence", p, q, cols) == pytest.approx(rel_entr(p, q).sum(axis=1).mean())
