@@ -5,6 +5,7 @@ from evaluation.covid_vaccine import CovidVaccineHCE
 from evaluation.denoising import DenoisingHCE
 from evaluation.file_labels import FileLabelsHCE
 from evaluation.gi_tract import GiTractHCE
+from evaluation.gnss_trips import GnssTripsHCE
 from evaluation.hce import HiddenConsistentEvaluation
 from evaluation.hubmap import HubmapHCE
 from evaluation.json_records import JsonRecordsHCE
@@ -22,6 +23,7 @@ LAYOUTS: dict[str, type[HiddenConsistentEvaluation]] = {
     "billion-word-imputation": BillionWordHCE,
     "denoising-dirty-documents": DenoisingHCE,
     "file-labels": FileLabelsHCE,
+    "gnss-trips": GnssTripsHCE,
     "hubmap-kidney-segmentation": HubmapHCE,
     "json-records": JsonRecordsHCE,
     "mlsp-2013-birds": MlspBirdsHCE,

@@ -88,6 +88,9 @@ COVERED = {
     "nfl-player-contact-detection": "Matthews correlation of the 0/1 contacts; plays kept whole, hidden "
     "ones under opaque game keys in the contact ids, the tracking, helmet and video tables and the "
     "videos' names (evaluation/nfl_contact.py)",
+    "smartphone-decimeter-2022": "mean over trips of the 50th and 95th percentile haversine errors, rows "
+    "keyed by (tripId, UnixTimeMillis); dates of drives kept whole, hidden trips without their reference "
+    "positions (ground_truth.csv, span_log.nmea) (evaluation/gnss_trips.py)",
     "jigsaw-unintended-bias-in-toxicity-classification": "overall and per-identity bias ROC AUCs of "
     "`prediction` against the answers' toxicity (train.csv's target) and identity columns",
 }
@@ -336,6 +339,15 @@ PRESETS: dict[str, dict[str, Any]] = {
         "train_file": "train_labels.csv",
         "test_file": "sample_submission.csv",
     },
+    # A folder per trip of GNSS and IMU logs, positions per epoch (evaluation/gnss_trips.py).
+    "smartphone-decimeter-2022": {
+        "layout": "gnss-trips",
+        "train_file": "train",
+        "test_file": "test",
+        "id_column": "tripId",
+        "target_columns": ["LatitudeDegrees", "LongitudeDegrees"],
+        "key_columns": ["UnixTimeMillis"],
+    },
     "dog-breed-identification": {
         "train_file": "labels.csv",
         "label_column": "breed",
@@ -348,7 +360,6 @@ PRESETS: dict[str, dict[str, Any]] = {
 # prepare.py and grade.py).
 NOT_YET = {
     "multi-modal-gesture-recognition": "the inputs are video and audio archives; the output a sequence",
-    "smartphone-decimeter-2022": "the inputs are raw GNSS logs with labels in one file per trip",
     "h-and-m-personalized-fashion-recommendations": "it predicts each customer's future purchases from "
     "transaction logs, not a label per row",
 }

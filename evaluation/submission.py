@@ -265,16 +265,24 @@ def _check_ids(
     # tolist() first: iterating an Arrow-backed string column item by item is three times slower.
     given = set(ids.tolist())
     missing = list(expected - given)
+    extra = list(given - expected)
+    # The test rows are test.csv's, or the sample submission's where a task has no test.csv (nfl).
+    unchanged = f"use the {where} values of the test rows (test.csv, else sample_submission.csv) unchanged"
+    if missing and extra:  # rows rewritten rather than dropped (1591802000442 written as 1591802000442.0)
+        raise SubmissionError(
+            f"submission is missing {_count(len(missing), noun)} of the test rows "
+            f"(e.g. {_examples(missing)}) and has {_count(len(extra), 'unknown ' + noun)} "
+            f"(e.g. {_examples(extra)}); {unchanged}"
+        )
     if missing:
         raise SubmissionError(
-            f"submission is missing {_count(len(missing), noun)} of test.csv (e.g. {_examples(missing)}); "
-            f"predict every row of test.csv"
+            f"submission is missing {_count(len(missing), noun)} of the test rows "
+            f"(e.g. {_examples(missing)}); predict every test row (test.csv, else sample_submission.csv)"
         )
-    extra = list(given - expected)
     if extra:
         raise SubmissionError(
-            f"submission has {_count(len(extra), 'unknown ' + noun)} not in test.csv "
-            f"(e.g. {_examples(extra)}); use the {where} values of test.csv unchanged"
+            f"submission has {_count(len(extra), 'unknown ' + noun)} not among the test rows "
+            f"(e.g. {_examples(extra)}); {unchanged}"
         )
 
 
