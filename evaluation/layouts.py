@@ -4,6 +4,7 @@ from evaluation.billion_words import BillionWordHCE
 from evaluation.covid_vaccine import CovidVaccineHCE
 from evaluation.denoising import DenoisingHCE
 from evaluation.file_labels import FileLabelsHCE
+from evaluation.gesture_archives import GestureArchivesHCE
 from evaluation.gi_tract import GiTractHCE
 from evaluation.gnss_trips import GnssTripsHCE
 from evaluation.hce import HiddenConsistentEvaluation
@@ -23,6 +24,7 @@ LAYOUTS: dict[str, type[HiddenConsistentEvaluation]] = {
     "billion-word-imputation": BillionWordHCE,
     "denoising-dirty-documents": DenoisingHCE,
     "file-labels": FileLabelsHCE,
+    "gesture-archives": GestureArchivesHCE,
     "gnss-trips": GnssTripsHCE,
     "hubmap-kidney-segmentation": HubmapHCE,
     "json-records": JsonRecordsHCE,

@@ -91,6 +91,9 @@ COVERED = {
     "smartphone-decimeter-2022": "mean over trips of the 50th and 95th percentile haversine errors, rows "
     "keyed by (tripId, UnixTimeMillis); dates of drives kept whole, hidden trips without their reference "
     "positions (ground_truth.csv, span_log.nmea) (evaluation/gnss_trips.py)",
+    "multi-modal-gesture-recognition": "the sum of the gesture sequences' edit distances over the number "
+    "of true gestures; hidden samples renamed in test.tar.gz with their _data.mat's Labels emptied "
+    "(evaluation/gesture_archives.py)",
     "jigsaw-unintended-bias-in-toxicity-classification": "overall and per-identity bias ROC AUCs of "
     "`prediction` against the answers' toxicity (train.csv's target) and identity columns",
 }
@@ -348,6 +351,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         "target_columns": ["LatitudeDegrees", "LongitudeDegrees"],
         "key_columns": ["UnixTimeMillis"],
     },
+    # Kinect recordings, a zip each in .tar.gz archives, a gesture sequence per sample
+    # (evaluation/gesture_archives.py).
+    "multi-modal-gesture-recognition": {
+        "layout": "gesture-archives",
+        "train_file": "training.csv",
+        "sample_file": "randomPredictions.csv",
+        "target_columns": ["Sequence"],
+    },
     "dog-breed-identification": {
         "train_file": "labels.csv",
         "label_column": "breed",
@@ -359,7 +370,6 @@ PRESETS: dict[str, dict[str, Any]] = {
 # Why the other competitions of MLE-bench-30 and Lite are not covered yet (read off mle-bench's
 # prepare.py and grade.py).
 NOT_YET = {
-    "multi-modal-gesture-recognition": "the inputs are video and audio archives; the output a sequence",
     "h-and-m-personalized-fashion-recommendations": "it predicts each customer's future purchases from "
     "transaction logs, not a label per row",
 }
