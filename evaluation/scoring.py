@@ -27,31 +27,45 @@ class HCEScorer:
         answers: dict[str, pd.DataFrame],
         opaque: dict[tuple[str, str], str],
         groups: dict[str, np.ndarray | None] | None = None,
+        required: list[str] | None = None,
     ) -> None:
         """`answers[split]` in the split's row order; `opaque[(split, original id)]` the agent's id;
-        `groups[split]` the group of each of its rows, for grouped tasks (whole groups are resampled)."""
+        `groups[split]` the group of each of its rows, for grouped tasks (whole groups are resampled).
+
+        A submission holds exactly the rows of the three splits' answers, each once; or, where
+        `required` is given (h-and-m: every customer, scored or not), exactly those keys, of which
+        each split's answers score some, the same row possibly in two splits."""
         self.spec = spec
         self.metric = metric  # module-level functions only, so that it pickles
         self._id = spec.id_column
         self._sample = sample.iloc[:0]  # the column types are what is needed, not the rows
         self._answers = {name: answers[name].reset_index(drop=True) for name in SCORED_SPLITS}
         self._groups = {name: (groups or {}).get(name) for name in SCORED_SPLITS}
-        ids: list[str] = []
-        split_of: list[np.ndarray] = []
-        row_of: list[np.ndarray] = []
-        for code, name in enumerate(SCORED_SPLITS):
+        keys: dict[str, list[str]] = {}
+        for name in SCORED_SPLITS:
             originals = self._answers[name][self._id].tolist()
             # A row is keyed by its opaque id (and, uw-madison, its key columns' cells).
             hidden = self._answers[name].assign(**{self._id: [opaque[(name, i)] for i in originals]})
-            ids.extend(row_keys(hidden, self._id, spec.key_columns).tolist())
-            split_of.append(np.full(len(originals), code, dtype=np.int8))
-            row_of.append(np.arange(len(originals), dtype=np.intp))
-        self._expected = ExpectedIds(ids)
-        self._split_of = np.concatenate(split_of)
-        self._row_of = np.concatenate(row_of)
-        # A refit's submission (evaluation/refit.py) predicts the D_test rows alone, under the same ids.
-        n_test = len(self._answers["test"])
-        self._refit_expected = ExpectedIds(ids[len(ids) - n_test :])
+            keys[name] = row_keys(hidden, self._id, spec.key_columns).tolist()
+        # `_index[split][k]`: the position of answer k's key among the expected keys.
+        self._index: dict[str, np.ndarray] = {}
+        if required is None:
+            self._expected = ExpectedIds([key for name in SCORED_SPLITS for key in keys[name]])
+            start = 0
+            for name in SCORED_SPLITS:
+                self._index[name] = np.arange(start, start + len(keys[name]), dtype=np.intp)
+                start += len(keys[name])
+            # A refit's submission (evaluation/refit.py) predicts the D_test rows alone, under the same ids.
+            self._refit_expected = ExpectedIds(keys["test"])
+            self._refit_index = np.arange(len(keys["test"]), dtype=np.intp)
+        else:
+            self._expected = ExpectedIds(required)
+            for name in SCORED_SPLITS:
+                found = self._expected.positions(pd.Series(keys[name], dtype=object))
+                if (found < 0).any():
+                    raise ValueError(f"the {name} answers hold a key that the required rows lack")
+                self._index[name] = found
+            self._refit_expected, self._refit_index = self._expected, self._index["test"]
 
     def _read(self, submission: bytes, expected: ExpectedIds) -> tuple[pd.DataFrame, np.ndarray] | Scores:
         """The parsed table and each expected id's row in it, or an invalid score saying why."""
@@ -98,17 +112,15 @@ class HCEScorer:
         if isinstance(read, Scores):
             return read
         table, positions = read
-        # The ids are exactly the expected ones, each once (checked): `positions` is a permutation.
-        split_of, row_of = self._split_of[positions], self._row_of[positions]
+        # The keys are exactly the expected ones, each once (checked): `positions` is a permutation.
+        row_of = np.empty(len(positions), dtype=np.intp)
+        row_of[positions] = np.arange(len(positions))
         graded: dict[str, tuple[float | None, float | None]] = dict.fromkeys(SCORED_SPLITS, (None, None))
         aligned: dict[str, pd.DataFrame] = {}
-        for code, name in enumerate(SCORED_SPLITS):
+        for name in SCORED_SPLITS:
             if self._answers[name].empty:  # hce.enabled=false: no D_search, no D_val, nothing to grade there
                 continue
-            mine = np.flatnonzero(split_of == code)
-            order = np.empty(len(self._answers[name]), dtype=np.intp)
-            order[row_of[mine]] = mine
-            aligned[name] = self._aligned(table, order, name)
+            aligned[name] = self._aligned(table, row_of[self._index[name]], name)
             result = self._grade(name, self._answers[name], aligned[name], self._groups[name])
             if isinstance(result, Scores):
                 return result
@@ -139,14 +151,15 @@ class HCEScorer:
         return (None, None) if isinstance(result, Scores) else result
 
     def score_refit(self, submission: bytes) -> Scores:
-        """The D_test score (and SE) of a refit's submission, which predicts the D_test rows only."""
+        """The D_test score (and SE) of a refit's submission, which predicts the D_test rows only (or
+        the required rows, where the task has them)."""
         read = self._read(submission, self._refit_expected)
         if isinstance(read, Scores):
             return read
         table, positions = read
-        order = np.empty(len(positions), dtype=np.intp)
-        order[positions] = np.arange(len(positions))  # positions[table row] = answer row: inverted
-        aligned = self._aligned(table, order, "test")
+        row_of = np.empty(len(positions), dtype=np.intp)
+        row_of[positions] = np.arange(len(positions))  # positions[table row] = expected key: inverted
+        aligned = self._aligned(table, row_of[self._refit_index], "test")
         result = self._grade("test", self._answers["test"], aligned, self._groups["test"])
         if isinstance(result, Scores):
             return result
