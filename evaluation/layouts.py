@@ -13,6 +13,7 @@ from evaluation.json_records import JsonRecordsHCE
 from evaluation.mlsp_birds import MlspBirdsHCE
 from evaluation.nfl_contact import NflContactHCE
 from evaluation.osic_fibrosis import OsicFibrosisHCE
+from evaluation.purchase_weeks import PurchaseWeeksHCE
 from evaluation.question_answering import QuestionAnsweringHCE
 from evaluation.task import Task, TaskError
 from evaluation.text_normalization import TextNormalizationHCE
@@ -30,6 +31,7 @@ LAYOUTS: dict[str, type[HiddenConsistentEvaluation]] = {
     "json-records": JsonRecordsHCE,
     "mlsp-2013-birds": MlspBirdsHCE,
     "nfl-contact": NflContactHCE,
+    "purchase-weeks": PurchaseWeeksHCE,
     "question-answering": QuestionAnsweringHCE,
     "text-normalization": TextNormalizationHCE,
     "uw-madison-gi-tract": GiTractHCE,

@@ -114,15 +114,22 @@ def average_precision_at_k(actual: list[str], predicted: list[str], k: int) -> f
     return total / min(len(wanted), k)
 
 
+def _label(token: str) -> str:
+    """A label as compared: a number without its leading zeros (h-and-m's answers hold article ids as
+    integers, `706016001`, where its articles.csv and images write `0706016001`)."""
+    return (token.lstrip("0") or "0") if token.isdigit() else token
+
+
 def map_at_k(k: int) -> Callable[[pd.DataFrame, pd.DataFrame, list[str]], float]:
-    """Mean AP@k; answers and predictions are space-separated labels (one target column)."""
+    """Mean AP@k; answers and predictions are space-separated labels (one target column), numbers
+    compared without leading zeros."""
 
     def mean_average_precision(
         answers: pd.DataFrame, submission: pd.DataFrame, target_columns: list[str]
     ) -> float:
         column = _single(target_columns, f"MAP@{k}")
         values = [
-            average_precision_at_k(a.split(), p.split(), k)
+            average_precision_at_k(list(map(_label, a.split())), list(map(_label, p.split())), k)
             for a, p in zip(_texts(answers[column]), _texts(submission[column]), strict=True)
         ]
         return float(np.mean(values))

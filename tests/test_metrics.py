@@ -280,6 +280,8 @@ def test_map_at_k_is_kaggles_apk() -> None:
     # Numeric labels read as floats on one side still match their text on the other.
     answers = pd.DataFrame({"y": [3.0, 7.0]})
     assert get_metric("map-at-5").fn(answers, pd.DataFrame({"y": ["3 1", "1 7"]}), ["y"]) == 0.75
+    # An article id with its leading zero (h-and-m's articles.csv) is the answers' integer id.
+    assert score("map-at-12", ["706016001 108775015"], ["0108775015 0000"]) == pytest.approx(0.5)
 
 
 def test_micro_f1_pools_counts_over_rows() -> None:
