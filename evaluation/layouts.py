@@ -15,6 +15,7 @@ from evaluation.nfl_contact import NflContactHCE
 from evaluation.osic_fibrosis import OsicFibrosisHCE
 from evaluation.purchase_weeks import PurchaseWeeksHCE
 from evaluation.question_answering import QuestionAnsweringHCE
+from evaluation.streamed_table import StreamedTableHCE
 from evaluation.task import Task, TaskError
 from evaluation.text_normalization import TextNormalizationHCE
 
@@ -33,6 +34,7 @@ LAYOUTS: dict[str, type[HiddenConsistentEvaluation]] = {
     "nfl-contact": NflContactHCE,
     "purchase-weeks": PurchaseWeeksHCE,
     "question-answering": QuestionAnsweringHCE,
+    "streamed-table": StreamedTableHCE,
     "text-normalization": TextNormalizationHCE,
     "uw-madison-gi-tract": GiTractHCE,
 }
@@ -49,6 +51,8 @@ def hidden_consistent_evaluation(
     layout = task.spec.layout
     if layout is None:
         return HiddenConsistentEvaluation(task, split_seed, fractions, hidden_split)
+    if layout == "streamed-table":  # the table HCE, streamed: it has the "no HCE" ablation too
+        return StreamedTableHCE(task, split_seed, fractions, hidden_split)
     if not hidden_split:
         raise TaskError(
             f"{task.root / 'task.yaml'}: hce.enabled=false is not supported for layout {layout!r} yet; "

@@ -6,7 +6,7 @@ from typing import Literal
 
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, PositiveInt, ValidationError
 
 from evaluation.metrics import UnknownMetricError, get_metric
 from evaluation.row_files import RowFiles, RowFilesError, check_patterns
@@ -110,6 +110,9 @@ class TaskSpec(BaseModel):
     # Columns that key a submission row together with the id column, where the id repeats
     # (uw-madison-gi-tract-image-segmentation: one row per slice id and organ `class`).
     key_columns: list[str] = []
+    # Layout streamed-table (new-york-city-taxi-fare-prediction's 55M rows): at most this many rows in
+    # each of D_search and D_val (their fractions' share where that is fewer).
+    max_hidden_rows: PositiveInt | None = None
 
     @property
     def hidden_columns(self) -> list[str]:

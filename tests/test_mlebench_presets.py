@@ -288,32 +288,3 @@ def test_jigsaw_toxic_leaves_rows_labelled_minus_one_unscored(tmp_path: Path) ->
             )
         )
     ).valid
-
-
-def test_new_york_taxi_reads_its_labelled_rows_from_labels_csv(tmp_path: Path) -> None:
-    rng = np.random.default_rng(4)
-    n = 200
-    table = pd.DataFrame(
-        {
-            "key": [f"2012-01-01 00:00:{k:02d}.{k:07d}" for k in range(n)],
-            "passenger_count": rng.integers(1, 6, n),
-            "fare_amount": rng.uniform(3, 60, n).round(2),
-        }
-    )
-    lay_out(
-        tmp_path / "data",
-        tmp_path / "repo",
-        "new-york-city-taxi-fare-prediction",
-        "root-mean-squared-error",
-        table.iloc[:150],
-        table.iloc[150:].drop(columns="fare_amount"),
-        table.iloc[150:][["key", "fare_amount"]],
-        table.iloc[150:][["key"]].assign(fare_amount=11.35),
-    )
-    public = tmp_path / "data" / "new-york-city-taxi-fare-prediction" / "prepared" / "public"
-    (public / "train.csv").rename(public / "labels.csv")
-    task = load(tmp_path, "new-york-city-taxi-fare-prediction")
-    assert task.train_csv.name == "labels.csv"
-    hce = HiddenConsistentEvaluation(task, split_seed=SEED)
-    hce.write_public(tmp_path / "agent")
-    assert len(pd.read_csv(tmp_path / "agent" / "train.csv")) == 120  # the agent's copy: D_train rows
