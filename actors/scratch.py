@@ -9,6 +9,7 @@ import logging
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,24 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 log = logging.getLogger(__name__)
 
-# The agent-visible task as it travels through Ray's object store: relative path -> file bytes.
-PublicFiles = dict[str, bytes]
+
+@dataclass(frozen=True)
+class PublicCopy:
+    """The agent-visible task as it travels through Ray's object store: its files (relative path,
+    size) and the object refs of consecutive chunks of their bytes, back to back in that order
+    (evaluation/evaluator.py: `public_manifest`, `public_chunk`). A worker fetches one chunk at a time."""
+
+    files: list[tuple[str, int]]
+    chunks: list[Any]
+
+
+def publish_public(evaluator: Any) -> PublicCopy:
+    """The run's evaluator's copy as chunk refs, owned by the caller (the run unit): one call per chunk."""
+    chunk_bytes, files = ray.get(evaluator.public_manifest.remote())
+    total = sum(size for _, size in files)
+    return PublicCopy(files, [evaluator.public_chunk.remote(k) for k in range(-(-total // chunk_bytes))])
+
+
 PUBLIC = "task_public"
 WORKSPACES = "workspaces"
 # How long the run waits for its nodes to drop their scratch; a node that does not answer keeps it.
@@ -30,22 +47,38 @@ def scratch_root() -> Path:
     return Path(os.environ.get("AIRA_SCRATCH") or Path(tempfile.gettempdir()) / "aira-scratch")
 
 
-def materialise_public(files_ref: Any, target: Path) -> Path:
+def materialise_public(copy: PublicCopy, target: Path) -> Path:
     """Write the agent-visible task to `target` once per node: the first worker there fetches the
-    object and writes it; the others (and restarts) find it done. Returns `target`."""
+    chunks, one at a time, and writes the files; the others (and restarts) find it done. Returns
+    `target`."""
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target.parent / ".public.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not target.is_dir():
-            files: PublicFiles = ray.get(files_ref)
             tmp = target.with_name(target.name + f".tmp{os.getpid()}")
             shutil.rmtree(tmp, ignore_errors=True)
-            for rel, data in files.items():
-                path = tmp / rel
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(data)
+            tmp.mkdir()
+            _write_files(copy, tmp)
             tmp.rename(target)
     return target
+
+
+def _write_files(copy: PublicCopy, root: Path) -> None:
+    chunks = (memoryview(ray.get(ref)) for ref in copy.chunks)
+    pending = memoryview(b"")
+    for rel, size in copy.files:
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as out:
+            left = size
+            while left:
+                if not pending:
+                    pending = next(chunks, memoryview(b""))
+                    if not pending:
+                        raise RuntimeError(f"the task's copy ended before {rel}'s {size} bytes")
+                piece = pending[:left]
+                out.write(piece)
+                pending, left = pending[len(piece) :], left - len(piece)
 
 
 def drop_scratch(run_key: str, keep_workspaces: bool) -> None:

@@ -26,8 +26,8 @@ class ExperimentWorker:
 
     The GPU ids come from Ray's assignment (static for the actor's life) and go into each sandbox
     as CUDA_VISIBLE_DEVICES and as its only GPU device nodes; every candidate reports them.
-    Nothing here needs a shared filesystem: the task arrives through Ray (`public` holds the
-    object ref of its files, in a list so that Ray hands over the ref, not the bytes) and is written
+    Nothing here needs a shared filesystem: the task arrives through Ray (`public` holds its
+    `PublicCopy`, the object refs of its files' chunks, fetched one at a time) and is written
     once per node under `<scratch>/<run_key>/`; each episode works in a node-local workspace there,
     deleted when the episode returns unless `sandbox.keep_workspaces`; the candidate goes back by value.
     The run drops the rest of its scratch on every node when it ends (actors/scratch.py).

@@ -6,6 +6,8 @@ sealed scores (val, test) in memory and in `sealed_path`, which only it reads. A
 rebuilds the same splits from the fixed seed and reloads the sealed scores.
 """
 
+import bisect
+import itertools
 import logging
 import os
 import shutil
@@ -26,6 +28,9 @@ from sandbox import SandboxConfig
 from search.jsonl import JsonlCorruptError
 
 log = logging.getLogger(__name__)
+
+# The agent-visible task travels in chunks of this many bytes of its files (`public_chunk`).
+PUBLIC_CHUNK_BYTES = 64 * 2**20
 
 
 class EvaluatorStartError(RuntimeError):
@@ -64,6 +69,10 @@ class HCEEvaluator:
                 "fix the run directory's permissions"
             ) from None
         self.public_dir = public
+        # The copy's files, their sizes and where each starts in their concatenation (public_chunk).
+        files = [f for f in sorted(public.rglob("*")) if f.is_file()]
+        self._manifest = [(str(f.relative_to(public)), f.stat().st_size) for f in files]
+        self._offsets = list(itertools.accumulate((size for _, size in self._manifest), initial=0))[:-1]
         self._hce = hce
         self.final_selection: FinalSelection = final_selection
         self._hidden_dir = Path(sealed_path).parent
@@ -81,13 +90,26 @@ class HCEEvaluator:
         except ScoringProcessError as e:
             raise EvaluatorStartError(str(e)) from None
 
-    def public_files(self) -> dict[str, bytes]:
-        """The agent-visible task by value (relative path -> bytes), for workers on any node."""
-        return {
-            str(f.relative_to(self.public_dir)): f.read_bytes()
-            for f in sorted(self.public_dir.rglob("*"))
-            if f.is_file()
-        }
+    def public_manifest(self) -> tuple[int, list[tuple[str, int]]]:
+        """(chunk size, every file of the agent-visible task with its size, in the order of the chunks):
+        the task travels to workers on any node as consecutive chunks of its files' bytes
+        (`public_chunk`), so no process holds a copy of tens of GB at once."""
+        return PUBLIC_CHUNK_BYTES, list(self._manifest)
+
+    def public_chunk(self, index: int) -> bytes:
+        """Chunk `index` of the files of `public_manifest`, back to back: bytes [index * chunk size,
+        (index + 1) * chunk size) of their concatenation."""
+        start, end = index * PUBLIC_CHUNK_BYTES, (index + 1) * PUBLIC_CHUNK_BYTES
+        parts = []
+        first = max(0, bisect.bisect_right(self._offsets, start) - 1)
+        for (rel, size), offset in zip(self._manifest[first:], self._offsets[first:], strict=True):
+            if offset >= end:
+                break
+            if offset + size > start:
+                with (self.public_dir / rel).open("rb") as f:
+                    f.seek(max(0, start - offset))
+                    parts.append(f.read(min(end, offset + size) - max(start, offset)))
+        return b"".join(parts)
 
     def score(
         self,

@@ -21,7 +21,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy, Place
 from actors.coordinator import SearchCoordinatorActor, SearchOutcome, SearchStatus
 from actors.evaluator import HCEEvaluatorActor
 from actors.metrics import RunLabels
-from actors.scratch import release_scratch, run_nodes
+from actors.scratch import publish_public, release_scratch, run_nodes
 from actors.worker import ExperimentWorkerActor
 from agents.task_card import TaskCard
 from evaluation.bundled import hide_bundled_data
@@ -131,10 +131,11 @@ def _start_actors(
         )
         started.append(evaluator)
         ray.get(evaluator.__ray_ready__.remote())  # it has split the task and written task_public
-        # The workers' copy of the task travels through the object store, whatever node they are on;
-        # the run unit only waits for it, without fetching the bytes.
-        public = evaluator.public_files.remote()
-        ray.wait([public], fetch_local=False)
+        # The workers' copy of the task travels through the object store in chunks, whatever node they
+        # are on; the run unit only waits for them, without fetching the bytes.
+        public = publish_public(evaluator)
+        if public.chunks:
+            ray.wait(public.chunks, num_returns=len(public.chunks), fetch_local=False)
     box = sandbox_settings(cfg)
     card = TaskCard(
         name=task.spec.name,

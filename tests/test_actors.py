@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import ray
 
-from actors.scratch import release_scratch, run_nodes
+from actors.scratch import PublicCopy, release_scratch, run_nodes
 from launcher.driver import ClusterError, check_cluster
 from launcher.placement import worker_options
 from search.run_dir import RunDir
@@ -43,7 +43,12 @@ def test_each_gpu_worker_holds_its_own_gpu_and_gets_the_task_once_per_node(tmp_p
     assert worker_options(cfg)["num_gpus"] == 1
     card = tiny_card(tmp_path / "nowhere")
     settings = load_agent_config(max_steps=1, max_consecutive_errors=1, observation_chars=1000)
-    files = ray.put({"sample_submission.csv": b"id,y\n1,0\n", "sub/notes.md": b"hi"})
+    # The task's files back to back in chunks of 4 bytes: chunks span files, as they do at 64 MiB.
+    content = b"id,y\n1,0\n" + b"hi"
+    files = PublicCopy(
+        [("sample_submission.csv", 9), ("empty.txt", 0), ("sub/notes.md", 2)],
+        [ray.put(content[k : k + 4]) for k in range(0, len(content), 4)],
+    )
     key = f"test-{os.getpid()}-{time.time_ns()}"
     workers: list[Any] = [
         ExperimentWorkerActor.options(**worker_options(cfg)).remote(
@@ -65,6 +70,8 @@ def test_each_gpu_worker_holds_its_own_gpu_and_gets_the_task_once_per_node(tmp_p
     assert len(public) == 1
     local = Path(public.pop())
     assert key in str(local) and (local / "sub" / "notes.md").read_bytes() == b"hi"
+    assert (local / "sample_submission.csv").read_bytes() == b"id,y\n1,0\n"
+    assert (local / "empty.txt").read_bytes() == b""
     assert sorted(p.name for p in local.parent.iterdir() if not p.name.startswith(".")) == ["task_public"]
     release_scratch(key, False, run_nodes())
     assert not local.parent.exists()

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import evaluation.evaluator as evaluator_module
 from evaluation.config import ScoringLimits
 from evaluation.evaluator import EvaluatorStartError, HCEEvaluator
 from evaluation.scores import Scores
@@ -31,6 +32,20 @@ def ev(tmp_path: Path, digits_task_dir: Path) -> Iterator[HCEEvaluator]:
     e = evaluator(digits_task_dir, tmp_path)
     yield e
     e.close()
+
+
+def test_the_public_copy_travels_in_chunks_that_rebuild_it(
+    tmp_path: Path, ev: HCEEvaluator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(evaluator_module, "PUBLIC_CHUNK_BYTES", 1000)  # chunks spanning files
+    chunk, files = ev.public_manifest()
+    public = tmp_path / "task_public"
+    on_disk = sorted(str(p.relative_to(public)) for p in public.rglob("*") if p.is_file())
+    assert chunk == 1000 and [rel for rel, _ in files] == on_disk
+    total = sum(size for _, size in files)
+    joined = b"".join(ev.public_chunk(k) for k in range(-(-total // chunk)))
+    assert joined == b"".join((public / rel).read_bytes() for rel, _ in files)
+    assert ev.public_chunk(total // chunk + 1) == b""  # past the end: nothing
 
 
 def test_final_choice_is_best_val_with_ties_to_search(ev: HCEEvaluator) -> None:
