@@ -58,15 +58,22 @@ def count_rows(path: Path) -> int:
     return max(0, newlines - 1 + (last != b"\n"))
 
 
-def _parse(header: bytes, lines: list[bytes], path: Path) -> pd.DataFrame:
-    """A chunk of lines as text cells, one row per line (a cell spanning lines is refused)."""
-    names = pa_csv.read_csv(io.BytesIO(header)).column_names
+def _names(header: bytes) -> list[str]:
+    return list(pa_csv.read_csv(io.BytesIO(header)).column_names)
+
+
+def _parse(header: bytes, lines: list[bytes], path: Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """A chunk of lines as text cells (only `columns`, when given), one row per line (a cell spanning
+    lines is refused)."""
+    names = columns or _names(header)
     data = header + b"".join(lines if lines[-1].endswith(b"\n") else [*lines[:-1], lines[-1] + b"\n"])
     try:
         table = pa_csv.read_csv(
             io.BytesIO(data),
             convert_options=pa_csv.ConvertOptions(
-                column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False
+                column_types=dict.fromkeys(names, pa.string()),
+                strings_can_be_null=False,
+                include_columns=names,
             ),
         )
     except pa.ArrowInvalid as e:
@@ -104,17 +111,21 @@ class StreamedTableHCE(HiddenConsistentEvaluation):
         secret = split_key(split_seed, task.answers_csv)
         self._hash_key = base64.b64encode(secret).decode()[:16]
         hidden = []
-        for header, lines in _lines(task.train_csv) if hidden_split else ():
-            chunk = _parse(header, lines, task.train_csv)
-            if self._id not in chunk.columns:
+        with task.train_csv.open("rb") as f:
+            if self._id not in _names(f.readline()):
                 raise TaskError(f"{task.train_csv} lacks its id column {self._id!r}")
-            place = self._place(chunk[self._id])
-            hidden.append(chunk[place > 0].assign(_split=place[place > 0]))
+        for header, lines in _lines(task.train_csv) if hidden_split else ():
+            # The ids alone first; the few hidden rows' every cell after.
+            place = self._place(_parse(header, lines, task.train_csv, [self._id])[self._id])
+            picked = np.flatnonzero(place > 0)
+            if len(picked):
+                cells = _parse(header, [lines[i] for i in picked], task.train_csv)
+                hidden.append(cells.assign(_split=place[picked]))
         if hidden:
             table = pd.concat(hidden, ignore_index=True)
         else:  # no row read (hce.enabled=false): the table's columns, no rows
             with task.train_csv.open("rb") as f:
-                names = pa_csv.read_csv(io.BytesIO(f.readline())).column_names
+                names = _names(f.readline())
             table = pd.DataFrame(columns=[*names, "_split"], dtype=str)
         search = table[table["_split"] == 1].drop(columns="_split")
         val = table[table["_split"] == 2].drop(columns="_split")
@@ -173,7 +184,7 @@ class StreamedTableHCE(HiddenConsistentEvaluation):
                 if first:
                     out.write(header)
                     first = False
-                place = self._place(_parse(header, lines, self.task.train_csv)[self._id])
+                place = self._place(_parse(header, lines, self.task.train_csv, [self._id])[self._id])
                 out.writelines(line for line, p in zip(lines, place, strict=True) if p == 0)
 
     def _write_common(self, dest: Path) -> None:
