@@ -26,9 +26,9 @@ _PUBLIC_NOTE = """
 
 ## Note on this copy of the task
 
-The labels of the rows of `test.csv` are hidden{opaque}. Predict every row of
-`test.csv` and write a submission with exactly the columns of `{sample}`, one row per id.
-`train.csv` holds the labelled rows available to you.
+The labels of the rows of `{test}` are hidden{opaque}. Predict every row of
+`{test}` and write a submission with exactly the columns of `{sample}`, one row per id.
+`{train}` holds the labelled rows available to you.
 """
 
 
@@ -252,7 +252,8 @@ class HiddenConsistentEvaluation:
         return [c for c in self._test_text.columns if c not in dropped]
 
     def write_public(self, dest: Path) -> None:
-        """Write the agent's copy of the task: description.md, train.csv, test.csv, sample_submission.csv.
+        """Write the agent's copy of the task: description.md, the labelled rows (train.csv, or the
+        task's train_file), the test inputs (test.csv, or its test_file) and the sample submission.
 
         No file holds a label of a D_search, D_val or test row. Other files already in `dest` are left
         alone, so give it a directory of its own.
@@ -263,9 +264,7 @@ class HiddenConsistentEvaluation:
         (dest / "description.md").write_text(description, encoding="utf-8")
         train_rows = pd.concat([self._train_text.loc[self._split["train"]], self._repeated_train])
         test = self._public_test()
-        if self.writes_tables:
-            train_rows.to_csv(dest / "train.csv", index=False)
-            test.to_csv(dest / "test.csv", index=False)
+        self._write_tables(dest, train_rows, test)
         self._write_sample(dest, test)
         spec, public = self.task.spec, self.task.public_dir
         copy_public_files(spec.public_files, public, dest)
@@ -274,11 +273,24 @@ class HiddenConsistentEvaluation:
             train_records = (_text_row(row) for _, row in train_rows.iterrows())
             place_row_files(spec.row_files, public, dest, self._id, train_records, self._hidden_rows())
 
+    def _write_tables(self, dest: Path, train_rows: pd.DataFrame, test: pd.DataFrame) -> None:
+        """The labelled rows and the test inputs under the competition's own file names (labels.csv,
+        train_labels.csv, ...); no test table where the competition has none (its test rows are the
+        sample submission's, written by `_write_sample`)."""
+        if not self.writes_tables:
+            return
+        spec = self.task.spec
+        train_rows.to_csv(dest / spec.train_file, index=False)
+        if not self.task.test_is_sample:
+            test.to_csv(dest / spec.test_file, index=False)
+
     def _note(self) -> str:
         """What the agent's description.md says of this copy, after the competition's own text."""
         spec = self.task.spec
         opaque = "" if spec.keep_ids else " and its ids are opaque"
-        note = _PUBLIC_NOTE.format(sample=spec.sample_file, opaque=opaque)
+        note = _PUBLIC_NOTE.format(
+            sample=spec.sample_file, opaque=opaque, train=spec.train_file, test=spec.test_file
+        )
         return note + ("" if spec.row_files is None else row_files_note(spec.row_files, spec.train_file))
 
     def _write_sample(self, dest: Path, test: pd.DataFrame) -> None:
@@ -293,22 +305,19 @@ class HiddenConsistentEvaluation:
 
     def write_refit(self, dest: Path) -> None:
         """Write the refit's copy of the task (evaluation/refit.py): every labelled row (D_train, D_search,
-        D_val) with its labels in train.csv, and the competition's test inputs alone in test.csv, under
-        the opaque ids the agent saw. No label of a D_test row is in it; agents never see it."""
+        D_val) with its labels in the train file, and the competition's test inputs alone in the test
+        file, under the opaque ids the agent saw. No label of a D_test row is in it; agents never see it."""
         dest = Path(dest)
         dest.mkdir(parents=True, exist_ok=True)
         description = self.task.description_md.read_text(encoding="utf-8").rstrip() + self._note()
         (dest / "description.md").write_text(description, encoding="utf-8")
         labelled = [i for name in ("train", "search", "val") for i in self._split[name]]
         train_rows = pd.concat([self._train_text.loc[labelled], self._repeated_train])
-        if self.writes_tables:
-            train_rows.to_csv(dest / "train.csv", index=False)
         columns = self._test_columns()
         test = self._test_text.loc[self._split["test"], columns].reset_index(drop=True)
         test[self._id] = [self._opaque[("test", row_id)] for row_id in self._split["test"]]
         test = render_uniformly(test, [c for c in columns if c != self._id])
-        if self.writes_tables:
-            test.to_csv(dest / "test.csv", index=False)
+        self._write_tables(dest, train_rows, test)
         self._write_sample(dest, test)
         spec, public = self.task.spec, self.task.public_dir
         copy_public_files(spec.public_files, public, dest)

@@ -20,6 +20,7 @@ from PIL import Image
 from evaluation.hce import HiddenConsistentEvaluation
 from evaluation.mlebench import COVERED, NOT_YET, grade_on_answers, load_mlebench_task
 from evaluation.row_files import fill
+from tests.test_mlebench_presets import copy_rows
 
 SEED = 2603
 N_LABELLED, N_TEST = 100, 24
@@ -339,8 +340,7 @@ def test_an_image_competition_runs_under_hce(competition: Competition, tmp_path:
     assert not [i for i in hidden if mentions(blob, i)]
     # D_train's images under their own names; every hidden row's image where the test images live.
     pattern_train, pattern_test = task.spec.row_files.train[0], task.spec.row_files.test[0]
-    train_copy = pd.read_csv(public / "train.csv", dtype={id_column: str})
-    test_copy = pd.read_csv(public / "test.csv", dtype={id_column: str})
+    train_copy, test_copy = copy_rows(hce, public, dtype={id_column: str})
     assert sorted(train_copy[id_column]) == sorted(split["train"])
     train_rows = records(train_copy)
     expected = {fill(pattern_train, row) for row in train_rows}
@@ -424,8 +424,8 @@ def test_whales_no_training_image_shows_are_scored_as_new_whale(tmp_path: Path) 
     assert unseen_hidden, "the fixture must put a whale new to D_train into D_search or D_val"
     copy = tmp_path / "public"
     hce.write_public(copy)
-    test_copy = pd.read_csv(copy / "test.csv", dtype=str)
-    known = set(pd.read_csv(copy / "train.csv")["Id"])
+    train_copy, test_copy = copy_rows(hce, copy, dtype=str)
+    known = set(train_copy["Id"])
 
     def whale_in(path: Path) -> str:
         with Image.open(path) as image:
@@ -474,7 +474,7 @@ def test_aerial_cactus_images_in_zip_archives(tmp_path: Path) -> None:
     split = hce.split_ids()
     copy = tmp_path / "public"
     hce.write_public(copy)
-    test_copy = pd.read_csv(copy / "test.csv", dtype=str)
+    test_copy = copy_rows(hce, copy, dtype=str)[1]
     with zipfile.ZipFile(copy / "train.zip") as archive:
         assert sorted(archive.namelist()) == sorted(split["train"])
     with zipfile.ZipFile(copy / "test.zip") as archive:

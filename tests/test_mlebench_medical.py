@@ -16,6 +16,7 @@ from evaluation.mlebench import grade_on_answers, load_mlebench_task
 from evaluation.osic_fibrosis import OsicFibrosisHCE
 from evaluation.task import Task
 from tests.test_mlebench_images import SEED, every_file, mentions, read_class, write_image
+from tests.test_mlebench_presets import copy_rows
 
 
 def config(repo: Path, name: str, grader: str) -> None:
@@ -46,10 +47,9 @@ def check_copy(hce: HiddenConsistentEvaluation, copy: Path, group: str) -> pd.Da
     place = {i: s for s in ("train", "search", "val") for i in split[s]}
     patients = pd.DataFrame({"patient": train, "split": [place[i] for i in train.index]})
     assert (patients.groupby("patient")["split"].nunique() == 1).all()
-    assert sorted(pd.read_csv(copy / "train.csv", dtype=str)[hce.task.spec.id_column]) == sorted(
-        split["train"]
-    )
-    return pd.read_csv(copy / "test.csv", dtype=str)
+    train_copy, test_copy = copy_rows(hce, copy, dtype=str)
+    assert sorted(train_copy[hce.task.spec.id_column]) == sorted(split["train"])
+    return test_copy
 
 
 def score_three(hce: HiddenConsistentEvaluation, submission: pd.DataFrame) -> list[float | None]:

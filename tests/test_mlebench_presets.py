@@ -5,6 +5,7 @@ author column in train.csv, one probability column per author in the submission)
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -59,6 +60,17 @@ def submit(hce: HiddenConsistentEvaluation, public: Path, predict: object) -> pd
     test = pd.read_csv(public / "test.csv")
     table = predict(test)  # type: ignore[operator]
     return pd.concat([test[[hce.task.spec.id_column]], table.reset_index(drop=True)], axis=1)
+
+
+def copy_rows(hce: HiddenConsistentEvaluation, copy: Path, **read: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The labelled rows and the test rows of an agent's copy: its train file, and its test file or,
+    where the competition has none (the test rows are the sample's), the sample submission's ids."""
+    spec = hce.task.spec
+    train = pd.read_csv(copy / spec.train_file, **read)
+    if hce.task.test_is_sample:
+        assert not (copy / "test.csv").exists()  # as prepare.py: no test table
+        return train, pd.read_csv(copy / spec.sample_file, **read)[[spec.id_column]]
+    return train, pd.read_csv(copy / spec.test_file, **read)
 
 
 def to_bytes(table: pd.DataFrame) -> bytes:

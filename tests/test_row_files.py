@@ -11,6 +11,7 @@ import pytest
 from evaluation.hce import HiddenConsistentEvaluation
 from evaluation.row_files import SMALL_BYTES, RowFiles, RowFilesError, place_row_files
 from evaluation.task import TaskError, load_task
+from tests.test_mlebench_presets import copy_rows
 
 SEED = 7
 
@@ -99,7 +100,7 @@ def test_hidden_rows_images_sit_under_opaque_names(tmp_path: Path) -> None:
     hce.write_public(public)
     split = hce.split_ids()
     assert sorted(p.stem for p in (public / "train").iterdir()) == sorted(split["train"])
-    test = pd.read_csv(public / "test.csv", dtype=str)
+    test = copy_rows(hce, public, dtype=str)[1]
     assert list(test.columns) == ["id"]
     assert sorted(p.stem for p in (public / "test").iterdir()) == sorted(test["id"])
     # The content of each opaquely named image is its row's own (here it even spells the label).
