@@ -33,6 +33,7 @@ import pandas as pd
 from evaluation._opaque import opaque_ids, opaque_key
 from evaluation.grading import read_sample
 from evaluation.hce import HiddenConsistentEvaluation, _read_text
+from evaluation.prepared_tables import read_prepared
 from evaluation.row_files import place_file
 from evaluation.scoring import SCORED_SPLITS
 from evaluation.splits import hce_split
@@ -113,18 +114,7 @@ def archive_samples(path: Path) -> Iterator[str]:
 
 
 def _read_table(path: Path, columns: list[str]) -> pd.DataFrame:
-    try:
-        table = _read_text(path)
-    except FileNotFoundError:
-        raise TaskError(
-            f"{path} is missing; multi-modal-gesture-recognition's prepare.py writes it"
-        ) from None
-    except (OSError, ValueError) as e:
-        raise TaskError(f"{path} is not a readable CSV ({e})") from None
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise TaskError(f"{path} lacks the column(s) {missing} that the gesture task's prepare.py writes")
-    return table
+    return read_prepared(path, columns, "multi-modal-gesture-recognition")
 
 
 class GestureArchivesHCE(HiddenConsistentEvaluation):

@@ -27,6 +27,7 @@ import pandas as pd
 from evaluation._opaque import opaque_ids, opaque_key, split_key
 from evaluation.grading import read_sample
 from evaluation.hce import HiddenConsistentEvaluation, _read_text
+from evaluation.prepared_tables import read_prepared
 from evaluation.row_files import place_file
 from evaluation.scoring import SCORED_SPLITS
 from evaluation.split_store import saved_split
@@ -51,14 +52,7 @@ are not linked). Predict `predicted` (an RLE, empty for no organ) for every (id,
 
 
 def _read_table(path: Path, columns: list[str]) -> pd.DataFrame:
-    try:
-        table = _read_text(path)
-    except (OSError, ValueError) as e:
-        raise TaskError(f"{path} is not a readable CSV ({e})") from None
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise TaskError(f"{path} lacks the column(s) {missing} that uw-madison's prepare.py writes")
-    return table
+    return read_prepared(path, columns, "uw-madison-gi-tract-image-segmentation")
 
 
 def _case(slice_id: str) -> str:

@@ -28,7 +28,8 @@ import pandas as pd
 
 from evaluation._opaque import split_key
 from evaluation.grading import read_sample
-from evaluation.hce import HiddenConsistentEvaluation, _read_text, typed_answers
+from evaluation.hce import HiddenConsistentEvaluation, typed_answers
+from evaluation.prepared_tables import read_prepared
 from evaluation.row_files import place_file
 from evaluation.scoring import SCORED_SPLITS
 from evaluation.splits import group_split
@@ -84,16 +85,7 @@ def trip_files(trip: Path, hidden: bool) -> list[Path]:
 
 
 def _read_table(path: Path, columns: list[str]) -> pd.DataFrame:
-    try:
-        table = _read_text(path)
-    except FileNotFoundError:
-        raise TaskError(f"{path} is missing; smartphone-decimeter-2022's prepare.py writes it") from None
-    except (OSError, ValueError) as e:
-        raise TaskError(f"{path} is not a readable CSV ({e})") from None
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise TaskError(f"{path} lacks the column(s) {missing} that smartphone-decimeter's prepare.py writes")
-    return table
+    return read_prepared(path, columns, "smartphone-decimeter-2022")
 
 
 class GnssTripsHCE(HiddenConsistentEvaluation):

@@ -13,6 +13,7 @@ from evaluation._opaque import opaque_ids, opaque_key, split_key
 from evaluation.class_labels import class_indicators, unknown_classes
 from evaluation.grading import numeric_answer_columns, read_sample
 from evaluation.metrics import get_metric
+from evaluation.prepared_tables import read_text as _read_text  # as text: a copy reproduces every cell
 from evaluation.rendering import render_uniformly
 from evaluation.row_files import copy_public_files, copy_train_tables, place_row_files, row_files_note
 from evaluation.scores import Scores
@@ -30,11 +31,6 @@ The labels of the rows of `{test}` are hidden{opaque}. Predict every row of
 `{test}` and write a submission with exactly the columns of `{sample}`, one row per id.
 `{train}` holds the labelled rows available to you.
 """
-
-
-def _read_text(path: Path) -> pd.DataFrame:
-    # As text, so the public copy reproduces every cell exactly as the task wrote it.
-    return pd.read_csv(path, dtype=str, keep_default_na=False)
 
 
 def _text_row(row: pd.Series) -> dict[str, str]:

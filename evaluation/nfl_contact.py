@@ -26,7 +26,8 @@ import pandas as pd
 
 from evaluation._opaque import opaque_ids, opaque_key, split_key
 from evaluation.grading import read_sample
-from evaluation.hce import HiddenConsistentEvaluation, _read_text, typed_answers
+from evaluation.hce import HiddenConsistentEvaluation, typed_answers
+from evaluation.prepared_tables import read_prepared
 from evaluation.row_files import place_file
 from evaluation.scoring import SCORED_SPLITS
 from evaluation.split_store import saved_split
@@ -55,16 +56,7 @@ the `test_*.csv` tables under that name. Predict `contact` (1 for contact, 0 for
 
 
 def _read_table(path: Path, columns: list[str]) -> pd.DataFrame:
-    try:
-        table = _read_text(path)
-    except FileNotFoundError:
-        raise TaskError(f"{path} is missing; nfl-player-contact-detection's prepare.py writes it") from None
-    except (OSError, ValueError) as e:
-        raise TaskError(f"{path} is not a readable CSV ({e})") from None
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise TaskError(f"{path} lacks the column(s) {missing} that nfl's prepare.py writes")
-    return table
+    return read_prepared(path, columns, "nfl-player-contact-detection")
 
 
 def _check_ids(path: Path, table: pd.DataFrame) -> None:
