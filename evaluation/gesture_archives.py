@@ -120,6 +120,8 @@ def _read_table(path: Path, columns: list[str]) -> pd.DataFrame:
 class GestureArchivesHCE(HiddenConsistentEvaluation):
     """HCE whose unit is a recorded sample, hidden samples renamed and unlabelled in test.tar.gz."""
 
+    folds_hidden = True  # hce.enabled=false: its copy is written from _split alone
+
     def __init__(
         self, task: Task, split_seed: int, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     ) -> None:

@@ -76,6 +76,8 @@ def index_scans(folder: Path) -> dict[str, Path]:
 class GiTractHCE(HiddenConsistentEvaluation):
     """HCE whose unit is a case (a patient's scans over days) and whose rows are (slice, organ)."""
 
+    folds_hidden = True  # hce.enabled=false: its copy is written from _split alone
+
     def __init__(
         self, task: Task, split_seed: int, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     ) -> None:

@@ -91,6 +91,8 @@ def _read_table(path: Path, columns: list[str]) -> pd.DataFrame:
 class GnssTripsHCE(HiddenConsistentEvaluation):
     """HCE whose unit is a date of drives and whose rows are (trip, epoch)."""
 
+    folds_hidden = True  # hce.enabled=false: its copy is written from _split alone
+
     def __init__(
         self, task: Task, split_seed: int, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     ) -> None:

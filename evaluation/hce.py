@@ -60,6 +60,9 @@ class HiddenConsistentEvaluation:
     # Whether the agent's copy gets train.csv and test.csv (not where the rows are files named by
     # their label, evaluation/file_labels.py: the files are the whole copy).
     writes_tables = True
+    # Whether a layout's adapter has the ablation "no HCE" (hce.enabled=false) by folding its D_search
+    # and D_val units into D_train once split (`fold_hidden_into_train`); the table HCE has its own.
+    folds_hidden = False
 
     def _start(self, task: Task, split_seed: int, fractions: tuple[float, float, float]) -> None:
         """What every HCE (and each layout's adapter) holds: the task, the split's seed and fractions,
@@ -211,6 +214,15 @@ class HiddenConsistentEvaluation:
             return None
         labels = list(train[label or self._targets[0]])
         return labels if len(set(labels)) <= MAX_CLASSES_TO_STRATIFY else None
+
+    def fold_hidden_into_train(self) -> None:
+        """The ablation "no HCE" for a layout's adapter: every labelled unit in D_train (and so in the
+        agent's copy, labels included), D_search and D_val empty; only the competition's test rows
+        are scored. For adapters whose copy is written from `_split` alone (`folds_hidden`)."""
+        self._split["train"] = [*self._split["train"], *self._split["search"], *self._split["val"]]
+        self._split["search"], self._split["val"] = [], []
+        self._answers = {name: t if name == "test" else t.iloc[:0] for name, t in self._answers.items()}
+        self._scorer = None
 
     def split_ids(self) -> dict[str, list[str]]:
         """The original ids of D_train, D_search, D_val and the competition test set."""

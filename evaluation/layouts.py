@@ -53,6 +53,10 @@ def hidden_consistent_evaluation(
         return HiddenConsistentEvaluation(task, split_seed, fractions, hidden_split)
     if layout == "streamed-table":  # the table HCE, streamed: it has the "no HCE" ablation too
         return StreamedTableHCE(task, split_seed, fractions, hidden_split)
+    if not hidden_split and layout in LAYOUTS and LAYOUTS[layout].folds_hidden:
+        hce = LAYOUTS[layout](task, split_seed, fractions)
+        hce.fold_hidden_into_train()
+        return hce
     if not hidden_split:
         raise TaskError(
             f"{task.root / 'task.yaml'}: hce.enabled=false is not supported for layout {layout!r} yet; "

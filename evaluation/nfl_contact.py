@@ -95,6 +95,8 @@ def index_videos(folder: Path) -> dict[str, list[Path]]:
 class NflContactHCE(HiddenConsistentEvaluation):
     """HCE whose unit is a play, hidden plays under game keys of their own, tables and videos renamed."""
 
+    folds_hidden = True  # hce.enabled=false: its copy is written from _split alone
+
     def __init__(
         self, task: Task, split_seed: int, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     ) -> None:

@@ -95,6 +95,8 @@ def copy_before(source: Path, target: Path, first_day: str) -> None:
 class PurchaseWeeksHCE(HiddenConsistentEvaluation):
     """HCE whose hidden rows are the customers who bought in the week its copy leaves out."""
 
+    folds_hidden = True  # hce.enabled=false: its copy is written from _split alone
+
     def __init__(
         self, task: Task, split_seed: int, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     ) -> None:
@@ -146,6 +148,7 @@ class PurchaseWeeksHCE(HiddenConsistentEvaluation):
         # Customers keep their ids: the transactions are keyed by them.
         self._opaque = {(name, c): c for name in SCORED_SPLITS for c in self._split[name]}
         self._scorer: HCEScorer | None = None
+        self._hide_week = True  # False once the hidden week is folded in (hce.enabled=false)
 
     def _customer_split(self, customers: list[str]) -> dict[str, list[str]]:
         """The hidden week's customers, to D_search and D_val by a keyed hash in the ratio of their
@@ -190,10 +193,15 @@ class PurchaseWeeksHCE(HiddenConsistentEvaluation):
         place_file(self.task.sample_submission_csv, dest / spec.sample_file)
         copy_public_files([*OTHER_FILES, *(["images"] if (public / "images").is_dir() else [])], public, dest)
 
+    def fold_hidden_into_train(self) -> None:
+        """hce.enabled=false: no hidden week; the agent's copy holds every transaction."""
+        super().fold_hidden_into_train()
+        self._hide_week = False
+
     def write_public(self, dest: Path) -> None:
         """The agent's copy: the transactions before the hidden week, every customer in the sample,
         articles, customers and images as they are."""
-        self._write(dest, hide_week=True)
+        self._write(dest, hide_week=self._hide_week)
 
     def write_refit(self, dest: Path) -> None:
         """The refit's copy: every transaction of transactions_train.csv, the rest as the agent's."""

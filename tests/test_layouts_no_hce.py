@@ -1,0 +1,80 @@
+"""The ablation "no HCE" (hce.enabled=false) on the layouts' adapters that have it: every labelled unit
+in the agent's copy with its labels, no D_search or D_val, the competition's test rows scored alone.
+Each competition's fixture and predictor are those of its own test module."""
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from evaluation.hce import HiddenConsistentEvaluation
+from evaluation.layouts import LAYOUTS, hidden_consistent_evaluation
+from evaluation.task import TaskError
+from tests import test_mlebench_gesture as gesture
+from tests import test_mlebench_gi_tract as gi_tract
+from tests import test_mlebench_gnss as gnss
+from tests import test_mlebench_hm as hm
+from tests import test_mlebench_json as covid_json
+from tests import test_mlebench_nfl as nfl
+from tests.test_mlebench_presets import SEED, load, to_bytes
+
+
+def _uw(copy: Path) -> pd.DataFrame:
+    return gi_tract.predict(copy, pd.read_csv(copy / "test.csv"))
+
+
+def _gnss(copy: Path) -> pd.DataFrame:
+    return gnss.predict(pd.read_csv(copy / "sample_submission.csv"))
+
+
+# competition, its fixture, a right submission read off a copy, the copy's file of labelled units.
+CASES: list[tuple[str, Callable[[Path], object], Callable[[Path], pd.DataFrame]]] = [
+    (gi_tract.UW, gi_tract.uw, _uw),
+    (nfl.NFL, nfl.nfl, nfl.predict),
+    (gnss.GSDC, gnss.gsdc, _gnss),
+    (gesture.GESTURE, gesture.gesture, gesture.predict),
+    (hm.HM, hm.hm, hm.predict),
+]
+
+
+@pytest.mark.parametrize(("competition", "lay_out", "predict"), CASES, ids=[c[0] for c in CASES])
+def test_no_hce_puts_every_labelled_unit_in_the_copy_and_scores_the_test_rows(
+    tmp_path: Path,
+    competition: str,
+    lay_out: Callable[[Path], object],
+    predict: Callable[[Path], pd.DataFrame],
+) -> None:
+    lay_out(tmp_path)
+    task = load(tmp_path, competition)
+    with_hce = hidden_consistent_evaluation(task, SEED).split_ids()
+    hce = hidden_consistent_evaluation(task, SEED, hidden_split=False)
+    split = hce.split_ids()
+    assert split["search"] == [] and split["val"] == [] and split["test"] == with_hce["test"]
+    labelled = [u for name in ("train", "search", "val") for u in with_hce[name]]
+    assert sorted(split["train"]) == sorted(labelled)
+    copy = tmp_path / "copy"
+    hce.write_public(copy)
+    refit = tmp_path / "refit"
+    hce.write_refit(refit)
+    # The copy is the refit's: every labelled unit with its labels, the test units alone hidden.
+    for path in sorted(p for p in refit.rglob("*") if p.is_file()):
+        name = path.relative_to(refit)
+        if name.suffix == ".gz":  # gzip writes the time of compression into its header
+            continue
+        assert (copy / name).read_bytes() == path.read_bytes(), name
+    scores = hce.score(to_bytes(predict(copy)))
+    assert scores.valid, scores.reason
+    assert scores.search is None and scores.val is None and scores.test is not None
+
+
+def test_adapters_without_the_fold_still_refuse_it(tmp_path: Path) -> None:
+    assert not HiddenConsistentEvaluation.folds_hidden
+    refused = sorted(
+        name for name, cls in LAYOUTS.items() if not cls.folds_hidden and name != "streamed-table"
+    )
+    assert "stanford-covid-vaccine" in refused
+    covid_json.prepare(tmp_path, covid_json.molecules(np.random.default_rng(15), 90))
+    with pytest.raises(TaskError, match=r"hce\.enabled=false is not supported for layout"):
+        hidden_consistent_evaluation(load(tmp_path, covid_json.COVID), SEED, hidden_split=False)
