@@ -62,6 +62,8 @@ def listed_names(public: Path, listing: str) -> list[str]:
 class FileLabelsHCE(HiddenConsistentEvaluation):
     """HCE whose labelled rows are the files of a folder or archive, labelled by their names."""
 
+    folds_hidden = True  # hce.enabled=false: its copy is written from _split alone
+
     writes_tables = False
 
     def __init__(

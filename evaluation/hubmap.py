@@ -31,6 +31,8 @@ class HubmapHCE(HiddenConsistentEvaluation):
     """The generic HCE over train.csv's slides, with the slide sizes of the dataset information in the
     hidden answers and the information file and polygon files cut to what the agent may see."""
 
+    folds_hidden = True  # hce.enabled=false: its copy is written from _split alone
+
     def _info(self) -> pd.DataFrame:
         path = self.task.public_dir / INFO
         try:

@@ -53,6 +53,8 @@ def _label(value: object) -> str:
 class JsonRecordsHCE(HiddenConsistentEvaluation):
     """HCE whose labelled rows are the records of train_file, a JSON list."""
 
+    folds_hidden = True  # hce.enabled=false: its copy is written from _split alone
+
     def _read_rows(self, answers: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         target = self._targets[0]
         train = _records(self.task.train_csv, self._id)
