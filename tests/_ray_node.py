@@ -38,17 +38,22 @@ services.get_node = patient_get_node
 def agent_ports() -> dict[str, Any]:
     """Free ports for a node's agents, given up front: a raylet left to wait for its agents to
     report theirs dies when a busy machine makes that take over 30 s."""
-    ports: dict[str, Any] = {}
-    for name in (
+    names = (
         "dashboard_agent_listen_port",
         "metrics_agent_port",
         "metrics_export_port",
         "runtime_env_agent_port",
-    ):
-        with socket.socket() as s:
+    )
+    # All sockets held open until every port is picked: one closed before the next bind may be handed
+    # out again, and two agents given one port make Ray refuse to start the node.
+    sockets = [socket.socket() for _ in names]
+    try:
+        for s in sockets:
             s.bind(("127.0.0.1", 0))
-            ports[name] = int(s.getsockname()[1])
-    return ports
+        return {name: int(s.getsockname()[1]) for name, s in zip(names, sockets, strict=True)}
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def main() -> None:
