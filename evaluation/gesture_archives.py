@@ -1,9 +1,10 @@
 """HCE for multi-modal-gesture-recognition: Kinect recordings in archives, a gesture sequence per sample.
 
 mle-bench's prepare.py writes, under prepared/public, `training.csv` (Id, Sequence: the sample's
-gestures, numbers 1-20 separated by spaces; Id the last four digits of `Sample0XXXX`),
-`training1.tar.gz` to `training3.tar.gz` (the labelled samples, one `Sample0XXXX.zip` each, holding
-`Sample0XXXX_color.mp4`, `_depth.mp4`, `_user.mp4`, `_audio.wav` and `_data.mat`), `test.tar.gz` (the
+gestures, numbers 1-20 separated by spaces; Id the last four digits of the sample's name, `0300` for
+`Sample00300`),
+`training1.tar.gz` to `training3.tar.gz` (the labelled samples, one `Sample00300.zip` each, holding
+`Sample00300_color.mp4`, `_depth.mp4`, `_user.mp4`, `_audio.wav` and `_data.mat`), `test.tar.gz` (the
 test samples: the original training4.tar.gz), `test.csv` (Id), `randomPredictions.csv` (the sample
 submission) and, as they are, the unlabelled validation archives and the other files; the answers
 `prepared/private/test.csv` hold the test samples' sequences.
@@ -104,13 +105,19 @@ def renamed_zip(data: bytes, old: str, new: str, hidden: bool) -> bytes:
     return out.getvalue()
 
 
+def sample_id(member: tarfile.TarInfo) -> str | None:
+    """The Id of an archive member that is a sample's zip (`Sample00300.zip` -> `0300`), else None."""
+    found = SAMPLE.fullmatch(member.name.rsplit("/", 1)[-1])
+    return f"{int(found['number']):04d}" if member.isfile() and found is not None else None
+
+
 def archive_samples(path: Path) -> Iterator[str]:
-    """The Id of every sample zip of a .tar.gz (`Sample0XXXX.zip` -> `XXXX`), streamed."""
+    """The Id of every sample zip of a .tar.gz, streamed."""
     with tarfile.open(path, "r|gz") as archive:
         for member in archive:
-            found = SAMPLE.fullmatch(member.name.rsplit("/", 1)[-1])
-            if member.isfile() and found is not None:
-                yield f"{int(found['number']):04d}"
+            sample = sample_id(member)
+            if sample is not None:
+                yield sample
 
 
 def _read_table(path: Path, columns: list[str]) -> pd.DataFrame:
@@ -150,7 +157,8 @@ class GestureArchivesHCE(HiddenConsistentEvaluation):
             bad = [i for i in table[ID] if not i.isdigit()]
             if bad:
                 raise TaskError(
-                    f"{path}: Id {bad[0]!r} is not a sample number (the last 4 digits of Sample0XXXX)"
+                    f"{path}: Id {bad[0]!r} is not a sample number (the last 4 digits of a sample's name, "
+                    "0300 for Sample00300)"
                 )
             if table[ID].duplicated().any():
                 raise TaskError(f"{path} has the Id {table[ID][table[ID].duplicated()].iloc[0]!r} twice")
@@ -198,10 +206,9 @@ class GestureArchivesHCE(HiddenConsistentEvaluation):
                 target = test_output if test_side else output(archive.name)
                 with tarfile.open(archive, "r|gz") as source:
                     for member in source:
-                        found = SAMPLE.fullmatch(member.name.rsplit("/", 1)[-1])
-                        if not member.isfile() or found is None:
+                        sample = sample_id(member)
+                        if sample is None:
                             continue
-                        sample = f"{int(found['number']):04d}"
                         if not test_side and sample in labelled:
                             self._add(target, member.name, source.extractfile(member).read())  # type: ignore[union-attr]
                         elif sample in renamed and (renamed[sample][0] == "test") == test_side:

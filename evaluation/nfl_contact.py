@@ -140,11 +140,11 @@ class NflContactHCE(HiddenConsistentEvaluation):
             for name in ("search", "val")
         }
         self._answers["test"] = typed_answers(answers[[CONTACT_ID, CONTACT]], [CONTACT])
-        self._opaque = {
-            (name, i): self._play_opaque[(name, _play(i))] + i[len(_play(i)) :]
-            for name in SCORED_SPLITS
-            for i in self._answers[name][CONTACT_ID]
-        }
+        self._opaque = {}
+        for name in SCORED_SPLITS:
+            for i in self._answers[name][CONTACT_ID]:
+                play = _play(i)
+                self._opaque[(name, i)] = self._play_opaque[(name, play)] + i[len(play) :]
         self._scorer = None
 
     def _play_split(self, labels: pd.DataFrame) -> dict[str, list[str]]:
