@@ -27,6 +27,7 @@ import pandas as pd
 from evaluation._opaque import opaque_ids, opaque_key, split_key
 from evaluation.grading import read_sample
 from evaluation.hce import HiddenConsistentEvaluation
+from evaluation.row_archives import member_info
 from evaluation.scoring import SCORED_SPLITS
 from evaluation.task import Task, TaskError
 
@@ -169,4 +170,4 @@ class BillionWordHCE(HiddenConsistentEvaluation):
         writer.writerow([ID, SENTENCE])
         writer.writerows(rows)
         with zipfile.ZipFile(dest / self.task.test_csv.name, "w", zipfile.ZIP_DEFLATED) as archive:
-            archive.writestr(_member(self.task.test_csv), buffer.getvalue())
+            archive.writestr(member_info(_member(self.task.test_csv)), buffer.getvalue())

@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from evaluation.hce import HiddenConsistentEvaluation
+from evaluation.row_archives import member_info
 from evaluation.scoring import SCORED_SPLITS
 from evaluation.task import TaskError
 
@@ -99,7 +100,7 @@ class JsonRecordsHCE(HiddenConsistentEvaluation):
             (dest / name).write_text(text, encoding="utf-8")
             # prepare.py zips each file too (train.json -> train.zip, its one member train.json).
             with zipfile.ZipFile(dest / (Path(name).stem + ".zip"), "w", zipfile.ZIP_DEFLATED) as z:
-                z.writestr(name, text)
+                z.writestr(member_info(name), text)
         ids = [str(r[self._id]) for r in hidden]
         self._write_sample(dest, pd.DataFrame({self._id: ids}))
 

@@ -11,6 +11,18 @@ from pathlib import Path, PurePosixPath
 from types import TracebackType
 
 
+def member_info(name: str) -> zipfile.ZipInfo:
+    """A deflated zip member `name` stamped with a fixed time, not the clock's.
+
+    The same split then writes the same bytes (the copy and the refit's alike), and no member's time
+    tells when, or in which order, a copy was written.
+    """
+    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))  # the earliest a zip can carry
+    info.external_attr = 0o644 << 16
+    info.compress_type = zipfile.ZIP_DEFLATED
+    return info
+
+
 def split_archive(name: str) -> tuple[str, str] | None:
     """(the archive's path, the member's name) when `name` passes through a `.zip`, else None."""
     parts = PurePosixPath(name).parts
@@ -67,4 +79,4 @@ class ArchiveMembers:
             path = self._dest / archive
             path.parent.mkdir(parents=True, exist_ok=True)
             self._targets[archive] = zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED)
-        self._targets[archive].writestr(member, data)
+        self._targets[archive].writestr(member_info(member), data)

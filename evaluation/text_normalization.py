@@ -24,6 +24,7 @@ import pandas as pd
 from evaluation._opaque import opaque_ids, opaque_key
 from evaluation.grading import read_sample
 from evaluation.hce import HiddenConsistentEvaluation
+from evaluation.row_archives import member_info
 from evaluation.scoring import SCORED_SPLITS
 from evaluation.split_store import saved_split
 from evaluation.splits import hce_split
@@ -61,7 +62,7 @@ def _write_zipped_csv(table: pd.DataFrame, path: Path) -> None:
     text = io.StringIO()
     table.to_csv(text, index=False, quotechar='"', quoting=csv.QUOTE_NONNUMERIC)
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr(path.name.removesuffix(".zip"), text.getvalue())
+        z.writestr(member_info(path.name.removesuffix(".zip")), text.getvalue())
 
 
 def token_ids(tokens: pd.DataFrame) -> pd.Series:
