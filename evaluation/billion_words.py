@@ -75,6 +75,8 @@ def remove_word(sentence: str, draw: float) -> str:
 class BillionWordHCE(HiddenConsistentEvaluation):
     """HCE whose unit is a line of train_v2.txt and whose hidden inputs lack one word each."""
 
+    folds_hidden = True  # hce.enabled=false: every line is D_train's (`_placed`)
+
     def __init__(
         self, task: Task, split_seed: int, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     ) -> None:
@@ -121,7 +123,7 @@ class BillionWordHCE(HiddenConsistentEvaluation):
                     continue
             place, draw = places.random(len(chunk)), words.random(len(chunk))
             for k, text in enumerate(chunk):
-                long_enough = len(text.split()) > 2
+                long_enough = not self._folded and len(text.split()) > 2
                 name = "train"
                 if long_enough and place[k] < search:
                     name = "search"
@@ -130,6 +132,14 @@ class BillionWordHCE(HiddenConsistentEvaluation):
                 yield line_no, (name, text, float(draw[k]))
                 line_no += 1
             chunk = []
+
+    def fold_hidden_into_train(self) -> None:
+        """hce.enabled=false: every line of train_v2.txt in the agent's copy, only the test set scored."""
+        self._split = {**self._split, "search": [], "val": []}
+        self._inputs = {**self._inputs, "search": [], "val": []}
+        self._answers = {name: t if name == "test" else t.iloc[:0] for name, t in self._answers.items()}
+        self._scorer = None
+        self._folded = True
 
     def split_ids(self) -> dict[str, list[str]]:
         """The line numbers of D_train, D_search, D_val (read again for D_train) and the test set's ids."""
@@ -145,11 +155,9 @@ class BillionWordHCE(HiddenConsistentEvaluation):
         (dest / "description.md").write_text(description + _NOTE, encoding="utf-8")
         member = _member(self.task.train_csv)
         with (
+            zipfile.ZipFile(dest / self.task.train_csv.name, "w") as archive,
             # The fastest deflate: the copy is written once per run and read by the agent, not shipped.
-            zipfile.ZipFile(
-                dest / self.task.train_csv.name, "w", zipfile.ZIP_DEFLATED, compresslevel=1
-            ) as archive,
-            archive.open(member, "w", force_zip64=True) as raw,
+            archive.open(member_info(member, level=1), "w", force_zip64=True) as raw,
             io.TextIOWrapper(raw, encoding="utf-8", newline="") as out,
         ):
             kept: list[str] = []
@@ -171,3 +179,7 @@ class BillionWordHCE(HiddenConsistentEvaluation):
         writer.writerows(rows)
         with zipfile.ZipFile(dest / self.task.test_csv.name, "w", zipfile.ZIP_DEFLATED) as archive:
             archive.writestr(member_info(_member(self.task.test_csv)), buffer.getvalue())
+
+    def write_refit(self, dest: Path) -> None:
+        """The refit's copy: every line of train_v2.txt, the test set's sentences in test_v2.txt."""
+        self._write_folded(dest)

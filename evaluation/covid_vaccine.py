@@ -84,6 +84,8 @@ def _positions_of(molecule: str, opaque: str, length: int) -> list[tuple[str, st
 class CovidVaccineHCE(HiddenConsistentEvaluation):
     """HCE whose unit is a molecule of `train.json` and whose scored rows are its base positions."""
 
+    folds_hidden = True  # hce.enabled=false: its copy is written from _split alone
+
     def __init__(
         self, task: Task, split_seed: int, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     ) -> None:
@@ -164,3 +166,7 @@ class CovidVaccineHCE(HiddenConsistentEvaluation):
         positions = [f"{mol}_{k}" for mol, length in lengths for k in range(int(length))]
         sample = pd.DataFrame({POSITION_ID: positions, **dict.fromkeys(self._targets, 0.0)})
         sample.to_csv(dest / "sample_submission.csv", index=False, float_format="%.10f")
+
+    def write_refit(self, dest: Path) -> None:
+        """The refit's copy: every labelled molecule in train.json, the D_test molecules in test.json."""
+        self._write_folded(dest)

@@ -62,6 +62,7 @@ class DenoisingHCE(HiddenConsistentEvaluation):
     """HCE whose unit is a page of train/ and whose scored rows are its pixels."""
 
     writes_tables = False
+    folds_hidden = True  # hce.enabled=false: its copy is written from _split alone
 
     def __init__(
         self, task: Task, split_seed: int, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
@@ -111,6 +112,11 @@ class DenoisingHCE(HiddenConsistentEvaluation):
                 values = np.concatenate([v for _, v in parts])
                 self._answers[name] = pd.DataFrame({self._id: ids, self._targets[0]: values})
         self._scorer = None
+
+    def fold_hidden_into_train(self) -> None:
+        super().fold_hidden_into_train()
+        none = np.array([], dtype=str)
+        self._pixel_ids = {**self._pixel_ids, "search": none, "val": none}
 
     def _write(self, dest: Path, train: list[str], splits: tuple[str, ...]) -> None:
         dest = Path(dest)

@@ -1,6 +1,7 @@
 """Hidden Consistent Evaluation: one fixed split, an agent-visible copy, and scores on hidden rows."""
 
 import contextlib
+import copy
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -63,6 +64,7 @@ class HiddenConsistentEvaluation:
     # Whether a layout's adapter has the ablation "no HCE" (hce.enabled=false) by folding its D_search
     # and D_val units into D_train once split (`fold_hidden_into_train`); the table HCE has its own.
     folds_hidden = False
+    _folded = False  # whether `fold_hidden_into_train` ran
 
     def _start(self, task: Task, split_seed: int, fractions: tuple[float, float, float]) -> None:
         """What every HCE (and each layout's adapter) holds: the task, the split's seed and fractions,
@@ -219,10 +221,20 @@ class HiddenConsistentEvaluation:
         """The ablation "no HCE" for a layout's adapter: every labelled unit in D_train (and so in the
         agent's copy, labels included), D_search and D_val empty; only the competition's test rows
         are scored. For adapters whose copy is written from `_split` alone (`folds_hidden`)."""
-        self._split["train"] = [*self._split["train"], *self._split["search"], *self._split["val"]]
-        self._split["search"], self._split["val"] = [], []
+        # Reassigned, never changed in place: `_write_folded` folds a shallow copy of this object.
+        labelled = [*self._split["train"], *self._split["search"], *self._split["val"]]
+        self._split = {**self._split, "train": labelled, "search": [], "val": []}
         self._answers = {name: t if name == "test" else t.iloc[:0] for name, t in self._answers.items()}
         self._scorer = None
+        self._folded = True
+
+    def _write_folded(self, dest: Path) -> None:
+        """The refit's copy for an adapter whose copy is written from its split alone: the agent's
+        copy of a folded twin (every labelled unit with its labels, the D_test units alone hidden,
+        under the opaque ids the agent saw). This object's split and answers are left as they are."""
+        folded = copy.copy(self)
+        folded.fold_hidden_into_train()
+        folded.write_public(dest)
 
     def split_ids(self) -> dict[str, list[str]]:
         """The original ids of D_train, D_search, D_val and the competition test set."""

@@ -67,6 +67,8 @@ def _first(line: str) -> str:
 class MlspBirdsHCE(HiddenConsistentEvaluation):
     """HCE whose unit is a recording and whose scored rows are its 19 (recording, species) pairs."""
 
+    folds_hidden = True  # hce.enabled=false: its copy is written from _split alone
+
     def __init__(
         self, task: Task, split_seed: int, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     ) -> None:
@@ -108,9 +110,20 @@ class MlspBirdsHCE(HiddenConsistentEvaluation):
             self._answers[name] = pd.DataFrame(
                 {self._id: [str(i) for i, _ in pairs], self._targets[0]: [y for _, y in pairs]}
             )
-        # D_train keeps its order and comes first; the hidden recordings follow in keyed order.
+        self._number_recordings()
+        expected = {original for (name, original) in self._opaque if name == "test"}
+        if set(self._answers["test"][self._id]) != expected:
+            raise TaskError(
+                f"{task.answers_csv} does not hold exactly the 19 pairs of each fold-1 recording of {FOLDS}"
+            )
+        self._labels = labels
+        self._scorer = None
+
+    def _number_recordings(self) -> None:
+        """Each recording's number and name in the copies: D_train's keep their order and come first,
+        the hidden ones follow in keyed order, under opaque names."""
         units = [(name, rec) for name in SCORED_SPLITS for rec in self._split[name]]
-        keyed = opaque_ids(opaque_key(split_seed, task.answers_csv), units)
+        keyed = opaque_ids(opaque_key(self.split_seed, self.task.answers_csv), units)
         self._number = {rec: str(k) for k, rec in enumerate(self._split["train"])}
         start = len(self._split["train"])
         self._unit_opaque = {u: str(start + k) for k, u in enumerate(sorted(units, key=keyed.__getitem__))}
@@ -120,13 +133,12 @@ class MlspBirdsHCE(HiddenConsistentEvaluation):
             for name, rec in units
             for s in range(SPECIES)
         }
-        expected = {original for (name, original) in self._opaque if name == "test"}
-        if set(self._answers["test"][self._id]) != expected:
-            raise TaskError(
-                f"{task.answers_csv} does not hold exactly the 19 pairs of each fold-1 recording of {FOLDS}"
-            )
-        self._labels = labels
-        self._scorer = None
+
+    def fold_hidden_into_train(self) -> None:
+        """hce.enabled=false: every labelled recording is D_train's, under its own number and name;
+        the test recordings are numbered after them."""
+        super().fold_hidden_into_train()
+        self._number_recordings()
 
     def _recording_split(self, recordings: list[str]) -> dict[str, list[str]]:
         try:

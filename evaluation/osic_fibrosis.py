@@ -70,6 +70,8 @@ def week_grid(patients: pd.DataFrame, weeks: range) -> pd.DataFrame:
 class OsicFibrosisHCE(HiddenConsistentEvaluation):
     """HCE whose unit is a patient of train.csv and whose scored rows are the patient's weeks."""
 
+    folds_hidden = True  # hce.enabled=false: its copy is written from _split alone
+
     def __init__(
         self, task: Task, split_seed: int, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     ) -> None:
@@ -145,3 +147,8 @@ class OsicFibrosisHCE(HiddenConsistentEvaluation):
         sample.to_csv(dest / "sample_submission.csv", index=False)
         train_patients = ({PATIENT: p} for p in self._split["train"])
         place_row_files(SCANS, self.task.public_dir, dest, PATIENT, train_patients, self._hidden_patients())
+
+    def write_refit(self, dest: Path) -> None:
+        """The refit's copy: every labelled patient in train.csv and train/, the D_test patients in
+        test.csv and test/ (their opaque ids) and the sample over their weeks."""
+        self._write_folded(dest)

@@ -67,6 +67,8 @@ class QuestionAnsweringHCE(HiddenConsistentEvaluation):
     """HCE whose unit is an example of the train file and whose scored rows are its long and short
     answers."""
 
+    folds_hidden = True  # hce.enabled=false: the agent's copy is the refit's
+
     def __init__(
         self, task: Task, split_seed: int, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     ) -> None:
@@ -138,6 +140,9 @@ class QuestionAnsweringHCE(HiddenConsistentEvaluation):
     def write_public(self, dest: Path) -> None:
         """The agent's copy as prepare.py lays it out: the train file (D_train's examples as they are),
         the test file (every hidden example, the test fields, opaque ids) and the sample submission."""
+        if self._folded:  # hce.enabled=false: no hidden labelled example
+            self.write_refit(dest)
+            return
         self._write(dest, ("train",), SCORED_SPLITS)
 
     def write_refit(self, dest: Path) -> None:

@@ -11,8 +11,9 @@ from pathlib import Path, PurePosixPath
 from types import TracebackType
 
 
-def member_info(name: str) -> zipfile.ZipInfo:
-    """A deflated zip member `name` stamped with a fixed time, not the clock's.
+def member_info(name: str, level: int | None = None) -> zipfile.ZipInfo:
+    """A zip member `name`, deflated (at zlib's `level`, its default if None), stamped with a fixed
+    time, not the clock's.
 
     The same split then writes the same bytes (the copy and the refit's alike), and no member's time
     tells when, or in which order, a copy was written.
@@ -20,6 +21,8 @@ def member_info(name: str) -> zipfile.ZipInfo:
     info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))  # the earliest a zip can carry
     info.external_attr = 0o644 << 16
     info.compress_type = zipfile.ZIP_DEFLATED
+    # What ZipFile(compresslevel=...) sets on the members it names itself (typeshed lacks it).
+    info._compresslevel = level  # type: ignore[attr-defined]
     return info
 
 

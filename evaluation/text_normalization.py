@@ -72,6 +72,8 @@ def token_ids(tokens: pd.DataFrame) -> pd.Series:
 class TextNormalizationHCE(HiddenConsistentEvaluation):
     """HCE whose unit is a sentence of the train file and whose scored rows are its tokens."""
 
+    folds_hidden = True  # hce.enabled=false: its copy is written from _split alone
+
     def __init__(
         self, task: Task, split_seed: int, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     ) -> None:
@@ -87,26 +89,19 @@ class TextNormalizationHCE(HiddenConsistentEvaluation):
         answers = pd.read_csv(task.answers_csv, dtype=str, keep_default_na=False)
         if self._id not in answers.columns or AFTER not in answers.columns:
             raise TaskError(f"{task.answers_csv} must have the columns {self._id!r} and {AFTER!r}")
-        units = [(name, s) for name in SCORED_SPLITS for s in self._split[name]]
-        keyed = opaque_ids(opaque_key(split_seed, task.answers_csv), units)
-        # Numbers, in the order of the keyed ids: as opaque as they, and shaped like the competition's.
-        self._unit_opaque = {unit: str(k) for k, unit in enumerate(sorted(units, key=keyed.__getitem__))}
         self._tokens: dict[str, pd.DataFrame] = {}
         self._answers = {}
-        self._opaque = {}
         for name in SCORED_SPLITS:
             source = test if name == "test" else train
             tokens = source[source[SENTENCE].isin(set(self._split[name]))]
             self._tokens[name] = tokens
-            originals = token_ids(tokens)
-            hidden = tokens[SENTENCE].map(lambda s, n=name: self._unit_opaque[(n, s)]) + "_" + tokens[TOKEN]
-            self._opaque.update({(name, o): h for o, h in zip(originals, hidden, strict=True)})
             if name == "test":
                 self._answers[name] = answers[[self._id, AFTER]].reset_index(drop=True)
             else:
                 self._answers[name] = pd.DataFrame(
-                    {self._id: originals.to_numpy(), AFTER: tokens[AFTER].to_numpy()}
+                    {self._id: token_ids(tokens).to_numpy(), AFTER: tokens[AFTER].to_numpy()}
                 )
+        self._number_sentences()
         unanswered = set(self._answers["test"][self._id]) ^ set(token_ids(test))
         if unanswered:
             raise TaskError(
@@ -120,6 +115,25 @@ class TextNormalizationHCE(HiddenConsistentEvaluation):
             return hce_split(sentences, None, self.split_seed, self.fractions)
         except ValueError as e:
             raise TaskError(f"{self.task.train_csv}: {e}") from None
+
+    def _number_sentences(self) -> None:
+        """The hidden sentences' numbers from 0, in the order of their keyed ids: as opaque as they,
+        and shaped like the competition's; their tokens' ids `<number>_<token>`."""
+        units = [(name, s) for name in SCORED_SPLITS for s in self._split[name]]
+        keyed = opaque_ids(opaque_key(self.split_seed, self.task.answers_csv), units)
+        self._unit_opaque = {unit: str(k) for k, unit in enumerate(sorted(units, key=keyed.__getitem__))}
+        self._opaque = {}
+        for name in SCORED_SPLITS:
+            tokens = self._tokens[name]
+            hidden = tokens[SENTENCE].map(lambda s, n=name: self._unit_opaque[(n, s)]) + "_" + tokens[TOKEN]
+            self._opaque.update({(name, o): h for o, h in zip(token_ids(tokens), hidden, strict=True)})
+
+    def fold_hidden_into_train(self) -> None:
+        """hce.enabled=false: every labelled sentence in the train file; the test sentences numbered
+        from 0 in the test file."""
+        super().fold_hidden_into_train()
+        self._tokens = {name: t if name == "test" else t.iloc[:0] for name, t in self._tokens.items()}
+        self._number_sentences()
 
     def _hidden_tokens(self, splits: tuple[str, ...]) -> pd.DataFrame:
         parts = []
