@@ -151,7 +151,7 @@ def in_process_drill(name: str, nodes: int, tmp: Path, task_dir: Path) -> Row:
     from ray import serve
 
     from evaluation.task import load_task
-    from launcher.run_unit import start_actors
+    from launcher.run_actors import start_actors
     from serving.server import start_policy_server
 
     cfg = compose(

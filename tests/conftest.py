@@ -24,7 +24,7 @@ import pytest
 if TYPE_CHECKING:
     from agents.task_card import TaskCard
     from launcher.config import RunConfig
-    from launcher.run_unit import RunActors
+    from launcher.run_actors import RunActors
     from search.run_dir import RunDir
 
 
@@ -172,7 +172,7 @@ def start_run(ray_session: None) -> Iterator[StartRun]:
     from ray import serve
 
     from evaluation.task import load_task
-    from launcher.run_unit import start_actors
+    from launcher.run_actors import start_actors
     from search.run_dir import RunDir
     from serving.server import start_policy_server
 
@@ -221,6 +221,6 @@ def _wait_for_free_workers(timeout: float = 60) -> None:
 
 def stop_run(actors: "RunActors") -> None:
     """Kill a test run's actors now (a run unit's die with its placement group)."""
-    from launcher.run_unit import stop_actors
+    from launcher.run_actors import stop_actors
 
     stop_actors(actors)

@@ -12,7 +12,7 @@ from launcher.benchmark import BenchmarkRow, markdown_table, result_row, summari
 from launcher.config import ConfigError
 from launcher.report import print_result
 from launcher.result import RunResult
-from launcher.run_unit import record_hce_noise
+from launcher.run_outcome import record_hce_noise
 from tests.conftest import compose_config
 
 

@@ -49,7 +49,7 @@ def test_a_failing_ledger_is_named_and_the_evaluator_started_before_it_is_gone(
     ray_session: None, tmp_path: Path, digits_task_dir: Path
 ) -> None:
     from evaluation.task import load_task
-    from launcher.run_unit import start_actors
+    from launcher.run_actors import start_actors
     from search.run_dir import RunDir
     from serving.server import PolicyEndpoint
 
