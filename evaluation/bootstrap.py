@@ -69,9 +69,7 @@ def bootstrap_se(
     units = n_rows if grouped is None else len(grouped[2])
     if units < 2:
         return None
-    draws = min(units, max_units)
-    if units > max_units:
-        resamples = min(resamples, HUGE_RESAMPLES)
+    draws, resamples = _plan(units, resamples, max_units)
     rng = np.random.default_rng(_SEED)
     if grade_all is not None and grouped is None:
         values = [float(v) for v in grade_all(rng.integers(0, n_rows, (resamples, draws)))]
@@ -84,6 +82,45 @@ def bootstrap_se(
                 raise
             except Exception:  # a metric's refusal of this resample (e.g. ValueError): the others count
                 continue
+    return _spread(values, resamples, draws, units)
+
+
+def bootstrap_se_of_sums(
+    stats: np.ndarray,
+    from_sums: Callable[[np.ndarray], np.ndarray],
+    groups: np.ndarray | None = None,
+    resamples: int = RESAMPLES,
+    max_units: int = MAX_UNITS,
+) -> float | None:
+    """`bootstrap_se` of a metric of summed per-row statistics (evaluation/metric_sums.py): `stats`
+    (one row per answer row) summed once per unit (a row, or a group), a resample scored from the sums
+    of the units it drew. It draws the same units as `bootstrap_se`, so it gives the same error."""
+    stats = np.asarray(stats, dtype=float).reshape(len(stats), -1)
+    if groups is None:
+        unit_sums = stats
+    else:
+        order, starts, _ = group_rows(groups)
+        unit_sums = np.add.reduceat(stats[order], starts, axis=0) if len(stats) else stats
+    units = len(unit_sums)
+    if units < 2:
+        return None
+    draws, resamples = _plan(units, resamples, max_units)
+    rng = np.random.default_rng(_SEED)
+    chosen = np.stack([rng.integers(0, units, draws) for _ in range(resamples)])
+    values = [float(v) for v in from_sums(unit_sums[chosen].sum(axis=1))]
+    return _spread(values, resamples, draws, units)
+
+
+def _plan(units: int, resamples: int, max_units: int) -> tuple[int, int]:
+    """(units drawn per resample, resamples): m-out-of-n past `max_units`, with fewer resamples."""
+    if units > max_units:
+        return max_units, min(resamples, HUGE_RESAMPLES)
+    return units, resamples
+
+
+def _spread(values: list[float], resamples: int, draws: int, units: int) -> float | None:
+    """The standard error from the resamples' values (rescaled for m-out-of-n); None when too many
+    resamples could not be graded."""
     values = [v for v in values if np.isfinite(v)]
     if len(values) < max(2, (1 - MAX_FAILED_SHARE) * resamples):
         return None

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from evaluation.bootstrap import auc_of_resamples, bootstrap_se
+from evaluation.bootstrap import auc_of_resamples, bootstrap_se, bootstrap_se_of_sums
 from evaluation.metrics import Metric, get_metric
 from evaluation.task import TaskSpec
 
@@ -83,6 +83,9 @@ def grade_with_se(
         return float(metric.fn(truth, guess, targets))
 
     kept_groups = None if groups is None else groups[keep]
+    if metric.sums is not None:  # each unit's statistics summed once, not every resample regraded
+        stats = metric.sums.row_stats(answers, aligned, targets)
+        return value, bootstrap_se_of_sums(stats, metric.sums.from_sums, kept_groups)
     grade_all = None
     if metric.name == "auc-roc":
         truth, guess = (frame[targets].to_numpy(dtype=float) for frame in (answers, aligned))

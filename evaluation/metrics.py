@@ -10,6 +10,7 @@ from evaluation.bias_metrics import jigsaw_bias_score
 from evaluation.clinical_metrics import modified_laplace_log_likelihood
 from evaluation.location_metrics import average_haversine_distance, kuzushiji_f1
 from evaluation.mask_metrics import dice_hausdorff_combo, mean_dice_of_rle_masks
+from evaluation.metric_sums import MATTHEWS, MEAN_ABSOLUTE, ROOT_MEAN_SQUARED, Sums
 from evaluation.qa_metrics import question_answering_f1
 from evaluation.text_metrics import (
     gesture_edit_distance,
@@ -42,6 +43,7 @@ class Metric(NamedTuple):
     fn: MetricFn
     accepts_empty: bool = False
     exact_text: bool = False
+    sums: Sums | None = None  # a function of summed per-row statistics (fast bootstrap errors)
 
 
 def _canonical(value: object) -> str:
@@ -311,8 +313,9 @@ def _metric(
     fn: MetricFn,
     accepts_empty: bool = False,
     exact_text: bool = False,
+    sums: Sums | None = None,
 ) -> Metric:
-    return Metric(name, lower, probabilities, fn, accepts_empty=accepts_empty, exact_text=exact_text)
+    return Metric(name, lower, probabilities, fn, accepts_empty, exact_text, sums)
 
 
 _METRICS = {
@@ -324,14 +327,14 @@ _METRICS = {
         _metric("auc-roc", False, True, auc_roc),
         _metric("log-loss", True, True, binary_log_loss),
         _metric("multi-class-log-loss", True, True, multi_class_log_loss),
-        _metric("root-mean-squared-error", True, False, root_mean_squared_error),
+        _metric("root-mean-squared-error", True, False, root_mean_squared_error, sums=ROOT_MEAN_SQUARED),
         _metric("root-mean-squared-log-error", True, False, root_mean_squared_log_error),
         _metric("mean-column-wise-rmsle", True, False, mean_column_wise_rmsle),
-        _metric("mean-absolute-error", True, False, mean_absolute_error),
+        _metric("mean-absolute-error", True, False, mean_absolute_error, sums=MEAN_ABSOLUTE),
         _metric("log-mean-absolute-error", True, False, log_mean_absolute_error),
         _metric("quadratic-weighted-kappa", False, False, quadratic_weighted_kappa),
         _metric("pearson-correlation-coefficient", False, False, pearson_correlation),
-        _metric("matthews-correlation-coefficient", False, False, matthews_correlation),
+        _metric("matthews-correlation-coefficient", False, False, matthews_correlation, sums=MATTHEWS),
         _metric("kl-divergence", True, True, kl_divergence),
         _metric("label-ranking-average-precision", False, True, label_ranking_average_precision),
         _metric("label-weighted-lrap", False, True, label_weighted_lrap),

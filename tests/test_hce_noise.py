@@ -8,11 +8,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaluation.bootstrap import MAX_UNITS, auc_of_resamples, bootstrap_se, group_rows, resample_rows
+from evaluation.bootstrap import (
+    MAX_UNITS,
+    auc_of_resamples,
+    bootstrap_se,
+    bootstrap_se_of_sums,
+    group_rows,
+    resample_rows,
+)
 from evaluation.config import ScoringLimits
 from evaluation.evaluator import HCEEvaluator
 from evaluation.hce import HiddenConsistentEvaluation
-from evaluation.metrics import get_metric
+from evaluation.metrics import get_metric, metric_names
 from evaluation.scores import Scores
 from evaluation.selection import check_split_sizes, pick_final
 from sandbox import SandboxConfig
@@ -62,6 +69,39 @@ def test_the_vectorised_auc_bootstrap_is_the_metric_recomputed() -> None:
     fast = bootstrap_se(
         _grader("auc-roc", truth, guess), 3000, grade_all=auc_of_resamples(truth[:, None], guess[:, None])
     )
+    assert generic is not None and fast == pytest.approx(generic, rel=1e-9)
+
+
+SUMMED = [name for name in metric_names() if get_metric(name).sums is not None]
+
+
+@pytest.mark.parametrize("name", SUMMED)
+@pytest.mark.parametrize(("n", "grouped"), [(300, False), (900, True), (2 * MAX_UNITS + 7, False)])
+def test_a_metric_of_sums_gets_the_error_of_its_resamples_regraded(name: str, n: int, grouped: bool) -> None:
+    """The fast path draws the same units and scores each resample from summed statistics: the same
+    standard error as regrading every resample with the metric (m-out-of-n past MAX_UNITS too)."""
+    assert {"matthews-correlation-coefficient", "mean-absolute-error", "root-mean-squared-error"} <= set(
+        SUMMED
+    )
+    metric = get_metric(name)
+    assert metric.sums is not None
+    rng = np.random.default_rng(n)
+    truth = rng.integers(0, 2, (n, 2)).astype(float)
+    flips = rng.uniform(size=(n, 2)) < 0.3
+    guess = np.where(flips, 1 - truth, truth) if "matthews" in name else truth + rng.normal(0, 1, (n, 2))
+    answers, submission = pd.DataFrame(truth, columns=["a", "b"]), pd.DataFrame(guess, columns=["a", "b"])
+    stats = metric.sums.row_stats(answers, submission, ["a", "b"])
+    assert metric.sums.from_sums(stats.sum(axis=0, keepdims=True))[0] == pytest.approx(
+        metric.fn(answers, submission, ["a", "b"])
+    )
+    groups = rng.integers(0, n // 7, n).astype(str) if grouped else None
+
+    def grade(rows: np.ndarray) -> float:
+        a, s = (f.iloc[rows].reset_index(drop=True) for f in (answers, submission))
+        return float(metric.fn(a, s, ["a", "b"]))
+
+    generic = bootstrap_se(grade, n, groups)
+    fast = bootstrap_se_of_sums(stats, metric.sums.from_sums, groups)
     assert generic is not None and fast == pytest.approx(generic, rel=1e-9)
 
 

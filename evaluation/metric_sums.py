@@ -1,0 +1,68 @@
+"""Metrics that are a function of column sums of per-row statistics, for fast bootstrap standard errors.
+
+MCC is a function of the confusion counts, MAE of (sum of |error|, cells), RMSE of (sum of error²,
+cells). For such a metric a resample's score needs only the sums of its units' statistics: each row's
+(or group's) statistics are computed once, and a resample adds up the ones it drew
+(evaluation/bootstrap.py `bootstrap_se_of_sums`), instead of regrading the resampled rows. The
+metric's own function still grades the whole split; `from_sums` of all the rows' sums equals it.
+"""
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+RowStats = Callable[[pd.DataFrame, pd.DataFrame, list[str]], np.ndarray]
+
+
+class Sums(NamedTuple):
+    """`row_stats(answers, submission, targets)`: one row of statistics per answer row (n, k);
+    `from_sums(sums)`: the metric of each row of an (r, k) array of summed statistics (r values)."""
+
+    row_stats: RowStats
+    from_sums: Callable[[np.ndarray], np.ndarray]
+
+
+def _errors(answers: pd.DataFrame, submission: pd.DataFrame, targets: list[str]) -> np.ndarray:
+    return answers[targets].to_numpy(dtype=float) - submission[targets].to_numpy(dtype=float)
+
+
+def _absolute(answers: pd.DataFrame, submission: pd.DataFrame, targets: list[str]) -> np.ndarray:
+    errors = _errors(answers, submission, targets)
+    return np.column_stack([np.abs(errors).sum(axis=1), np.full(len(errors), errors.shape[1], dtype=float)])
+
+
+def _squared(answers: pd.DataFrame, submission: pd.DataFrame, targets: list[str]) -> np.ndarray:
+    errors = _errors(answers, submission, targets)
+    return np.column_stack([(errors**2).sum(axis=1), np.full(len(errors), errors.shape[1], dtype=float)])
+
+
+def _mean(sums: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray(sums[:, 0] / sums[:, 1], dtype=float)
+
+
+def _root_mean(sums: np.ndarray) -> np.ndarray:
+    return np.sqrt(_mean(sums))
+
+
+def _confusion(answers: pd.DataFrame, submission: pd.DataFrame, targets: list[str]) -> np.ndarray:
+    """Each row's (tp, tn, fp, fn) over its target cells; the predictions are 0/1 (the metric checked)."""
+    truth = answers[targets].to_numpy(dtype=float) == 1
+    guess = submission[targets].to_numpy(dtype=float) == 1
+    return np.column_stack(
+        [(truth & guess).sum(1), (~truth & ~guess).sum(1), (~truth & guess).sum(1), (truth & ~guess).sum(1)]
+    ).astype(float)
+
+
+def _matthews(sums: np.ndarray) -> np.ndarray:
+    tp, tn, fp, fn = sums.T
+    denominator = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator == 0, 0.0, (tp * tn - fp * fn) / denominator)
+
+
+MEAN_ABSOLUTE = Sums(_absolute, _mean)
+ROOT_MEAN_SQUARED = Sums(_squared, _root_mean)
+MATTHEWS = Sums(_confusion, _matthews)
