@@ -15,7 +15,7 @@ from sklearn.metrics import label_ranking_average_precision_score
 
 from evaluation.hce import HiddenConsistentEvaluation
 from evaluation.mlebench import grade_on_answers, load_mlebench_task
-from tests.test_mlebench_images import SEED, hex_ids, mentions
+from tests.image_files import SEED, hex_ids, mentions
 from tests.test_mlebench_presets import copy_rows
 
 NAME = "freesound-audio-tagging-2019"

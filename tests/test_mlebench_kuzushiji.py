@@ -14,7 +14,7 @@ import pandas as pd
 
 from evaluation.hce import HiddenConsistentEvaluation
 from evaluation.mlebench import load_mlebench_task
-from tests.test_mlebench_images import SEED, every_file, mentions, read_class, write_image
+from tests.image_files import SEED, every_file, mentions, read_class, write_image
 from tests.test_mlebench_presets import copy_rows
 
 NAME = "kuzushiji-recognition"

@@ -15,7 +15,7 @@ from evaluation.layouts import hidden_consistent_evaluation
 from evaluation.mlebench import grade_on_answers, load_mlebench_task
 from evaluation.osic_fibrosis import OsicFibrosisHCE
 from evaluation.task import Task
-from tests.test_mlebench_images import SEED, every_file, mentions, read_class, write_image
+from tests.image_files import SEED, every_file, mentions, read_class, write_image
 from tests.test_mlebench_presets import copy_rows
 
 
