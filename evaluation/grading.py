@@ -83,7 +83,8 @@ def grade_with_se(
         return float(metric.fn(truth, guess, targets))
 
     kept_groups = None if groups is None else groups[keep]
-    if metric.sums is not None:  # each unit's statistics summed once, not every resample regraded
+    if metric.sums is not None and (kept_groups is not None or not metric.sums.grouped_only):
+        # Each unit's statistics summed once, not every resample regraded.
         stats = metric.sums.row_stats(answers, aligned, targets)
         return value, bootstrap_se_of_sums(stats, metric.sums.from_sums, kept_groups)
     grade_all = None

@@ -129,10 +129,8 @@ def _parse_cell(value: object, size: int, metric: str, side: str, row: int) -> R
         raise ValueError(f"{metric}: row {row} of the {side}: {e}") from None
 
 
-def mean_dice_of_rle_masks(
-    answers: pd.DataFrame, submission: pd.DataFrame, target_columns: list[str]
-) -> float:
-    """Mean over images of the Dice of the submitted RLE mask against the true one; both empty counts 1.
+def dice_per_image(answers: pd.DataFrame, submission: pd.DataFrame, target_columns: list[str]) -> np.ndarray:
+    """Each image's Dice of the submitted RLE mask against the true one; both empty counts 1.
 
     The submission's RLE is in the target column (`predicted`); the true RLE is the answers' column of
     the same name when they have one, else their `encoding` column (mle-bench's answers file). The image
@@ -144,17 +142,26 @@ def mean_dice_of_rle_masks(
     require_columns(answers, [truth_column, HUBMAP_HEIGHT, HUBMAP_WIDTH], metric, "answers")
     require_columns(submission, [column], metric, "submission")
     heights, widths = _sizes(answers, HUBMAP_HEIGHT, HUBMAP_WIDTH, metric)
-    values = [
-        dice(
-            _parse_cell(guess, int(h * w), metric, "submission", i),
-            _parse_cell(truth, int(h * w), metric, "answers", i),
-            both_empty=1.0,
-        )
-        for i, (guess, truth, h, w) in enumerate(
-            zip(submission[column].tolist(), answers[truth_column].tolist(), heights, widths, strict=True)
-        )
-    ]
-    return float(np.mean(values))
+    return np.array(
+        [
+            dice(
+                _parse_cell(guess, int(h * w), metric, "submission", i),
+                _parse_cell(truth, int(h * w), metric, "answers", i),
+                both_empty=1.0,
+            )
+            for i, (guess, truth, h, w) in enumerate(
+                zip(submission[column].tolist(), answers[truth_column].tolist(), heights, widths, strict=True)
+            )
+        ],
+        dtype=float,
+    )
+
+
+def mean_dice_of_rle_masks(
+    answers: pd.DataFrame, submission: pd.DataFrame, target_columns: list[str]
+) -> float:
+    """Mean over images of `dice_per_image`: mle-bench's dice-coefficient (hubmap)."""
+    return float(np.mean(dice_per_image(answers, submission, target_columns)))
 
 
 def _union(runs: list[Runs]) -> Runs:
@@ -259,6 +266,16 @@ def dice_hausdorff_combo(answers: pd.DataFrame, submission: pd.DataFrame, target
     sides are left out. The answers give the true RLE (target column), `id`, `image_height` and
     `image_width`; the submission's rows are aligned with them, so the answers' ids serve both.
     """
+    stats = uw_row_stats(answers, submission, target_columns)
+    if stats[:, 1].sum() == 0:
+        raise ValueError("dice-hausdorff-combo: every mask is empty in both the answers and the submission")
+    return float(uw_combo_of_sums(stats.sum(axis=0, keepdims=True))[0])
+
+
+def uw_row_stats(answers: pd.DataFrame, submission: pd.DataFrame, target_columns: list[str]) -> np.ndarray:
+    """The sums `dice_hausdorff_combo` is made of, one row per answer row: (its Dice, 1) where it has
+    one (not both empty), and on the first row of each case-day (its distance, 1) where it has one.
+    A case-day's distance sits on one of its rows: sums over rows are right only over whole case-days."""
     metric = "dice-hausdorff-combo"
     column = single_target(target_columns, metric)
     require_columns(answers, [column, UW_ID, UW_HEIGHT, UW_WIDTH], metric, "answers")
@@ -270,15 +287,22 @@ def dice_hausdorff_combo(answers: pd.DataFrame, submission: pd.DataFrame, target
     for i, (h, w) in enumerate(zip(heights, widths, strict=True)):
         predicted.append(_parse_cell(guesses[i], int(h * w), metric, "submission", i))
         true.append(_parse_cell(truths[i], int(h * w), metric, "answers", i))
-    dices = [dice(p, t, both_empty=math.nan) for p, t in zip(predicted, true, strict=True)]
-    if np.isnan(dices).all():
-        raise ValueError(f"{metric}: every mask is empty in both the answers and the submission")
+    stats = np.zeros((len(ids), 4))
+    dices = np.array([dice(p, t, both_empty=math.nan) for p, t in zip(predicted, true, strict=True)])
+    stats[:, 0], stats[:, 1] = np.nan_to_num(dices), np.isfinite(dices)
     case_days = pd.Series([i.split(UW_SLICE_MARK)[0] for i in ids])
-    distances = [
-        _case_day_distance(list(rows), ids, predicted, true, heights, widths, metric)
-        for rows in case_days.groupby(case_days, sort=False).indices.values()
-    ]
-    return float(UW_DICE_WEIGHT * np.nanmean(dices) + UW_HAUSDORFF_WEIGHT * (1 - np.nanmean(distances)))
+    for rows in case_days.groupby(case_days, sort=False).indices.values():
+        distance = _case_day_distance(list(rows), ids, predicted, true, heights, widths, metric)
+        if math.isfinite(distance):
+            stats[rows[0], 2:] = distance, 1.0
+    return stats
+
+
+def uw_combo_of_sums(sums: np.ndarray) -> np.ndarray:
+    """`dice_hausdorff_combo` of each row of summed `uw_row_stats` (NaN without a Dice or a distance)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean_dice, mean_distance = sums[:, 0] / sums[:, 1], sums[:, 2] / sums[:, 3]
+    return np.asarray(UW_DICE_WEIGHT * mean_dice + UW_HAUSDORFF_WEIGHT * (1 - mean_distance), dtype=float)
 
 
 def _case_day_distance(

@@ -1,10 +1,12 @@
 """Metrics that are a function of column sums of per-row statistics, for fast bootstrap standard errors.
 
 MCC is a function of the confusion counts, MAE of (sum of |error|, cells), RMSE of (sum of error²,
-cells). For such a metric a resample's score needs only the sums of its units' statistics: each row's
-(or group's) statistics are computed once, and a resample adds up the ones it drew
-(evaluation/bootstrap.py `bootstrap_se_of_sums`), instead of regrading the resampled rows. The
-metric's own function still grades the whole split; `from_sums` of all the rows' sums equals it.
+cells), hubmap's mean Dice of (sum of Dice, images), uw's Dice-Hausdorff combo of the sums of its Dice
+and of its case-days' distances. For such a metric a resample's score needs only the sums of its
+units' statistics: each row's (or group's) statistics are computed once, and a resample adds up the
+ones it drew (evaluation/bootstrap.py `bootstrap_se_of_sums`), instead of regrading the resampled
+rows. The metric's own function still grades the whole split; `from_sums` of all the rows' sums
+equals it.
 """
 
 from collections.abc import Callable
@@ -13,15 +15,20 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from evaluation.mask_metrics import dice_per_image, uw_combo_of_sums, uw_row_stats
+
 RowStats = Callable[[pd.DataFrame, pd.DataFrame, list[str]], np.ndarray]
 
 
 class Sums(NamedTuple):
     """`row_stats(answers, submission, targets)`: one row of statistics per answer row (n, k);
-    `from_sums(sums)`: the metric of each row of an (r, k) array of summed statistics (r values)."""
+    `from_sums(sums)`: the metric of each row of an (r, k) array of summed statistics (r values).
+    `grouped_only`: a statistic of several rows sits on one of them (uw's distance of a case-day), so
+    the sums serve resamples of whole groups only; rows resampled one by one are regraded."""
 
     row_stats: RowStats
     from_sums: Callable[[np.ndarray], np.ndarray]
+    grouped_only: bool = False
 
 
 def _errors(answers: pd.DataFrame, submission: pd.DataFrame, targets: list[str]) -> np.ndarray:
@@ -63,6 +70,14 @@ def _matthews(sums: np.ndarray) -> np.ndarray:
         return np.where(denominator == 0, 0.0, (tp * tn - fp * fn) / denominator)
 
 
+def _dice(answers: pd.DataFrame, submission: pd.DataFrame, targets: list[str]) -> np.ndarray:
+    values = dice_per_image(answers, submission, targets)
+    return np.column_stack([values, np.ones(len(values))])
+
+
 MEAN_ABSOLUTE = Sums(_absolute, _mean)
 ROOT_MEAN_SQUARED = Sums(_squared, _root_mean)
 MATTHEWS = Sums(_confusion, _matthews)
+MEAN_DICE = Sums(_dice, _mean)
+# A Dice per slice and class, a distance per case-day: uw's resamples draw whole cases (gi_tract.py).
+DICE_HAUSDORFF = Sums(uw_row_stats, uw_combo_of_sums, grouped_only=True)

@@ -10,7 +10,7 @@ from evaluation.bias_metrics import jigsaw_bias_score
 from evaluation.clinical_metrics import modified_laplace_log_likelihood
 from evaluation.location_metrics import average_haversine_distance, kuzushiji_f1
 from evaluation.mask_metrics import dice_hausdorff_combo, mean_dice_of_rle_masks
-from evaluation.metric_sums import MATTHEWS, MEAN_ABSOLUTE, ROOT_MEAN_SQUARED, Sums
+from evaluation.metric_sums import DICE_HAUSDORFF, MATTHEWS, MEAN_ABSOLUTE, MEAN_DICE, ROOT_MEAN_SQUARED, Sums
 from evaluation.qa_metrics import question_answering_f1
 from evaluation.text_metrics import (
     gesture_edit_distance,
@@ -347,8 +347,15 @@ _METRICS = {
         _metric("map-at-12", False, False, map_at_k(12), accepts_empty=True),
         _metric("question-answering-f1", False, False, question_answering_f1, accepts_empty=True),
         # An empty RLE is the empty mask, a prediction like any other (mle-bench reads it as "").
-        _metric("dice-coefficient", False, False, mean_dice_of_rle_masks, accepts_empty=True),
-        _metric("dice-hausdorff-combo", False, False, dice_hausdorff_combo, accepts_empty=True),
+        _metric("dice-coefficient", False, False, mean_dice_of_rle_masks, accepts_empty=True, sums=MEAN_DICE),
+        _metric(
+            "dice-hausdorff-combo",
+            False,
+            False,
+            dice_hausdorff_combo,
+            accepts_empty=True,
+            sums=DICE_HAUSDORFF,
+        ),
         _metric("average-haversine-distance", True, False, average_haversine_distance),
         _metric("f1-score", False, False, kuzushiji_f1, accepts_empty=True),  # a page without characters
         _metric("modified-laplace-log-likelihood", False, False, modified_laplace_log_likelihood),

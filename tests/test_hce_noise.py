@@ -73,9 +73,15 @@ def test_the_vectorised_auc_bootstrap_is_the_metric_recomputed() -> None:
 
 
 SUMMED = [name for name in metric_names() if get_metric(name).sums is not None]
+NUMERIC_SUMS = ["matthews-correlation-coefficient", "mean-absolute-error", "root-mean-squared-error"]
 
 
-@pytest.mark.parametrize("name", SUMMED)
+def test_every_metric_of_sums_is_checked_against_its_regrading() -> None:
+    """The numeric ones here, hubmap's Dice and uw's combo in tests/test_mask_metrics.py."""
+    assert sorted(SUMMED) == sorted([*NUMERIC_SUMS, "dice-coefficient", "dice-hausdorff-combo"])
+
+
+@pytest.mark.parametrize("name", NUMERIC_SUMS)
 @pytest.mark.parametrize(("n", "grouped"), [(300, False), (900, True), (2 * MAX_UNITS + 7, False)])
 def test_a_metric_of_sums_gets_the_error_of_its_resamples_regraded(name: str, n: int, grouped: bool) -> None:
     """The fast path draws the same units and scores each resample from summed statistics: the same

@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 from scipy.spatial.distance import directed_hausdorff
 
+from evaluation import bootstrap
+from evaluation.bootstrap import bootstrap_se, bootstrap_se_of_sums
 from evaluation.metrics import get_metric
 
 RNG = np.random.default_rng(7)
@@ -251,3 +253,52 @@ def test_dice_hausdorff_combo_errors() -> None:
     empty = answers.assign(predicted=np.nan)
     with pytest.raises(ValueError, match="every mask is empty"):
         combo(empty, pd.DataFrame({"predicted": [np.nan]}))
+
+
+def test_hubmap_dice_errors_from_sums_are_those_of_regraded_resamples() -> None:
+    sizes = [(int(RNG.integers(6, 20)), int(RNG.integers(6, 20))) for _ in range(40)]
+    truth = [encode(random_mask(h, w, 0.3)) for h, w in sizes]
+    guess = [encode(decode(t, h, w) ^ random_mask(h, w, 0.1)) for t, (h, w) in zip(truth, sizes, strict=True)]
+    answers = pd.DataFrame(
+        {"encoding": truth, "height_pixels": [h for h, _ in sizes], "width_pixels": [w for _, w in sizes]}
+    )
+    submission = pd.DataFrame({"predicted": guess})
+    metric = get_metric("dice-coefficient")
+    assert metric.sums is not None
+
+    def grade(rows: np.ndarray) -> float:
+        a, g = (f.iloc[rows].reset_index(drop=True) for f in (answers, submission))
+        return float(metric.fn(a, g, ["predicted"]))
+
+    stats = metric.sums.row_stats(answers, submission, ["predicted"])
+    assert metric.sums.from_sums(stats.sum(axis=0, keepdims=True))[0] == pytest.approx(grade(np.arange(40)))
+    fast = bootstrap_se_of_sums(stats, metric.sums.from_sums)
+    assert fast is not None and fast == pytest.approx(bootstrap_se(grade, 40), rel=1e-9)
+
+
+def test_uw_errors_from_sums_resample_whole_cases_each_drawn_case_counted_once_per_draw() -> None:
+    """Each resample's combo from the sums of the cases it drew equals the metric on those cases laid
+    side by side (a case drawn twice renamed apart, so its case-days count twice); the SE is theirs."""
+    cases = {f"case{c}_day{d}": int(RNG.integers(2, 5)) for c in range(1, 7) for d in (0, 3)}
+    answers, submission = uw_frames(9, 7, cases, fill=0.2)
+    case_of = answers["id"].str.split("_").str[0].to_numpy()
+    metric = get_metric("dice-hausdorff-combo")
+    assert metric.sums is not None and metric.sums.grouped_only
+    stats = metric.sums.row_stats(answers, submission, ["predicted"])
+    assert metric.sums.from_sums(stats.sum(axis=0, keepdims=True))[0] == pytest.approx(
+        combo(answers, submission)
+    )
+
+    names = np.unique(case_of)
+    rng = np.random.default_rng(bootstrap._SEED)  # the draws bootstrap_se_of_sums makes
+    values = []
+    for _ in range(bootstrap.RESAMPLES):
+        parts = []
+        for k, drawn in enumerate(rng.integers(0, len(names), len(names))):
+            rows = case_of == names[drawn]
+            renamed = answers["id"][rows].str.replace(r"^case\d+", f"case{100 + k}", regex=True)
+            parts.append((answers[rows].assign(id=renamed), submission[rows].assign(id=renamed)))
+        a, g = (pd.concat([p[i] for p in parts], ignore_index=True) for i in (0, 1))
+        values.append(combo(a, g))
+    expected = float(np.std(values, ddof=1))
+    assert bootstrap_se_of_sums(stats, metric.sums.from_sums, case_of) == pytest.approx(expected, rel=1e-9)
