@@ -122,17 +122,31 @@ def kuzushiji_f1(answers: pd.DataFrame, submission: pd.DataFrame, target_columns
     Target column `labels`: true boxes "label x y width height ..." in the answers, predicted centre
     points "label x y ..." in the submission; an empty or NaN cell has no characters.
     """
+    counts = kuzushiji_counts(answers, submission, target_columns)
+    return float(f1_of_counts(counts.sum(axis=0, keepdims=True))[0])
+
+
+def kuzushiji_counts(
+    answers: pd.DataFrame, submission: pd.DataFrame, target_columns: list[str]
+) -> np.ndarray:
+    """Each page's (true positives, false positives, false negatives): `page_counts` of every row."""
     metric = "f1-score"
     column = single_target(target_columns, metric)
     require_columns(answers, [column], metric, "answers")
     require_columns(submission, [column], metric, "submission")
-    tp = fp = fn = 0
+    counts = np.zeros((len(answers), 3))
     for row, (guess, truth) in enumerate(
         zip(submission[column].tolist(), answers[column].tolist(), strict=True)
     ):
         try:
-            page_tp, page_fp, page_fn = page_counts(guess, truth)
+            counts[row] = page_counts(guess, truth)
         except ValueError as e:
             raise ValueError(f"{metric}: row {row}: {e}") from None
-        tp, fp, fn = tp + page_tp, fp + page_fp, fn + page_fn
-    return 0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn)
+    return counts
+
+
+def f1_of_counts(sums: np.ndarray) -> np.ndarray:
+    """Micro F1 of each row of summed (tp, fp, fn); 0 without a true positive."""
+    tp, fp, fn = sums.T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(tp == 0, 0.0, 2 * tp / (2 * tp + fp + fn))

@@ -1,12 +1,12 @@
 """Metrics that are a function of column sums of per-row statistics, for fast bootstrap standard errors.
 
 MCC is a function of the confusion counts, MAE of (sum of |error|, cells), RMSE of (sum of error²,
-cells), hubmap's mean Dice of (sum of Dice, images), uw's Dice-Hausdorff combo of the sums of its Dice
-and of its case-days' distances. For such a metric a resample's score needs only the sums of its
-units' statistics: each row's (or group's) statistics are computed once, and a resample adds up the
-ones it drew (evaluation/bootstrap.py `bootstrap_se_of_sums`), instead of regrading the resampled
-rows. The metric's own function still grades the whole split; `from_sums` of all the rows' sums
-equals it.
+cells), kuzushiji's micro F1 of its pages' summed (tp, fp, fn), hubmap's mean Dice of (sum of Dice,
+images), uw's Dice-Hausdorff combo of the sums of its Dice and of its case-days' distances. For such
+a metric a resample's score needs only the sums of its units' statistics: each row's (or group's)
+statistics are computed once, and a resample adds up the ones it drew (evaluation/bootstrap.py
+`bootstrap_se_of_sums`), instead of regrading the resampled rows. The metric's own function still
+grades the whole split; `from_sums` of all the rows' sums equals it.
 """
 
 from collections.abc import Callable
@@ -15,6 +15,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from evaluation.location_metrics import f1_of_counts, kuzushiji_counts
 from evaluation.mask_metrics import dice_per_image, uw_combo_of_sums, uw_row_stats
 
 RowStats = Callable[[pd.DataFrame, pd.DataFrame, list[str]], np.ndarray]
@@ -79,5 +80,6 @@ MEAN_ABSOLUTE = Sums(_absolute, _mean)
 ROOT_MEAN_SQUARED = Sums(_squared, _root_mean)
 MATTHEWS = Sums(_confusion, _matthews)
 MEAN_DICE = Sums(_dice, _mean)
+KUZUSHIJI_F1 = Sums(kuzushiji_counts, f1_of_counts)
 # A Dice per slice and class, a distance per case-day: uw's resamples draw whole cases (gi_tract.py).
 DICE_HAUSDORFF = Sums(uw_row_stats, uw_combo_of_sums, grouped_only=True)

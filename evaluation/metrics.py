@@ -10,7 +10,15 @@ from evaluation.bias_metrics import jigsaw_bias_score
 from evaluation.clinical_metrics import modified_laplace_log_likelihood
 from evaluation.location_metrics import average_haversine_distance, kuzushiji_f1
 from evaluation.mask_metrics import dice_hausdorff_combo, mean_dice_of_rle_masks
-from evaluation.metric_sums import DICE_HAUSDORFF, MATTHEWS, MEAN_ABSOLUTE, MEAN_DICE, ROOT_MEAN_SQUARED, Sums
+from evaluation.metric_sums import (
+    DICE_HAUSDORFF,
+    KUZUSHIJI_F1,
+    MATTHEWS,
+    MEAN_ABSOLUTE,
+    MEAN_DICE,
+    ROOT_MEAN_SQUARED,
+    Sums,
+)
 from evaluation.qa_metrics import question_answering_f1
 from evaluation.text_metrics import (
     gesture_edit_distance,
@@ -357,7 +365,9 @@ _METRICS = {
             sums=DICE_HAUSDORFF,
         ),
         _metric("average-haversine-distance", True, False, average_haversine_distance),
-        _metric("f1-score", False, False, kuzushiji_f1, accepts_empty=True),  # a page without characters
+        _metric(
+            "f1-score", False, False, kuzushiji_f1, accepts_empty=True, sums=KUZUSHIJI_F1
+        ),  # a page without characters
         _metric("modified-laplace-log-likelihood", False, False, modified_laplace_log_likelihood),
         _metric("jigsaw-unintended-bias-in-toxicity-classification-score", False, True, jigsaw_bias_score),
     )

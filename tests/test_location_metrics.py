@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from evaluation.bootstrap import bootstrap_se, bootstrap_se_of_sums
 from evaluation.metrics import get_metric
 
 RNG = np.random.default_rng(7)
@@ -151,6 +152,17 @@ def test_kuzushiji_matches_a_plain_loop_on_random_pages() -> None:
         tp, fp, fn = tp + counts[0], fp + counts[1], fn + counts[2]
     assert tp > 0 and fp > 0 and fn > 0
     assert kuzushiji(truths, guesses) == pytest.approx(f1(tp, fp, fn))
+    # Its bootstrap error from the pages' summed counts is that of regrading each resample.
+    metric = get_metric("f1-score")
+    assert metric.sums is not None
+    answers, submission = pd.DataFrame({"labels": truths}), pd.DataFrame({"labels": guesses})
+
+    def grade(rows: np.ndarray) -> float:
+        a, g = (f.iloc[rows].reset_index(drop=True) for f in (answers, submission))
+        return float(metric.fn(a, g, ["labels"]))
+
+    fast = bootstrap_se_of_sums(metric.sums.row_stats(answers, submission, ["labels"]), metric.sums.from_sums)
+    assert fast is not None and fast == pytest.approx(bootstrap_se(grade, len(truths)), rel=1e-9)
 
 
 def test_kuzushiji_perfect_and_malformed() -> None:
