@@ -21,6 +21,7 @@ gestures.
 """
 
 import contextlib
+import functools
 import gzip
 import io
 import re
@@ -38,6 +39,7 @@ from evaluation.hce import HiddenConsistentEvaluation, _read_text
 from evaluation.prepared_tables import read_prepared
 from evaluation.row_files import place_file
 from evaluation.scoring import SCORED_SPLITS
+from evaluation.split_store import saved_listing
 from evaluation.splits import hce_split
 from evaluation.task import Task, TaskError
 
@@ -121,6 +123,10 @@ def archive_samples(path: Path) -> Iterator[str]:
                 yield sample
 
 
+def _listing(path: Path) -> list[str]:
+    return list(archive_samples(path))
+
+
 def _read_table(path: Path, columns: list[str]) -> pd.DataFrame:
     return read_prepared(path, columns, "multi-modal-gesture-recognition")
 
@@ -141,7 +147,7 @@ class GestureArchivesHCE(HiddenConsistentEvaluation):
         archives = sorted(p for p in public.iterdir() if TRAINING_ARCHIVE.fullmatch(p.name))
         if not archives:
             raise TaskError(f"{public} has no training<k>.tar.gz; prepare.py writes training1-3.tar.gz")
-        # Where each sample's zip is: its archive (the listing streams each archive once).
+        # Where each sample's zip is: its archive (each archive streamed once, its listing saved).
         self._archive_of: dict[str, Path] = {}
         for archive in [*archives, public / TEST_ARCHIVE]:
             if not archive.is_file():
@@ -149,7 +155,7 @@ class GestureArchivesHCE(HiddenConsistentEvaluation):
                     f"{archive} is missing; multi-modal-gesture-recognition's prepare.py writes it"
                 )
             try:
-                for sample in archive_samples(archive):
+                for sample in saved_listing(task, archive, functools.partial(_listing, archive)):
                     self._archive_of[sample] = archive
             except (tarfile.TarError, OSError, EOFError) as e:
                 raise TaskError(f"{archive} is not a readable .tar.gz ({e})") from None

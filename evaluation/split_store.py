@@ -56,11 +56,32 @@ def saved_split(
         if {k: stored[k] for k in header} == header:
             return {name: [str(i) for i in ids] for name, ids in stored["ids"].items()}
     split = compute()
+    _save(path, {**header, "ids": split})
+    return split
+
+
+def saved_listing(task: Task, archive: Path, compute: Callable[[], list[str]]) -> list[str]:
+    """The saved listing of a large archive (the ids of its members, gesture's training archives) when
+    the archive's size and modification time match; else `compute()`, saved for next time. Listing a
+    .tar.gz decompresses it whole: this spares a restarted or another seed's evaluator doing it again."""
+    path = task.root / SPLITS_DIR / f"listing_{archive.name}.json"
+    stat = archive.stat()
+    header = {"format": _FORMAT, "archive": str(archive), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        stored = json.loads(path.read_text())
+        if {k: stored[k] for k in header} == header:
+            return [str(i) for i in stored["ids"]]
+    listing = compute()
+    _save(path, {**header, "ids": listing})
+    return listing
+
+
+def _save(path: Path, content: dict[str, object]) -> None:
+    """Write beside and rename into place (a reader never sees half a file); skipped when the task
+    directory cannot be written."""
     with contextlib.suppress(OSError):
         path.parent.mkdir(exist_ok=True)
-        # Written beside and renamed into place: a reader never sees half a file.
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
         with os.fdopen(fd, "w") as f:
-            json.dump({**header, "ids": split}, f)
+            json.dump(content, f)
         os.replace(tmp, path)
-    return split

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from scipy.io import loadmat, savemat
 
+from evaluation import gesture_archives
 from evaluation.gesture_archives import GestureArchivesHCE
 from evaluation.layouts import hidden_consistent_evaluation
 from evaluation.mlebench import COVERED, NOT_YET, grade_on_answers
@@ -178,3 +179,26 @@ def test_gesture_broken_layouts_are_named(tmp_path: Path) -> None:
     )
     with pytest.raises(TaskError, match=r"training2\.tar\.gz is not a readable \.tar\.gz"):
         hidden_consistent_evaluation(load(tmp_path / "torn", GESTURE), SEED)
+
+
+def test_a_second_evaluator_reuses_the_archives_listings_until_one_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Listing a .tar.gz decompresses it whole: a restarted (or another seed's) evaluator reads the
+    saved listing instead, and lists an archive again once its size or time changed."""
+    gesture(tmp_path)
+    task = load(tmp_path, GESTURE)
+    first = hidden_consistent_evaluation(task, SEED).split_ids()
+    saved = sorted(p.name for p in (task.root / "hce_splits").glob("listing_*.json"))
+    assert saved == sorted(f"listing_{name}.json" for name in [*ARCHIVES, "test.tar.gz"])
+
+    def listed_again(path: Path) -> None:
+        raise AssertionError(f"{path} was listed again")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(gesture_archives, "archive_samples", listed_again)
+        assert hidden_consistent_evaluation(task, SEED).split_ids() == first
+    public = tmp_path / "data" / GESTURE / "prepared" / "public"
+    pack(public / "training3.tar.gz", {f"Sample0{n:04d}.zip": sample_zip(n) for n in range(14, 19)})
+    with pytest.raises(TaskError, match=r"training\.csv has Id '0019' .* with no Sample00019\.zip"):
+        hidden_consistent_evaluation(task, SEED)
