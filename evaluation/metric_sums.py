@@ -1,8 +1,10 @@
 """Metrics that are a function of column sums of per-row statistics, for fast bootstrap standard errors.
 
 MCC is a function of the confusion counts, MAE of (sum of |error|, cells), RMSE of (sum of error²,
-cells), kuzushiji's micro F1 of its pages' summed (tp, fp, fn), hubmap's mean Dice of (sum of Dice,
-images), uw's Dice-Hausdorff combo of the sums of its Dice and of its case-days' distances. For such
+cells), a micro F1 (kuzushiji's, label sets') of summed (tp, fp, fn), a mean of per-row values
+(hubmap's Dice, Levenshtein, Jaccard, MAP@k) of (their sum, rows), gesture's edit distance of (sum of
+distances, true gestures), uw's Dice-Hausdorff combo of the sums of its Dice and of its case-days'
+distances. For such
 a metric a resample's score needs only the sums of its units' statistics: each row's (or group's)
 statistics are computed once, and a resample adds up the ones it drew (evaluation/bootstrap.py
 `bootstrap_se_of_sums`), instead of regrading the resampled rows. The metric's own function still
@@ -17,8 +19,16 @@ import pandas as pd
 
 from evaluation.location_metrics import f1_of_counts, kuzushiji_counts
 from evaluation.mask_metrics import dice_per_image, uw_combo_of_sums, uw_row_stats
+from evaluation.text_metrics import (
+    ap_at_k,
+    gesture_row_stats,
+    jaccard_cells,
+    label_set_counts,
+    levenshtein_cells,
+)
 
 RowStats = Callable[[pd.DataFrame, pd.DataFrame, list[str]], np.ndarray]
+RowValues = RowStats  # one value per row, or per cell (rows x target columns)
 
 
 class Sums(NamedTuple):
@@ -71,15 +81,26 @@ def _matthews(sums: np.ndarray) -> np.ndarray:
         return np.where(denominator == 0, 0.0, (tp * tn - fp * fn) / denominator)
 
 
-def _dice(answers: pd.DataFrame, submission: pd.DataFrame, targets: list[str]) -> np.ndarray:
-    values = dice_per_image(answers, submission, targets)
-    return np.column_stack([values, np.ones(len(values))])
+def _with_counts(values: np.ndarray) -> np.ndarray:
+    """(sum of a row's values, how many) from its values (one column per cell, or a vector)."""
+    cells = values.reshape(len(values), -1)
+    return np.column_stack([cells.sum(axis=1), np.full(len(cells), cells.shape[1], dtype=float)])
+
+
+def _mean_of(values: RowValues) -> RowStats:
+    """The row statistics of a metric that is the mean of per-row (or per-cell) values."""
+    return lambda answers, submission, targets: _with_counts(values(answers, submission, targets))
 
 
 MEAN_ABSOLUTE = Sums(_absolute, _mean)
 ROOT_MEAN_SQUARED = Sums(_squared, _root_mean)
 MATTHEWS = Sums(_confusion, _matthews)
-MEAN_DICE = Sums(_dice, _mean)
+MEAN_DICE = Sums(_mean_of(dice_per_image), _mean)
+LEVENSHTEIN = Sums(_mean_of(levenshtein_cells), _mean)
+JACCARD = Sums(_mean_of(jaccard_cells), _mean)
+MAP_AT_5, MAP_AT_12 = Sums(_mean_of(ap_at_k(5)), _mean), Sums(_mean_of(ap_at_k(12)), _mean)
+GESTURE_EDIT = Sums(gesture_row_stats, _mean)  # (distance, true gestures) per row: a ratio of sums
+MICRO_F1 = Sums(label_set_counts, f1_of_counts)
 KUZUSHIJI_F1 = Sums(kuzushiji_counts, f1_of_counts)
 # A Dice per slice and class, a distance per case-day: uw's resamples draw whole cases (gi_tract.py).
 DICE_HAUSDORFF = Sums(uw_row_stats, uw_combo_of_sums, grouped_only=True)

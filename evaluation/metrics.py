@@ -12,10 +12,16 @@ from evaluation.location_metrics import average_haversine_distance, kuzushiji_f1
 from evaluation.mask_metrics import dice_hausdorff_combo, mean_dice_of_rle_masks
 from evaluation.metric_sums import (
     DICE_HAUSDORFF,
+    GESTURE_EDIT,
+    JACCARD,
     KUZUSHIJI_F1,
+    LEVENSHTEIN,
+    MAP_AT_5,
+    MAP_AT_12,
     MATTHEWS,
     MEAN_ABSOLUTE,
     MEAN_DICE,
+    MICRO_F1,
     ROOT_MEAN_SQUARED,
     Sums,
 )
@@ -347,12 +353,14 @@ _METRICS = {
         _metric("label-ranking-average-precision", False, True, label_ranking_average_precision),
         _metric("label-weighted-lrap", False, True, label_weighted_lrap),
         _metric("mean-column-wise-rmse", True, False, mean_column_wise_rmse),
-        _metric("levenshtein-distance", True, False, levenshtein_distance),
-        _metric("gesture-edit-distance", True, False, gesture_edit_distance, accepts_empty=True),
-        _metric("jaccard-similarity", False, False, jaccard_similarity, accepts_empty=True),
-        _metric("micro-f1-score", False, False, micro_f1, accepts_empty=True),
-        _metric("map-at-5", False, False, map_at_k(5), accepts_empty=True),
-        _metric("map-at-12", False, False, map_at_k(12), accepts_empty=True),
+        _metric("levenshtein-distance", True, False, levenshtein_distance, sums=LEVENSHTEIN),
+        _metric(
+            "gesture-edit-distance", True, False, gesture_edit_distance, accepts_empty=True, sums=GESTURE_EDIT
+        ),
+        _metric("jaccard-similarity", False, False, jaccard_similarity, accepts_empty=True, sums=JACCARD),
+        _metric("micro-f1-score", False, False, micro_f1, accepts_empty=True, sums=MICRO_F1),
+        _metric("map-at-5", False, False, map_at_k(5), accepts_empty=True, sums=MAP_AT_5),
+        _metric("map-at-12", False, False, map_at_k(12), accepts_empty=True, sums=MAP_AT_12),
         _metric("question-answering-f1", False, False, question_answering_f1, accepts_empty=True),
         # An empty RLE is the empty mask, a prediction like any other (mle-bench reads it as "").
         _metric("dice-coefficient", False, False, mean_dice_of_rle_masks, accepts_empty=True, sums=MEAN_DICE),

@@ -41,7 +41,7 @@ def levenshtein_distance(answers: pd.DataFrame, submission: pd.DataFrame, target
     Computed by rapidfuzz (C++): billion-word-imputation's HCE scores millions of sentences per
     submission, far beyond the pure-Python `edit_distance`, which gives the same numbers.
     """
-    return _cellwise_mean(Levenshtein.distance, answers, submission, target_columns)
+    return float(np.mean(levenshtein_cells(answers, submission, target_columns)))
 
 
 def _gestures(text: str, side: str, row: int) -> list[int]:
@@ -60,13 +60,22 @@ def gesture_edit_distance(
     """multi-modal-gesture-recognition's score: the sum over rows of the edit distance between the true
     and the predicted gesture sequences (space-separated gesture numbers, each one item), divided by
     the total number of true gestures. An empty prediction is a sequence of no gestures."""
+    distance, total = gesture_row_stats(answers, submission, target_columns).sum(axis=0)
+    if total == 0:
+        raise ValueError("gesture-edit-distance is undefined: the answers hold no gesture")
+    return float(distance / total)
+
+
+def gesture_row_stats(
+    answers: pd.DataFrame, submission: pd.DataFrame, target_columns: list[str]
+) -> np.ndarray:
+    """Each row's (edit distance, true gestures): the score is the ratio of their sums."""
     column = _single(target_columns, "gesture-edit-distance")
     truth = [_gestures(t, "answers", i) for i, t in enumerate(_texts(answers[column]))]
     guess = [_gestures(t, "submission", i) for i, t in enumerate(_texts(submission[column]))]
-    total = sum(len(t) for t in truth)
-    if total == 0:
-        raise ValueError("gesture-edit-distance is undefined: the answers hold no gesture")
-    return sum(edit_distance(t, g) for t, g in zip(truth, guess, strict=True)) / total
+    return np.array(
+        [(edit_distance(t, g), len(t)) for t, g in zip(truth, guess, strict=True)], dtype=float
+    ).reshape(len(truth), 2)
 
 
 def word_jaccard(a: str, b: str) -> float:
@@ -80,22 +89,31 @@ def word_jaccard(a: str, b: str) -> float:
 
 def jaccard_similarity(answers: pd.DataFrame, submission: pd.DataFrame, target_columns: list[str]) -> float:
     """Mean word-level Jaccard similarity over all cells."""
-    return _cellwise_mean(word_jaccard, answers, submission, target_columns)
+    return float(np.mean(jaccard_cells(answers, submission, target_columns)))
 
 
-def _cellwise_mean(
+def cell_values(
     compare: Callable[[str, str], float],
     answers: pd.DataFrame,
     submission: pd.DataFrame,
     target_columns: list[str],
-) -> float:
-    """The mean of `compare(answer, submitted)` over every target cell, rows already aligned."""
-    values = [
-        compare(a, b)
+) -> np.ndarray:
+    """`compare(answer, submitted)` of every target cell: one row per answer row, one column per target."""
+    columns = [
+        [compare(a, b) for a, b in zip(_texts(answers[column]), _texts(submission[column]), strict=True)]
         for column in target_columns
-        for a, b in zip(_texts(answers[column]), _texts(submission[column]), strict=True)
     ]
-    return float(np.mean(values))
+    return np.array(columns, dtype=float).reshape(len(target_columns), len(answers)).T
+
+
+def levenshtein_cells(
+    answers: pd.DataFrame, submission: pd.DataFrame, target_columns: list[str]
+) -> np.ndarray:
+    return cell_values(Levenshtein.distance, answers, submission, target_columns)
+
+
+def jaccard_cells(answers: pd.DataFrame, submission: pd.DataFrame, target_columns: list[str]) -> np.ndarray:
+    return cell_values(word_jaccard, answers, submission, target_columns)
 
 
 def average_precision_at_k(actual: list[str], predicted: list[str], k: int) -> float:
@@ -123,30 +141,48 @@ def _label(token: str) -> str:
 def map_at_k(k: int) -> Callable[[pd.DataFrame, pd.DataFrame, list[str]], float]:
     """Mean AP@k; answers and predictions are space-separated labels (one target column), numbers
     compared without leading zeros."""
+    per_row = ap_at_k(k)
 
     def mean_average_precision(
         answers: pd.DataFrame, submission: pd.DataFrame, target_columns: list[str]
     ) -> float:
+        return float(np.mean(per_row(answers, submission, target_columns)))
+
+    return mean_average_precision
+
+
+def ap_at_k(k: int) -> Callable[[pd.DataFrame, pd.DataFrame, list[str]], np.ndarray]:
+    """Each row's AP@k (`map_at_k` is their mean)."""
+
+    def average_precisions(
+        answers: pd.DataFrame, submission: pd.DataFrame, target_columns: list[str]
+    ) -> np.ndarray:
         column = _single(target_columns, f"MAP@{k}")
         values = [
             average_precision_at_k(list(map(_label, a.split())), list(map(_label, p.split())), k)
             for a, p in zip(_texts(answers[column]), _texts(submission[column]), strict=True)
         ]
-        return float(np.mean(values))
+        return np.array(values, dtype=float)
 
-    return mean_average_precision
+    return average_precisions
 
 
 def micro_f1(answers: pd.DataFrame, submission: pd.DataFrame, target_columns: list[str]) -> float:
     """Micro-averaged F1 over sets of space-separated labels per row (true and false positives pooled)."""
+    tp, fp, fn = label_set_counts(answers, submission, target_columns).sum(axis=0)
+    return 0.0 if tp == 0 else float(2 * tp / (2 * tp + fp + fn))
+
+
+def label_set_counts(
+    answers: pd.DataFrame, submission: pd.DataFrame, target_columns: list[str]
+) -> np.ndarray:
+    """Each row's (true positives, false positives, false negatives) of its label sets."""
     column = _single(target_columns, "micro-f1-score")
-    tp = fp = fn = 0
+    counts = []
     for a, p in zip(_texts(answers[column]), _texts(submission[column]), strict=True):
         truth, guess = set(a.split()), set(p.split())
-        tp += len(truth & guess)
-        fp += len(guess - truth)
-        fn += len(truth - guess)
-    return 0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn)
+        counts.append((len(truth & guess), len(guess - truth), len(truth - guess)))
+    return np.array(counts, dtype=float).reshape(len(counts), 3)
 
 
 def _single(target_columns: list[str], metric: str) -> str:

@@ -19,7 +19,7 @@ from evaluation.bootstrap import (
 from evaluation.config import ScoringLimits
 from evaluation.evaluator import HCEEvaluator
 from evaluation.hce import HiddenConsistentEvaluation
-from evaluation.metrics import get_metric, metric_names
+from evaluation.metrics import get_metric
 from evaluation.scores import Scores
 from evaluation.selection import check_split_sizes, pick_final
 from sandbox import SandboxConfig
@@ -72,15 +72,7 @@ def test_the_vectorised_auc_bootstrap_is_the_metric_recomputed() -> None:
     assert generic is not None and fast == pytest.approx(generic, rel=1e-9)
 
 
-SUMMED = [name for name in metric_names() if get_metric(name).sums is not None]
 NUMERIC_SUMS = ["matthews-correlation-coefficient", "mean-absolute-error", "root-mean-squared-error"]
-
-
-def test_every_metric_of_sums_is_checked_against_its_regrading() -> None:
-    """The numeric ones here, hubmap's Dice and uw's combo in tests/test_mask_metrics.py, kuzushiji's
-    F1 in tests/test_location_metrics.py."""
-    others = ["dice-coefficient", "dice-hausdorff-combo", "f1-score"]
-    assert sorted(SUMMED) == sorted([*NUMERIC_SUMS, *others])
 
 
 @pytest.mark.parametrize("name", NUMERIC_SUMS)
@@ -88,9 +80,6 @@ def test_every_metric_of_sums_is_checked_against_its_regrading() -> None:
 def test_a_metric_of_sums_gets_the_error_of_its_resamples_regraded(name: str, n: int, grouped: bool) -> None:
     """The fast path draws the same units and scores each resample from summed statistics: the same
     standard error as regrading every resample with the metric (m-out-of-n past MAX_UNITS too)."""
-    assert {"matthews-correlation-coefficient", "mean-absolute-error", "root-mean-squared-error"} <= set(
-        SUMMED
-    )
     metric = get_metric(name)
     assert metric.sums is not None
     rng = np.random.default_rng(n)
