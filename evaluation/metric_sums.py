@@ -4,11 +4,10 @@ MCC is a function of the confusion counts, MAE of (sum of |error|, cells), RMSE 
 cells), a micro F1 (kuzushiji's, label sets') of summed (tp, fp, fn), a mean of per-row values
 (hubmap's Dice, Levenshtein, Jaccard, MAP@k) of (their sum, rows), gesture's edit distance of (sum of
 distances, true gestures), uw's Dice-Hausdorff combo of the sums of its Dice and of its case-days'
-distances. For such
-a metric a resample's score needs only the sums of its units' statistics: each row's (or group's)
-statistics are computed once, and a resample adds up the ones it drew (evaluation/bootstrap.py
-`bootstrap_se_of_sums`), instead of regrading the resampled rows. The metric's own function still
-grades the whole split; `from_sums` of all the rows' sums equals it.
+distances. For such a metric a resample's score needs only the sums of its units' statistics: each
+row's (or group's) statistics are computed once, and a resample adds up the ones it drew
+(evaluation/bootstrap.py `bootstrap_se_of_sums`), instead of regrading the resampled rows. The
+metric's own function still grades the whole split; `from_sums` of all the rows' sums equals it.
 """
 
 from collections.abc import Callable
@@ -46,14 +45,12 @@ def _errors(answers: pd.DataFrame, submission: pd.DataFrame, targets: list[str])
     return answers[targets].to_numpy(dtype=float) - submission[targets].to_numpy(dtype=float)
 
 
-def _absolute(answers: pd.DataFrame, submission: pd.DataFrame, targets: list[str]) -> np.ndarray:
-    errors = _errors(answers, submission, targets)
-    return np.column_stack([np.abs(errors).sum(axis=1), np.full(len(errors), errors.shape[1], dtype=float)])
+def _absolute_errors(answers: pd.DataFrame, submission: pd.DataFrame, targets: list[str]) -> np.ndarray:
+    return np.abs(_errors(answers, submission, targets))
 
 
-def _squared(answers: pd.DataFrame, submission: pd.DataFrame, targets: list[str]) -> np.ndarray:
-    errors = _errors(answers, submission, targets)
-    return np.column_stack([(errors**2).sum(axis=1), np.full(len(errors), errors.shape[1], dtype=float)])
+def _squared_errors(answers: pd.DataFrame, submission: pd.DataFrame, targets: list[str]) -> np.ndarray:
+    return _errors(answers, submission, targets) ** 2
 
 
 def _mean(sums: np.ndarray) -> np.ndarray:
@@ -65,8 +62,8 @@ def _root_mean(sums: np.ndarray) -> np.ndarray:
     return np.sqrt(_mean(sums))
 
 
-def _confusion(answers: pd.DataFrame, submission: pd.DataFrame, targets: list[str]) -> np.ndarray:
-    """Each row's (tp, tn, fp, fn) over its target cells; the predictions are 0/1 (the metric checked)."""
+def confusion_counts(answers: pd.DataFrame, submission: pd.DataFrame, targets: list[str]) -> np.ndarray:
+    """Each row's (tp, tn, fp, fn) over its 0/1 target cells (a cell is positive when it is 1)."""
     truth = answers[targets].to_numpy(dtype=float) == 1
     guess = submission[targets].to_numpy(dtype=float) == 1
     return np.column_stack(
@@ -74,7 +71,8 @@ def _confusion(answers: pd.DataFrame, submission: pd.DataFrame, targets: list[st
     ).astype(float)
 
 
-def _matthews(sums: np.ndarray) -> np.ndarray:
+def matthews_of_counts(sums: np.ndarray) -> np.ndarray:
+    """The Matthews correlation of each row of summed (tp, tn, fp, fn); 0 where it is undefined."""
     tp, tn, fp, fn = sums.T
     denominator = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -92,9 +90,9 @@ def _mean_of(values: RowValues) -> RowStats:
     return lambda answers, submission, targets: _with_counts(values(answers, submission, targets))
 
 
-MEAN_ABSOLUTE = Sums(_absolute, _mean)
-ROOT_MEAN_SQUARED = Sums(_squared, _root_mean)
-MATTHEWS = Sums(_confusion, _matthews)
+MEAN_ABSOLUTE = Sums(_mean_of(_absolute_errors), _mean)
+ROOT_MEAN_SQUARED = Sums(_mean_of(_squared_errors), _root_mean)
+MATTHEWS = Sums(confusion_counts, matthews_of_counts)
 MEAN_DICE = Sums(_mean_of(dice_per_image), _mean)
 LEVENSHTEIN = Sums(_mean_of(levenshtein_cells), _mean)
 JACCARD = Sums(_mean_of(jaccard_cells), _mean)

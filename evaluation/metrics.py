@@ -24,6 +24,8 @@ from evaluation.metric_sums import (
     MICRO_F1,
     ROOT_MEAN_SQUARED,
     Sums,
+    confusion_counts,
+    matthews_of_counts,
 )
 from evaluation.qa_metrics import question_answering_f1
 from evaluation.text_metrics import (
@@ -241,20 +243,14 @@ def pearson_correlation(answers: pd.DataFrame, submission: pd.DataFrame, target_
 def matthews_correlation(answers: pd.DataFrame, submission: pd.DataFrame, target_columns: list[str]) -> float:
     """Matthews correlation coefficient of 0/1 labels over all target cells (0 when undefined); a
     prediction other than 0 or 1 (a probability) is an error, as in sklearn's, which mle-bench calls."""
-    truth = _floats(answers, target_columns).ravel() == 1
     predicted = _floats(submission, target_columns).ravel()
     odd = ~np.isin(predicted, (0.0, 1.0))
     if odd.any():
         raise ValueError(
             f"predictions must be 0 or 1 (labels, not probabilities), got {float(predicted[odd][0])!r}"
         )
-    guess = predicted == 1
-    tp = float(np.sum(truth & guess))
-    tn = float(np.sum(~truth & ~guess))
-    fp = float(np.sum(~truth & guess))
-    fn = float(np.sum(truth & ~guess))
-    denominator = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
-    return 0.0 if denominator == 0 else float((tp * tn - fp * fn) / denominator)
+    counts = confusion_counts(answers, submission, target_columns).sum(axis=0, keepdims=True)
+    return float(matthews_of_counts(counts)[0])
 
 
 # mle-bench's hms grader accepts a row of probabilities when its sum rounds to 1 at 5 decimals.
@@ -373,9 +369,8 @@ _METRICS = {
             sums=DICE_HAUSDORFF,
         ),
         _metric("average-haversine-distance", True, False, average_haversine_distance),
-        _metric(
-            "f1-score", False, False, kuzushiji_f1, accepts_empty=True, sums=KUZUSHIJI_F1
-        ),  # a page without characters
+        # An empty cell is a page without characters.
+        _metric("f1-score", False, False, kuzushiji_f1, accepts_empty=True, sums=KUZUSHIJI_F1),
         _metric("modified-laplace-log-likelihood", False, False, modified_laplace_log_likelihood),
         _metric("jigsaw-unintended-bias-in-toxicity-classification-score", False, True, jigsaw_bias_score),
     )

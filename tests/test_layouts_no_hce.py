@@ -111,10 +111,12 @@ def test_no_hce_puts_every_labelled_unit_in_the_copy_and_scores_the_test_rows(
     assert scores.search is None and scores.val is None and scores.test is not None
 
 
+# The adapters whose refit's copy is their folded copy (`_write_folded`).
+FOLDED_REFITS = [c for c in CASES if c[0] in (covid_json.COVID, medical.OSIC, text.BILLION)]
+
+
 @pytest.mark.parametrize(
-    ("competition", "lay_out", "predict"),
-    [c for c in CASES if c[0] in (covid_json.COVID, medical.OSIC, text.BILLION)],
-    ids=[covid_json.COVID, medical.OSIC, text.BILLION],
+    ("competition", "lay_out", "predict"), FOLDED_REFITS, ids=[c[0] for c in FOLDED_REFITS]
 )
 def test_the_refit_copy_of_a_folding_adapter_keeps_the_agents_test_ids(
     tmp_path: Path,
