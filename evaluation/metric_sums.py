@@ -10,6 +10,7 @@ row's (or group's) statistics are computed once, and a resample adds up the ones
 metric's own function still grades the whole split; `from_sums` of all the rows' sums equals it.
 """
 
+import functools
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -86,8 +87,15 @@ def _with_counts(values: np.ndarray) -> np.ndarray:
 
 
 def _mean_of(values: RowValues) -> RowStats:
-    """The row statistics of a metric that is the mean of per-row (or per-cell) values."""
-    return lambda answers, submission, targets: _with_counts(values(answers, submission, targets))
+    """The row statistics of a metric that is the mean of per-row (or per-cell) values; a partial of
+    module-level functions, so that the metric pickles (it goes to the evaluator's scoring process)."""
+    return functools.partial(_values_with_counts, values)
+
+
+def _values_with_counts(
+    values: RowValues, answers: pd.DataFrame, submission: pd.DataFrame, targets: list[str]
+) -> np.ndarray:
+    return _with_counts(values(answers, submission, targets))
 
 
 MEAN_ABSOLUTE = Sums(_mean_of(_absolute_errors), _mean)

@@ -1,5 +1,6 @@
 """Metrics on strings and label lists: Levenshtein, Jaccard, MAP@k and micro-F1 (MLE-bench grader names)."""
 
+import functools
 from collections.abc import Callable, Hashable, Sequence
 
 import numpy as np
@@ -140,31 +141,31 @@ def _label(token: str) -> str:
 
 def map_at_k(k: int) -> Callable[[pd.DataFrame, pd.DataFrame, list[str]], float]:
     """Mean AP@k; answers and predictions are space-separated labels (one target column), numbers
-    compared without leading zeros."""
-    per_row = ap_at_k(k)
-
-    def mean_average_precision(
-        answers: pd.DataFrame, submission: pd.DataFrame, target_columns: list[str]
-    ) -> float:
-        return float(np.mean(per_row(answers, submission, target_columns)))
-
-    return mean_average_precision
+    compared without leading zeros. A partial of module-level functions, so that it pickles (the
+    evaluator hands its metric to a scoring process)."""
+    return functools.partial(_mean_average_precision, k=k)
 
 
 def ap_at_k(k: int) -> Callable[[pd.DataFrame, pd.DataFrame, list[str]], np.ndarray]:
-    """Each row's AP@k (`map_at_k` is their mean)."""
+    """Each row's AP@k (`map_at_k` is their mean); it pickles too."""
+    return functools.partial(_average_precisions, k=k)
 
-    def average_precisions(
-        answers: pd.DataFrame, submission: pd.DataFrame, target_columns: list[str]
-    ) -> np.ndarray:
-        column = _single(target_columns, f"MAP@{k}")
-        values = [
-            average_precision_at_k(list(map(_label, a.split())), list(map(_label, p.split())), k)
-            for a, p in zip(_texts(answers[column]), _texts(submission[column]), strict=True)
-        ]
-        return np.array(values, dtype=float)
 
-    return average_precisions
+def _mean_average_precision(
+    answers: pd.DataFrame, submission: pd.DataFrame, target_columns: list[str], k: int
+) -> float:
+    return float(np.mean(_average_precisions(answers, submission, target_columns, k)))
+
+
+def _average_precisions(
+    answers: pd.DataFrame, submission: pd.DataFrame, target_columns: list[str], k: int
+) -> np.ndarray:
+    column = _single(target_columns, f"MAP@{k}")
+    values = [
+        average_precision_at_k(list(map(_label, a.split())), list(map(_label, p.split())), k)
+        for a, p in zip(_texts(answers[column]), _texts(submission[column]), strict=True)
+    ]
+    return np.array(values, dtype=float)
 
 
 def micro_f1(answers: pd.DataFrame, submission: pd.DataFrame, target_columns: list[str]) -> float:

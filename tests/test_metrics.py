@@ -1,6 +1,7 @@
 """Each metric against an independent computation (sklearn.metrics or numpy by hand)."""
 
 import math
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -304,3 +305,12 @@ def test_directions() -> None:
     for name, lower in DIRECTIONS.items():
         assert get_metric(name).lower_is_better is lower, name
     assert get_metric("jigsaw-unintended-bias-in-toxicity-classification-score").wants_probabilities
+
+
+@pytest.mark.parametrize("name", metric_names())
+def test_every_metric_pickles_for_the_scoring_process(name: str) -> None:
+    """The evaluator pickles its scorer, metric included, into a child process: a metric (or its
+    summed statistics) built from a closure would stop the evaluator from starting."""
+    metric = get_metric(name)
+    copy = pickle.loads(pickle.dumps(metric))
+    assert copy.name == metric.name and (copy.sums is None) == (metric.sums is None)
