@@ -16,6 +16,8 @@ from typing import Any
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from sandbox.safe_files import remove_tree
+
 log = logging.getLogger(__name__)
 
 
@@ -85,13 +87,13 @@ def drop_scratch(run_key: str, keep_workspaces: bool) -> None:
     """Delete this node's scratch of the run: all of it, or all but the workspaces when they are kept."""
     root = scratch_root() / run_key
     if not keep_workspaces:
-        shutil.rmtree(root, ignore_errors=True)
+        remove_tree(str(root))
         return
     for entry in root.glob("*"):
         if entry.name == WORKSPACES:
             continue
         if entry.is_dir():
-            shutil.rmtree(entry, ignore_errors=True)
+            remove_tree(str(entry))
         else:
             entry.unlink(missing_ok=True)
 

@@ -1,6 +1,5 @@
 """The experiment worker actor: runs one ReAct episode per job in its own sandbox, in node-local scratch."""
 
-import shutil
 import time
 import uuid
 from typing import Any
@@ -15,6 +14,7 @@ from agents.react import ParentCode, run_episode
 from agents.single_turn import run_single_turn
 from agents.task_card import TaskCard
 from sandbox import SandboxConfig, data_dir_seen_by_agent, open_sandbox
+from sandbox.safe_files import remove_tree
 from search.job import Job
 from serving.client import EPISODE, ClientSettings, PolicyClient
 from serving.metrics import PolicyMetrics
@@ -92,7 +92,7 @@ class ExperimentWorker:
     async def _run(self, job: Job, started: float) -> Candidate:
         workspace = self.workspace_root / f"node-{job.node_id:04d}"
         if workspace.exists():  # a job re-run after a crash starts clean
-            shutil.rmtree(workspace)
+            remove_tree(str(workspace))
         workspace.mkdir(parents=True)
         try:
             for i, parent in enumerate(job.parents, start=1):
@@ -126,7 +126,7 @@ class ExperimentWorker:
         finally:
             # What the run keeps travels back in the candidate; the scratch would fill the node's disk.
             if not self.sandbox.keep_workspaces:
-                shutil.rmtree(workspace, ignore_errors=True)
+                remove_tree(str(workspace))
         candidate = Candidate(
             node_id=job.node_id,
             code=outcome.code,

@@ -6,13 +6,13 @@ goes to result.json. The paper does not refit (it accepts the handicap); this me
 """
 
 import asyncio
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import BaseModel
 
 from sandbox import SandboxConfig, data_dir_seen_by_agent, open_sandbox
+from sandbox.safe_files import remove_tree
 
 SOLUTION = "solution.py"
 SUBMISSION = "submission.csv"
@@ -40,7 +40,8 @@ async def _run(
     try:
         await sandbox.write_file(SOLUTION, code)
         result = await sandbox.exec(["python", SOLUTION], timeout_s)
-        (workspace / LOG).write_text(result.output)
+        # Beside the workspace, never in it: the solution ran there and may have left a link by that name.
+        (workspace.parent / LOG).write_text(result.output)
         if result.timed_out:
             return None, f"the refit ran past sandbox.exec_timeout_s ({timeout_s:g} s)", result.duration_s
         if result.exit_code != 0:
@@ -63,19 +64,20 @@ def run_refit(
     write_data: DataWriter,
     timeout_s: float,
 ) -> tuple[bytes | None, str | None, float]:
-    """Run `code` once in a fresh sandbox under `root` (data/ written by `write_data`, workspace/);
-    returns (the submission or None, why not, seconds). The data copy is deleted afterwards.
+    """Run `code` once in a fresh sandbox under `root` (data/ written by `write_data`, workspace/,
+    the run's output in refit.log beside them); returns (the submission or None, why not, seconds).
+    The data copy is deleted afterwards.
 
     `agent_data_dir`: the data directory as the search's sandboxes showed it; the code's paths to it
     point to the refit's data instead (the same /data in bubblewrap; host paths with isolation=none).
     """
     data_dir, workspace = root / "data", root / "workspace"
     for path in (data_dir, workspace):
-        shutil.rmtree(path, ignore_errors=True)
+        remove_tree(str(path))
     workspace.mkdir(parents=True)
     try:
         write_data(data_dir)
         code = code.replace(agent_data_dir, data_dir_seen_by_agent(settings, data_dir))
         return asyncio.run(_run(code, settings, workspace, data_dir, timeout_s))
     finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
+        remove_tree(str(data_dir))

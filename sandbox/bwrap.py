@@ -39,7 +39,7 @@ import sys
 import tempfile
 import time
 import weakref
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Iterator, Sequence
 from pathlib import Path
 
 from sandbox.base import ExecResult
@@ -52,6 +52,7 @@ from sandbox.process import ProcessSandbox
 WORKSPACE = "/workspace"
 DATA = "/data"
 CTL = "/run/aira"
+IPC = "/run/aira-ipc"
 _ETC = (
     "ld.so.cache",
     "ld.so.conf",
@@ -122,7 +123,7 @@ def bwrap_argv(
     settings: SandboxConfig,
     workspace: Path,
     data_dir: Path,
-    ctl: Path,
+    ctl_root: Path,
     gpus: SandboxGpus | None,
     nproc: int,
     uid: int | None,
@@ -130,6 +131,8 @@ def bwrap_argv(
 ) -> list[str]:
     """The bwrap command line (and the limits wrapper inside it) that every sandboxed command follows.
 
+    `ctl_root` holds the session's control folders (sandbox/process.py `control_folders`): its
+    `ctl/` is bound read-only at /run/aira, its `ipc/` read-write at /run/aira-ipc.
     `gpus` are the sandbox's GPUs (sandbox/gpu.py), None for none. `uid` is the unprivileged user to
     drop to inside (a root worker), None to keep the caller's.
     `address_space` applies `memory_mb` to each process (RLIMIT_AS): when a cgroup caps the sandbox's
@@ -137,8 +140,8 @@ def bwrap_argv(
     """
     # By its full path: commands run with the sandbox's PATH, which need not hold where bwrap is.
     argv = [shutil.which("bwrap") or "bwrap", "--die-with-parent", "--new-session"]
-    if uid is None:
-        argv.append("--unshare-all")
+    if uid is None:  # its own user namespace, in which it may not make another one
+        argv += ["--unshare-all", "--unshare-user", "--disable-userns"]
     else:  # no user namespace: inside it, root would be exempt from RLIMIT_NPROC again
         argv += ["--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"]
         argv += [] if settings.network else ["--unshare-net"]
@@ -163,12 +166,13 @@ def bwrap_argv(
             for parent in reversed(Path(prefix).parents[:-1]):
                 argv += ["--perms", "0755", "--dir", str(parent)]
             argv += ["--ro-bind", prefix, prefix]
-    argv += _masks(settings.hide)
+    argv += _masks((*settings.hide, *host_path_files(sys.prefix, sys.base_prefix)))
     argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm"]
     if gpus is not None:
         argv += gpu_bwrap_args(gpus.device_nodes, driver_library_dirs())
     argv += ["--ro-bind", str(data_dir), DATA, "--bind", str(workspace), WORKSPACE]
-    argv += ["--perms", "0755", "--dir", str(Path(CTL).parent), "--bind", str(ctl), CTL]
+    argv += ["--perms", "0755", "--dir", str(Path(CTL).parent), "--ro-bind", str(ctl_root / "ctl"), CTL]
+    argv += ["--bind", str(ctl_root / "ipc"), IPC]
     argv += ["--chdir", WORKSPACE, "--setenv", "HOME", WORKSPACE, "--setenv", "TMPDIR", "/tmp"]
     # max_processes=0 is no limit: an unprivileged user could not raise RLIMIT_NPROC to "a lot" anyway.
     limits = [f"-u {nproc}"] if settings.max_processes else []
@@ -182,6 +186,33 @@ def bwrap_argv(
         ids = [f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
         drop = ["setpriv", *ids, "--nnp", "--bounding-set=-all"]
     return [*argv, "--", *drop, "/bin/bash", "-c", wrapper, "aira-limits"]
+
+
+def host_path_files(*prefixes: str) -> list[str]:
+    """Files of the Python environments `prefixes` that only tell where things lie on the host: an
+    editable install's finder and .pth (they name the project's checkout), egg-links, and each
+    distribution's direct_url.json that points at a local directory. Masked in every sandbox."""
+    found: set[str] = set()
+    for prefix in dict.fromkeys(prefixes):
+        for site in Path(prefix).glob("lib/python*/site-packages"):
+            for pattern in ("__editable__*", "*.egg-link", "*.pth"):
+                for path in site.glob(pattern):
+                    if pattern != "*.pth" or _names_host_path(path):
+                        found.add(str(path))
+            for url in site.glob("*.dist-info/direct_url.json"):
+                with contextlib.suppress(OSError):
+                    if '"file:' in url.read_text():
+                        found.add(str(url))
+    return sorted(found)
+
+
+def _names_host_path(pth: Path) -> bool:
+    """Whether a .pth file adds an absolute path or an editable install's finder."""
+    try:
+        lines = pth.read_text().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return True
+    return any(line.startswith("/") or "__editable__" in line for line in lines)
 
 
 def _masks(paths: Sequence[str]) -> list[str]:
@@ -208,6 +239,24 @@ def empty_file() -> str:
     os.chmod(path, 0o444)
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     return path
+
+
+class _Memfile:
+    """Bytes in an anonymous in-memory file; each `reopen` gives a new descriptor read from the start."""
+
+    def __init__(self, name: str, data: bytes) -> None:
+        self._fd = os.memfd_create(name, os.MFD_CLOEXEC)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view) :]
+
+    def reopen(self) -> int:
+        return os.open(f"/proc/self/fd/{self._fd}", os.O_RDONLY | os.O_CLOEXEC)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
 
 class BwrapSandbox(ProcessSandbox):
@@ -241,7 +290,11 @@ class BwrapSandbox(ProcessSandbox):
             nproc += _processes_of(os.getuid())
         else:
             _chown_tree(self._workspace, self._owner)
-            os.chown(self._ctl, self._owner, self._owner)
+            # The sandbox's group reads the control files, its user owns the ipc folder; the worker
+            # keeps the control folder itself (the sandbox sees it read-only in any case).
+            os.chown(self._ctl, 0, self._owner, follow_symlinks=False)
+            os.chmod(self._ctl, 0o750, follow_symlinks=False)
+            os.chown(self._ipc, self._owner, self._owner, follow_symlinks=False)
         self._env.update({"HOME": WORKSPACE, "TMPDIR": "/tmp"})
         gpus = sandbox_gpus(gpu_ids, driver_gpus()) if gpu_ids else None
         if gpus is not None:  # by UUID where the driver gives one: CUDA then sees just that GPU
@@ -254,24 +307,40 @@ class BwrapSandbox(ProcessSandbox):
             self.memory_scope = "sandbox" if settings.memory_mb else "none"
         else:
             self.memory_scope = "process" if settings.memory_mb and not gpu_ids else "none"
-        prefix = bwrap_argv(
+        argv = bwrap_argv(
             settings,
             self._workspace,
             data_dir.resolve(),
-            self._ctl,
+            self._ctl_root,
             gpus,
             nproc,
             self._owner,
             address_space=self.memory_scope == "process",
         )
+        # The options (host paths among them) reach bwrap on a descriptor, so that no process in the
+        # sandbox reads them off bwrap's command line (/proc/1/cmdline).
+        split = argv.index("--")
+        self._options = _Memfile("aira-bwrap-args", b"".join(a.encode() + b"\0" for a in argv[1:split]))
+        weakref.finalize(self, self._options.close)
+        prefix = [argv[0], "--args", "{args}", *argv[split:]]
         # Its own network namespace with user-mode networking, never the host's (sandbox/network.py).
         self._network = UserNetwork() if settings.network else None
         if self._network is not None:
             weakref.finalize(self, self._network.close)
         enter = self._network.enter if self._network else []
         self._prefix = [*(self._cgroup.join_argv() if self._cgroup else []), *enter, *prefix]
-        self._ctl_inside = CTL
+        self._ctl_inside, self._ipc_inside = CTL, IPC
         self._measured_at = 0.0
+
+    @contextlib.contextmanager
+    def _launch(self) -> Iterator[tuple[list[str], tuple[int, ...]]]:
+        """The prefix with a fresh descriptor of the options for this start (bwrap reads it to its
+        end and closes it before the sandboxed command runs)."""
+        fd = self._options.reopen()
+        try:
+            yield [str(fd) if a == "{args}" else a for a in self._prefix], (fd,)
+        finally:
+            os.close(fd)
 
     @property
     def user(self) -> int | None:

@@ -1,10 +1,12 @@
 """The stateful python tool's kernel: one Jupyter kernel (ipykernel) per episode, inside the sandbox.
 
-The kernel talks to the worker over Jupyter's `ipc` transport: unix sockets in the session's control
-directory, which the sandbox binds in. That works with the network namespace unshared, where TCP on
-loopback would not reach the worker. A timeout SIGINTs the kernel (KeyboardInterrupt in the cell);
-a kernel that does not stop, or dies (out of memory, os._exit), is restarted and the agent is told
-that its variables are gone.
+The kernel talks to the worker over Jupyter's `ipc` transport: unix sockets in the session's ipc
+folder, the one folder the sandbox writes for the worker; the worker connects to each only after
+adopting it into a folder of its own (sandbox/safe_files.py: a planted link is refused, not
+followed). The connection file lies in the control folder, which the sandbox sees read-only. That
+works with the network namespace unshared, where TCP on loopback would not reach the worker. A
+timeout SIGINTs the kernel (KeyboardInterrupt in the cell); a kernel that does not stop, or dies
+(out of memory, os._exit), is restarted and the agent is told that its variables are gone.
 """
 
 import asyncio
@@ -23,6 +25,7 @@ from jupyter_client.asynchronous import AsyncKernelClient
 from sandbox._capture import CappedOutput
 from sandbox._procs import Proc, descendants, read_proc, signal_all
 from sandbox.base import ExecResult
+from sandbox.safe_files import UnsafeFileError, adopt_socket
 from sandbox.shell import SessionSpec, kill_session
 
 _ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -126,30 +129,45 @@ class KernelSession:
             "kernel_name": "python3",
             **{f"{c}_port": i for i, c in enumerate(("shell", "iopub", "stdin", "control", "hb"), 1)},
         }
-        inside = self._spec.ctl_inside + "/" + name
-        conn = self._spec.ctl_host / f"{name}.json"
-        conn.write_text(json.dumps({**info, "ip": inside}))
-        argv = [
-            sys.executable,
-            "-m",
-            "ipykernel_launcher",
-            "-f",
-            f"{inside}.json",
-            "--HistoryManager.enabled=False",
-        ]
+        folders = self._spec.folders
+        conn = self._spec.hand_over(
+            f"{name}.json", json.dumps({**info, "ip": f"{folders.ipc_inside}/{name}"}).encode()
+        )
+        argv = [sys.executable, "-m", "ipykernel_launcher", "-f", conn, "--HistoryManager.enabled=False"]
         self._proc = await self._spec.start(argv, pipes=False)
         self._loop = loop
-        client = AsyncKernelClient()
-        host_info: Any = {**info, "ip": str(self._spec.ctl_host / name)}
-        client.load_connection_info(host_info)
-        client.start_channels()
-        self._client = client
         try:
+            await self._adopt_sockets(name, time.monotonic() + _READY_S)
+            client = AsyncKernelClient()
+            host_info: Any = {**info, "ip": str(folders.links_host / name)}
+            client.load_connection_info(host_info)
+            client.start_channels()
+            self._client = client
             await _wait_ready(client, self._proc, _READY_S)
-        except RuntimeError as e:
+        except (RuntimeError, UnsafeFileError) as e:
             await self.close()
             raise OSError(f"the Python kernel did not start in the sandbox: {e}") from None
         return notice
+
+    async def _adopt_sockets(self, name: str, deadline: float) -> None:
+        """Wait for the kernel's five sockets in the ipc folder, then adopt each into the worker's
+        own folder (safe_files.adopt_socket): the client connects there, never to a name the
+        sandbox can change."""
+        assert self._proc is not None
+        folders = self._spec.folders
+        pending = [f"{name}-{port}" for port in range(1, 6)]
+        while pending:
+            if self._proc.returncode is not None:
+                raise RuntimeError(f"the kernel exited (status {self._proc.returncode}) before it answered")
+            try:
+                adopt_socket(str(folders.ipc_host), pending[0], str(folders.links_host), self._spec.owner)
+                pending.pop(0)
+                continue
+            except FileNotFoundError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the kernel made no socket {pending[0]} within {_READY_S:g} s")
+            await asyncio.sleep(0.05)
 
     def _kernel_procs(self) -> set[Proc]:
         """The kernel process itself, not the bwrap processes around it (SIGINT would end those)."""

@@ -9,23 +9,23 @@ the task data is read-only by convention only. It is `sandbox.isolation=none`; t
 """
 
 import asyncio
+import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from sandbox._capture import CappedOutput, CaptureProtocol
 from sandbox._procs import default_signals
 from sandbox.base import ExecResult
 from sandbox.kernel import KernelSession
-from sandbox.safe_files import UnsafeFileError, read_beneath, write_beneath
-from sandbox.shell import SessionSpec, ShellSession
+from sandbox.safe_files import UnsafeFileError, read_beneath, remove_tree, write_beneath
+from sandbox.shell import ControlFolders, SessionSpec, ShellSession
 
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 # What the worker reads out of a workspace (a submission, the code): at most this much, this fast.
@@ -33,6 +33,17 @@ MAX_READ_BYTES = 1 << 30
 READ_TIMEOUT_S = 60.0
 # Output still arriving after the group is dead can only come from a process that left the group.
 _DRAIN_S = 2.0
+
+
+def control_folders(root: Path) -> tuple[Path, Path, Path]:
+    """The session's control folders under `root` (only the worker may enter it): `ctl`, where the
+    worker leaves files for the sandbox (command scripts, the kernel's connection file), which the
+    sandbox sees read-only; `ipc`, the one folder the sandbox writes for the worker (the kernel's
+    unix sockets); `links`, the worker's own, where it adopts those sockets (safe_files.adopt_socket)."""
+    folders = (root / "ctl", root / "ipc", root / "links")
+    for folder in folders:
+        folder.mkdir(mode=0o700)
+    return folders
 
 
 def minimal_env(workspace: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -86,24 +97,30 @@ class ProcessSandbox:
         # that must own the files given to it; a bare process group runs commands as they are.
         self._prefix: list[str] = []
         self._owner: int | None = None
-        # Short on purpose: the kernel's unix socket paths must fit in 108 bytes. Removed by close(),
-        # or when the sandbox is collected if nobody closed it.
-        self._ctl = Path(tempfile.mkdtemp(prefix="aira-ctl-"))
-        weakref.finalize(self, shutil.rmtree, self._ctl, ignore_errors=True)
-        self._ctl_inside = str(self._ctl)
+        # The session's control folders (see `control_folders`). Short on purpose: the kernel's unix
+        # socket paths must fit in 108 bytes. Removed by close(), or when the sandbox is collected.
+        self._ctl_root = Path(tempfile.mkdtemp(prefix="aira-ctl-"))
+        weakref.finalize(self, remove_tree, str(self._ctl_root))
+        self._ctl, self._ipc, self._links = control_folders(self._ctl_root)
+        self._ctl_inside, self._ipc_inside = str(self._ctl), str(self._ipc)
         self._shell: ShellSession | None = None
         self._kernel: KernelSession | None = None
 
     def _session_spec(self) -> SessionSpec:
         return SessionSpec(
-            self._prefix,
+            self._launch,
             self._env,
             self._workspace,
-            self._ctl,
-            self._ctl_inside,
+            ControlFolders(self._ctl, self._ctl_inside, self._ipc, self._ipc_inside, self._links),
             self._owner,
             self._over_limit,
         )
+
+    @contextlib.contextmanager
+    def _launch(self) -> Iterator[tuple[list[str], tuple[int, ...]]]:
+        """The argv prefix of one command and the descriptors it must inherit, open while the
+        command starts (the bubblewrap sandbox hands its options over on a descriptor)."""
+        yield self._prefix, ()
 
     def _over_limit(self) -> str | None:
         """Why a running command must stop now (a sandbox limit it crossed), or None."""
@@ -139,10 +156,12 @@ class ProcessSandbox:
             argv = [sys.executable, *argv[1:]]
         started = time.monotonic()
         sink = CappedOutput(self._max_output_bytes)
+        launch = self._launch()
+        prefix, fds = launch.__enter__()
         spawn = asyncio.ensure_future(
             asyncio.get_running_loop().subprocess_exec(
                 lambda: CaptureProtocol(sink),
-                *self._prefix,
+                *prefix,
                 *argv,
                 stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
@@ -151,8 +170,11 @@ class ProcessSandbox:
                 env=self._env,
                 start_new_session=True,
                 preexec_fn=default_signals,
+                pass_fds=fds,
             )
         )
+        # Closed once the start is over, however it ends (the start goes on when this call is cancelled).
+        spawn.add_done_callback(lambda _: launch.__exit__(None, None, None))
         try:
             transport, capture = await asyncio.shield(spawn)
         except asyncio.CancelledError:
@@ -234,7 +256,7 @@ class ProcessSandbox:
             if session is not None:
                 await session.close()
         self._shell = self._kernel = None
-        shutil.rmtree(self._ctl, ignore_errors=True)
+        remove_tree(str(self._ctl_root))
 
 
 async def _kill_when_started(

@@ -4,7 +4,9 @@ persist between commands.
 The shell is interactive (`-i`, no line editing, empty prompts) for one reason: an interactive bash
 given SIGINT abandons the command line it runs, even a builtin loop like `while :; do :; done`, and
 waits for the next one, as in a terminal. Each command is written to a file and sourced from the
-shell with stdin from /dev/null (so a command that reads stdin cannot eat the next command); a random
+shell with stdin from /dev/null (so a command that reads stdin cannot eat the next command); the file
+lies in the session's control folder, which the sandbox sees read-only, so no link planted there can
+turn the worker's write into one of the agent's choosing (sandbox/safe_files.py). A random
 token printed after it carries its exit status. A timeout SIGINTs the shell and every process the
 command started, SIGKILLs what ignored that, and resynchronises; a shell that does not come back is
 restarted, and the agent is told what was lost.
@@ -19,10 +21,12 @@ import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 from sandbox._capture import CappedOutput
 from sandbox._procs import Proc, default_signals, descendants, keys, read_proc, signal_all
 from sandbox.base import ExecResult
+from sandbox.safe_files import create_control_file, remove_control_file
 
 _TOKEN_RE = re.compile(rb"\x1e(AIRA[0-9a-f]{16})=(-?\d+)\n")
 # How often a running command's workspace limit is checked.
@@ -30,29 +34,43 @@ _WATCH_EVERY_S = 0.25
 SHELL_ARGV = ["bash", "--norc", "--noprofile", "--noediting", "-i"]
 
 
+class ControlFolders(NamedTuple):
+    """A session's control folders as the worker (`*_host`) and the sandbox (`*_inside`) see them:
+    `ctl` holds what the worker hands over (the sandbox reads it, never writes it), `ipc` what the
+    sandbox makes for the worker (the kernel's sockets), `links` is the worker's own."""
+
+    ctl_host: Path
+    ctl_inside: str
+    ipc_host: Path
+    ipc_inside: str
+    links_host: Path
+
+
+Launch = Callable[[], contextlib.AbstractContextManager[tuple[list[str], tuple[int, ...]]]]
+
+
 class SessionSpec:
     """How to start a process in the sandbox: the argv prefix (bwrap ..., or nothing), its env and user.
 
-    `ctl_host` is a directory the sandbox sees as `ctl_inside`, for the files a session hands over;
-    `owner` is the uid those files must belong to (the sandbox's own user), None to leave them.
+    `launch` opens the argv prefix of one start and the descriptors it must inherit (closed when the
+    start is over). `folders` are the session's control folders; `owner` is the sandbox's own user
+    (its group may read the control files; the kernel's sockets must be its), None for the worker's.
     `watch` returns a message when the sandbox is over a limit that the running command must stop for.
     """
 
     def __init__(
         self,
-        prefix: list[str],
+        launch: Launch,
         env: dict[str, str],
         cwd: Path,
-        ctl_host: Path,
-        ctl_inside: str,
+        folders: ControlFolders,
         owner: int | None = None,
         watch: Callable[[], str | None] | None = None,
     ) -> None:
-        self.prefix = prefix
+        self.launch = launch
         self.env = env
         self.cwd = cwd
-        self.ctl_host = ctl_host
-        self.ctl_inside = ctl_inside
+        self.folders = folders
         self.owner = owner
         self.watch = watch
 
@@ -61,17 +79,28 @@ class SessionSpec:
     ) -> asyncio.subprocess.Process:
         """Start `argv` in the sandbox as the leader of a new session (`env` adds to the spec's)."""
         pipe = asyncio.subprocess.PIPE
-        return await asyncio.create_subprocess_exec(
-            *self.prefix,
-            *argv,
-            stdin=pipe if pipes else asyncio.subprocess.DEVNULL,
-            stdout=pipe if pipes else asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.STDOUT if pipes else asyncio.subprocess.DEVNULL,
-            cwd=self.cwd,
-            env={**self.env, **(env or {})},
-            start_new_session=True,
-            preexec_fn=default_signals,
-        )
+        with self.launch() as (prefix, fds):
+            return await asyncio.create_subprocess_exec(
+                *prefix,
+                *argv,
+                stdin=pipe if pipes else asyncio.subprocess.DEVNULL,
+                stdout=pipe if pipes else asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.STDOUT if pipes else asyncio.subprocess.DEVNULL,
+                cwd=self.cwd,
+                env={**self.env, **(env or {})},
+                start_new_session=True,
+                preexec_fn=default_signals,
+                pass_fds=fds,
+            )
+
+    def hand_over(self, name: str, data: bytes) -> str:
+        """Leave `data` as the new control file `name` for the sandbox to read; its path inside."""
+        create_control_file(str(self.folders.ctl_host), name, data, self.owner)
+        return f"{self.folders.ctl_inside}/{name}"
+
+    def take_back(self, name: str) -> None:
+        """Remove the control file `name`."""
+        remove_control_file(str(self.folders.ctl_host), name)
 
 
 def kill_session(proc: asyncio.subprocess.Process) -> None:
@@ -102,13 +131,10 @@ class ShellSession:
         started = time.monotonic()
         proc = await self._ensure_started()
         self._calls += 1
-        script = self._spec.ctl_host / f"cmd-{self._calls}.sh"
-        script.write_text(command + "\n")
-        if self._spec.owner is not None:
-            os.chown(script, self._spec.owner, self._spec.owner)
+        script = f"cmd-{self._calls}.sh"
+        inside = self._spec.hand_over(script, (command + "\n").encode())
         token, done = self._expect()
         before = keys(descendants(proc.pid))
-        inside = f"{self._spec.ctl_inside}/{script.name}"
         self._send(f"{{ . {inside}; }} </dev/null 2>&1; printf '\\036%s=%d\\n' {token} $?\n")
         stop, timed_out = await self._wait(done, timeout)
         notes: list[str] = []
@@ -129,7 +155,7 @@ class ShellSession:
         sink, self._sink = self._sink, CappedOutput(self._max_output_bytes)
         output = self._notice + sink.text() + "".join(f"\n[{n}]" for n in notes)
         self._notice = ""
-        script.unlink(missing_ok=True)
+        self._spec.take_back(script)
         return ExecResult(exit_code, output, time.monotonic() - started, timed_out, sink.dropped_bytes)
 
     async def close(self) -> None:
