@@ -44,6 +44,7 @@ SLOW_FILES = (
     "test_llamacpp_run.py",
     "test_coordinator_restart.py",
     "test_redteam_system.py",
+    "test_redteam_launch.py",
     "test_client.py",
     "test_evaluator.py",
     "test_mlebench_medical.py",
