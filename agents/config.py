@@ -77,7 +77,12 @@ class AgentConfig(BaseModel):
     """One ReAct episode: its limits, how its conversation is kept within the context window, and
     its prompts. `context_window: null` takes the policy's (vLLM's max_model_len, llama.cpp's n_ctx,
     policy.context_window otherwise). `operator: single_turn` is the ablation "no subagents"
-    (agents/single_turn.py): one call, one run, up to `max_debug_rounds` debug calls."""
+    (agents/single_turn.py): one call, one run, up to `max_debug_rounds` debug calls.
+
+    What the worker takes out of the workspace is capped: a recorded file (the code `submit` names,
+    kept in the run and shown to later agents) at `max_record_mb`, the submission at
+    `max_submission_mb` (MiB; MLE-bench submissions can be hundreds of MB). A file over its cap is
+    refused with an observation saying so, and the episode goes on."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -93,6 +98,10 @@ class AgentConfig(BaseModel):
     keep_turns: int = Field(4, ge=1, description="the last turns kept verbatim by compaction")
     summarize: bool = Field(False, description="the policy summarises what compaction removes")
     parent_code_chars: int = Field(6000, ge=200, description="a parent's code in the prompt, at most")
+    max_record_mb: int = Field(
+        10, ge=1, description="MiB: a file recorded from the workspace (the code of submit), at most"
+    )
+    max_submission_mb: int = Field(1024, ge=1, description="MiB: a submission handed in, at most")
     prompts: PromptTemplates
 
 

@@ -292,7 +292,13 @@ def task_limits(card: TaskCard, agent: AgentConfig) -> ToolLimits:
     """What a tool call's limits take from the task (how validate_submission reads a submission), with
     no timeout yet: each call sets its own."""
     return ToolLimits(
-        0.0, agent.observation_chars, card.id_column, tuple(card.key_columns), card.accepts_empty
+        0.0,
+        agent.observation_chars,
+        card.id_column,
+        tuple(card.key_columns),
+        card.accepts_empty,
+        agent.max_record_mb << 20,
+        agent.max_submission_mb << 20,
     )
 
 

@@ -22,6 +22,7 @@ from agents.react import (
     EpisodeOutcome,
     PolicyStop,
     run_episode,
+    task_limits,
 )
 from agents.task_card import TaskCard
 from agents.text_calls import TextCall, parse_text_calls
@@ -109,7 +110,7 @@ class RecordingSandboxDouble:
     async def read_data(self, rel: str) -> bytes:
         raise FileNotFoundError(rel)
 
-    async def read_file(self, rel: str) -> bytes:
+    async def read_file(self, rel: str, max_bytes: int | None = None) -> bytes:
         raise FileNotFoundError(rel)
 
     async def write_file(self, rel: str, data: bytes | str) -> None:
@@ -195,6 +196,13 @@ def test_the_first_messages_carry_the_task_and_the_parents(sandbox: ProcessSandb
         {"node_id": 7, "search_score": 0.9531, "file": "parent_1.py", "code": "print('parent')"}
     ]
     assert client.requests[1]["job"]["turn"] == 1
+
+
+def test_the_tools_read_the_workspace_under_the_agents_caps() -> None:
+    limits = task_limits(CARD, AGENT.model_copy(update={"max_record_mb": 3, "max_submission_mb": 7}))
+    assert (limits.max_record_bytes, limits.max_submission_bytes) == (3 << 20, 7 << 20)
+    defaults = task_limits(CARD, AGENT)  # conf/agent/react.yaml: 10 MiB of code, 1 GiB of submission
+    assert (defaults.max_record_bytes, defaults.max_submission_bytes) == (10 << 20, 1 << 30)
 
 
 def test_a_parents_code_is_cut_in_the_prompt_and_says_where_the_rest_is(sandbox: ProcessSandbox) -> None:
