@@ -206,6 +206,7 @@ class SearchCoordinator:
             parent_ids=[p.node_id for p in job.parents],
             valid=score.valid,
             search_score=score.search,
+            search_se=score.search_se,
             reason=score.reason,
             worker_id=worker_id,
             gpu_ids=cand.gpu_ids if cand else [],

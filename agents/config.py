@@ -47,7 +47,10 @@ class PromptTemplates(BaseModel):
     mutate: str
     crossover: str
     debug: str = Field(description="the single-turn ablation's prompt to fix a failed solution")
-    parent: str = Field(description="one parent's block inside mutate/crossover's {parents}")
+    parent: str = Field(
+        description="one parent's block inside mutate/crossover's {parents}; its {search_score} is "
+        "text, the score rounded to its standard error (e.g. 0.83 ± 0.01)"
+    )
     nudge: str = Field(description="the user message after a reply that called no tool")
     summarize: str = Field(description="asks the policy to summarise turns that no longer fit")
     compacted: str = Field(description="appended to the task message once turns were compacted away")
@@ -64,6 +67,14 @@ class PromptTemplates(BaseModel):
                 "write literal braces as {{ and }}"
             ) from None
         unknown = used - allowed
+        if info.field_name == "parent" and any(
+            name == "search_score" and (spec or conversion)
+            for _, name, spec, conversion in string.Formatter().parse(template)
+        ):
+            raise ValueError(
+                "agent.prompts.parent formats {search_score} with a spec or conversion, but it is text "
+                "already (the score rounded to its standard error, e.g. 0.83 ± 0.01): write {search_score}"
+            )
         if unknown:
             known = ", ".join(f"{{{f}}}" for f in sorted(allowed)) or "none"
             raise ValueError(

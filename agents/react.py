@@ -131,7 +131,13 @@ def job_facts(
     return JobFacts(
         operator=operator,
         parents=[
-            ParentFacts(node_id=p.node_id, search_score=p.search_score, file=parent_file(i), code=p.code)
+            ParentFacts(
+                node_id=p.node_id,
+                search_score=p.shown().value,
+                search_se=p.shown().se,
+                file=parent_file(i),
+                code=p.code,
+            )
             for i, p in enumerate(parents, start=1)
         ],
         card=card,
