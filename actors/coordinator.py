@@ -70,7 +70,9 @@ class SearchCoordinator:
 
     `workers` and `evaluator` are actor handles or names (a name is looked up, so a restart never
     depends on handles kept among its creation arguments); `ledger` is the run's TokenLedger actor,
-    None without accounting.
+    None without accounting. `scoring_slots`: submissions handed to the evaluator at once (what it
+    scores side by side, hce.scoring.processes), shared round-robin among the workers; the others
+    wait here, in the fair queue, not in the evaluator's. None: one per worker.
     """
 
     def __init__(
@@ -84,8 +86,10 @@ class SearchCoordinator:
         ledger: Any = None,
         breaker: Any = None,
         labels: RunLabels = UNLABELLED,
+        scoring_slots: int | None = None,
     ) -> None:
         self.search = search
+        self.scoring_slots = scoring_slots
         self.metrics = SearchMetrics(labels)
         self.lower_is_better = lower_is_better
         self.workers = [ray.get_actor(w) if isinstance(w, str) else w for w in workers]
@@ -144,7 +148,7 @@ class SearchCoordinator:
             len(self.workers),
             finished=len(self.evolution.population),
             orphans=self.evolution.orphans,
-            max_scoring=len(self.workers),
+            max_scoring=self.scoring_slots or len(self.workers),
         )
         report = await self.loop.run()
         try:
@@ -206,6 +210,7 @@ class SearchCoordinator:
             parent_ids=[p.node_id for p in job.parents],
             valid=score.valid,
             search_score=score.search,
+            search_se=score.search_se,
             reason=score.reason,
             worker_id=worker_id,
             gpu_ids=cand.gpu_ids if cand else [],

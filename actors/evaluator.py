@@ -13,6 +13,8 @@ __all__ = ["EvaluatorStartError", "FinalChoice", "HCEEvaluator", "HCEEvaluatorAc
 # Threads for concurrent calls: scores wait for one of the pool's processes (hce.scoring.processes);
 # the spare threads keep select_final and Ray's health checks answering meanwhile.
 MAX_CONCURRENCY = 16
+# The most score() calls the coordinator makes at once (its fair scoring slots): two threads stay spare.
+MAX_SCORING_CALLS = MAX_CONCURRENCY - 2
 
 
 class MeasuredEvaluator(HCEEvaluator):

@@ -98,9 +98,7 @@ class ExperimentWorker:
             for i, parent in enumerate(job.parents, start=1):
                 (workspace / f"parent_{i}.py").write_text(parent.code)
             sandbox = open_sandbox(self.sandbox, workspace, self.public_dir, self.gpu_ids)
-            parents = [
-                ParentCode(node_id=p.node_id, code=p.code, search_score=p.search_score) for p in job.parents
-            ]
+            parents = [ParentCode(p.node_id, p.code, p.search_score, p.search_se) for p in job.parents]
             model = self.client.model_for(job.operator)
             agent = self.agent
             if agent.context_window is None:  # the policy's window, where it knows it

@@ -47,7 +47,10 @@ class PromptTemplates(BaseModel):
     mutate: str
     crossover: str
     debug: str = Field(description="the single-turn ablation's prompt to fix a failed solution")
-    parent: str = Field(description="one parent's block inside mutate/crossover's {parents}")
+    parent: str = Field(
+        description="one parent's block inside mutate/crossover's {parents}; its {search_score} is "
+        "text, the score rounded to its standard error (e.g. 0.83 ± 0.01)"
+    )
     nudge: str = Field(description="the user message after a reply that called no tool")
     summarize: str = Field(description="asks the policy to summarise turns that no longer fit")
     compacted: str = Field(description="appended to the task message once turns were compacted away")
@@ -64,6 +67,14 @@ class PromptTemplates(BaseModel):
                 "write literal braces as {{ and }}"
             ) from None
         unknown = used - allowed
+        if info.field_name == "parent" and any(
+            name == "search_score" and (spec or conversion)
+            for _, name, spec, conversion in string.Formatter().parse(template)
+        ):
+            raise ValueError(
+                "agent.prompts.parent formats {search_score} with a spec or conversion, but it is text "
+                "already (the score rounded to its standard error, e.g. 0.83 ± 0.01): write {search_score}"
+            )
         if unknown:
             known = ", ".join(f"{{{f}}}" for f in sorted(allowed)) or "none"
             raise ValueError(
@@ -77,7 +88,12 @@ class AgentConfig(BaseModel):
     """One ReAct episode: its limits, how its conversation is kept within the context window, and
     its prompts. `context_window: null` takes the policy's (vLLM's max_model_len, llama.cpp's n_ctx,
     policy.context_window otherwise). `operator: single_turn` is the ablation "no subagents"
-    (agents/single_turn.py): one call, one run, up to `max_debug_rounds` debug calls."""
+    (agents/single_turn.py): one call, one run, up to `max_debug_rounds` debug calls.
+
+    What the worker takes out of the workspace is capped: a recorded file (the code `submit` names,
+    kept in the run and shown to later agents) at `max_record_mb`, the submission at
+    `max_submission_mb` (MiB; MLE-bench submissions can be hundreds of MB). A file over its cap is
+    refused with an observation saying so, and the episode goes on."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -93,6 +109,10 @@ class AgentConfig(BaseModel):
     keep_turns: int = Field(4, ge=1, description="the last turns kept verbatim by compaction")
     summarize: bool = Field(False, description="the policy summarises what compaction removes")
     parent_code_chars: int = Field(6000, ge=200, description="a parent's code in the prompt, at most")
+    max_record_mb: int = Field(
+        10, ge=1, description="MiB: a file recorded from the workspace (the code of submit), at most"
+    )
+    max_submission_mb: int = Field(1024, ge=1, description="MiB: a submission handed in, at most")
     prompts: PromptTemplates
 
 

@@ -19,12 +19,14 @@ Form = Literal["react", "single_turn"]
 
 
 class ParentFacts(BaseModel):
-    """One parent: its node, its search score, its file in the workspace and its code."""
+    """One parent: its node, its search score and the score's standard error as the agent may see them
+    (rounded to that error: evaluation/scores.py shown_score), its file in the workspace and its code."""
 
     node_id: int
     search_score: float
     file: str
     code: str
+    search_se: float | None = None
 
 
 class JobFacts(BaseModel):

@@ -11,17 +11,25 @@ from agents.config import PromptTemplates
 from agents.task_card import TaskCard
 from agents.tools import TOOLS
 from agents.trim import trim_middle
+from evaluation.scores import ShownScore, shown_score
 
 # How many parents each operator takes.
 OPERATOR_PARENTS = {"draft": 0, "mutate": 1, "crossover": 2}
 
 
 class ParentCode(NamedTuple):
-    """A parent solution as the agent is shown it: its node, its code and its search score."""
+    """A parent solution as the agent is shown it: its node, its code and its search score with its
+    standard error (None: none). The score is exact here; the agent is shown it rounded to its
+    standard error (`shown`), in the prompt and in the job facts alike."""
 
     node_id: int
     code: str
     search_score: float
+    search_se: float | None = None
+
+    def shown(self) -> ShownScore:
+        """The search score as the agent may see it (evaluation/scores.py: shown_score)."""
+        return shown_score(self.search_score, self.search_se)
 
 
 def parent_file(index: int) -> str:
@@ -111,7 +119,7 @@ def _parent_block(prompts: PromptTemplates, index: int, parent: ParentCode, code
     return prompts.parent.format(
         index=index,
         node_id=parent.node_id,
-        search_score=parent.search_score,
+        search_score=parent.shown().text,
         file=parent_file(index),
         code=code,
         fence=_fence(code),

@@ -131,7 +131,13 @@ def job_facts(
     return JobFacts(
         operator=operator,
         parents=[
-            ParentFacts(node_id=p.node_id, search_score=p.search_score, file=parent_file(i), code=p.code)
+            ParentFacts(
+                node_id=p.node_id,
+                search_score=p.shown().value,
+                search_se=p.shown().se,
+                file=parent_file(i),
+                code=p.code,
+            )
             for i, p in enumerate(parents, start=1)
         ],
         card=card,
@@ -292,7 +298,13 @@ def task_limits(card: TaskCard, agent: AgentConfig) -> ToolLimits:
     """What a tool call's limits take from the task (how validate_submission reads a submission), with
     no timeout yet: each call sets its own."""
     return ToolLimits(
-        0.0, agent.observation_chars, card.id_column, tuple(card.key_columns), card.accepts_empty
+        0.0,
+        agent.observation_chars,
+        card.id_column,
+        tuple(card.key_columns),
+        card.accepts_empty,
+        agent.max_record_mb << 20,
+        agent.max_submission_mb << 20,
     )
 
 

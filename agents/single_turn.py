@@ -30,7 +30,7 @@ from agents.react import (
     job_facts,
 )
 from agents.task_card import TaskCard
-from agents.tools import format_exec
+from agents.tools import format_exec, over_cap
 from sandbox.base import Sandbox
 
 SOLUTION = "solution.py"
@@ -116,13 +116,15 @@ async def run_single_turn(
             trajectory.steps.append(Step(index=round_, reasoning=reply, error=NO_CODE))
             continue
         code = found
-        step, printed = await _run_once(sandbox, code, ends_at, exec_timeout_s, agent.observation_chars)
+        step, printed = await _run_once(
+            sandbox, code, ends_at, exec_timeout_s, agent.observation_chars, agent.max_submission_mb << 20
+        )
         trajectory.steps.append(step.model_copy(update={"index": round_, "reasoning": reply}))
         output = step.observation
         if step.error is None:
             break
     try:
-        submission = await sandbox.read_file(SUBMISSION)
+        submission = await sandbox.read_file(SUBMISSION, agent.max_submission_mb << 20)
     except (OSError, ValueError):
         why = trajectory.steps[-1].error if trajectory.steps else "no reply"
         return _end(trajectory, f"single-turn operator: no {SUBMISSION} after {round_} debug round(s): {why}")
@@ -131,10 +133,15 @@ async def run_single_turn(
 
 
 async def _run_once(
-    sandbox: Sandbox, code: str, ends_at: float, exec_timeout_s: float, observation_chars: int
+    sandbox: Sandbox,
+    code: str,
+    ends_at: float,
+    exec_timeout_s: float,
+    observation_chars: int,
+    max_submission_bytes: int,
 ) -> tuple[Step, str]:
     """Write solution.py and run it once: its step (an error unless it exited 0 and wrote a
-    submission) and everything it printed."""
+    submission of at most `max_submission_bytes`) and everything it printed."""
     await sandbox.write_file(SOLUTION, code)
     timeout = max(1.0, min(exec_timeout_s, ends_at - time.time()))
     started = time.monotonic()
@@ -146,8 +153,13 @@ async def _run_once(
         error = f"python {SOLUTION} failed ({how})"
     else:
         try:
-            await sandbox.read_file(SUBMISSION)
-        except (OSError, ValueError):
+            await sandbox.read_file(SUBMISSION, max_submission_bytes)
+        except ValueError as e:  # refused: a link, a FIFO, over agent.max_submission_mb ...
+            error = f"python {SOLUTION} wrote a {SUBMISSION} that cannot be handed in"
+            cap = f"; at most {max_submission_bytes >> 20} MiB (agent.max_submission_mb)"
+            why = f"{e}{cap}" if over_cap(e, max_submission_bytes) else str(e)
+            observation += f"\n({SUBMISSION} cannot be handed in: {why})"
+        except OSError:
             error = f"python {SOLUTION} wrote no {SUBMISSION}"
             observation += f"\n(no {SUBMISSION} was written)"
     step = Step(

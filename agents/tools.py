@@ -16,17 +16,25 @@ EXIT_STATUS_RE = re.compile(r"^\[exit (-?\d+)")
 SAMPLE_SUBMISSIONS = ("sample_submission.csv", "sampleSubmission.csv", "sample_submission_null.csv")
 
 
+# The defaults of agent.max_record_mb and agent.max_submission_mb, in bytes.
+MAX_RECORD_BYTES = 10 << 20
+MAX_SUBMISSION_BYTES = 1 << 30
+
+
 class ToolLimits(NamedTuple):
     """The limits of one tool call: its wall time and the length of its observation; and the task's id
     column, which validate_submission checks the ids by (None: the sample submission's first column),
     with the columns that key a row together with it where ids repeat (uw-madison: class), and whether
-    the metric takes an empty cell as an answer (an empty mask)."""
+    the metric takes an empty cell as an answer (an empty mask). `max_record_bytes` caps the code that
+    submit records, `max_submission_bytes` the predictions file it hands in (and validate checks)."""
 
     timeout_s: float
     observation_chars: int
     id_column: str | None = None
     key_columns: tuple[str, ...] = ()
     accepts_empty: bool = False
+    max_record_bytes: int = MAX_RECORD_BYTES
+    max_submission_bytes: int = MAX_SUBMISSION_BYTES
 
 
 class Submission(NamedTuple):
@@ -72,6 +80,24 @@ def observation_with_limits(observation: str, steps_left: int, seconds_left: flo
     return f"{observation}\n[{max(0, steps_left)} steps left, {max(0.0, seconds_left):.0f} s left]"
 
 
+def _mib(n: int) -> str:
+    return f"{n / (1 << 20):g} MiB"
+
+
+def over_cap(error: ValueError, cap: int) -> bool:
+    """Whether the sandbox refused a read for its size: its refusal names the cap it read by
+    (sandbox/safe_files.py: "holds N bytes, more than the CAP ...", "grew past the CAP bytes")."""
+    return f"the {cap} " in str(error)
+
+
+def _submission_refused(path: str, error: ValueError, cap: int) -> ToolResult:
+    if over_cap(error, cap):
+        return error_result(
+            f"{path} is larger than the {_mib(cap)} a submission may have (agent.max_submission_mb): {error}"
+        )
+    return error_result(f"cannot read {path}: {error}")
+
+
 async def _bash(sandbox: Sandbox, args: dict[str, Any], limits: ToolLimits) -> ToolResult:
     result = await sandbox.run_shell(args["command"], limits.timeout_s)
     return ToolResult(format_exec(result, limits.observation_chars))
@@ -86,10 +112,12 @@ async def _validate_submission(sandbox: Sandbox, args: dict[str, Any], limits: T
     """Format only (columns, ids, missing values) against the sample submission: never a score."""
     path = args["submission_path"]
     try:
-        data = await sandbox.read_file(path)
+        data = await sandbox.read_file(path, limits.max_submission_bytes)
     except FileNotFoundError:
         return error_result(f"{path} does not exist in the working directory: write your predictions first")
-    except (OSError, ValueError) as e:
+    except ValueError as e:
+        return _submission_refused(path, e, limits.max_submission_bytes)
+    except OSError as e:
         return error_result(f"cannot read {path}: {e}")
     # Imported here: `evaluation` pulls in scikit-learn and pandas (2.5 s), which a restarting worker
     # should not wait for.
@@ -144,23 +172,34 @@ async def _read_sample(sandbox: Sandbox) -> tuple[str, bytes] | ToolResult:
 async def _submit(sandbox: Sandbox, args: dict[str, Any], limits: ToolLimits) -> ToolResult:
     path, code_path = args["submission_path"], args["code_path"]
     try:
-        submission = await sandbox.read_file(path)
+        submission = await sandbox.read_file(path, limits.max_submission_bytes)
     except FileNotFoundError:
         return error_result(
             f"{path} does not exist in the working directory: write your predictions to it first, "
             "then call submit again"
         )
-    except (OSError, ValueError) as e:
+    except ValueError as e:
+        return _submission_refused(path, e, limits.max_submission_bytes)
+    except OSError as e:
         return error_result(f"cannot read {path}: {e}")
     if not submission.strip():
         return error_result(f"{path} is empty: write a prediction for every test row, then call submit again")
-    # The code is a record for the search (shown to later agents), not required to score the submission.
+    # The code is a record for the search (shown to later agents), not required to score the submission;
+    # but one over its cap is refused, not dropped: the agent can still make it fit.
     try:
-        code = (await sandbox.read_file(code_path)).decode(errors="replace")
+        code = (await sandbox.read_file(code_path, limits.max_record_bytes)).decode(errors="replace")
         kept = f" with the code in {code_path}"
     except FileNotFoundError:
         code, kept = "", f" ({code_path} not found: no code recorded)"
-    except (OSError, ValueError) as e:
+    except ValueError as e:
+        if over_cap(e, limits.max_record_bytes):
+            return error_result(
+                f"{code_path} is larger than the {_mib(limits.max_record_bytes)} kept of a solution's code "
+                f"(agent.max_record_mb): {e}. Keep only the code in {code_path} (data, model weights and "
+                "outputs go in other files), then call submit again"
+            )
+        code, kept = "", f" (no code recorded: cannot read {code_path}: {e})"
+    except OSError as e:
         code, kept = "", f" (no code recorded: cannot read {code_path}: {e})"
     reported = args.get("validation_score")
     score = float(reported) if reported is not None else None

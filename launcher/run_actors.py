@@ -11,7 +11,7 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy, PlacementGroupSchedulingStrategy
 
 from actors.coordinator import SearchCoordinatorActor
-from actors.evaluator import HCEEvaluatorActor
+from actors.evaluator import MAX_SCORING_CALLS, HCEEvaluatorActor
 from actors.metrics import RunLabels
 from actors.scratch import publish_public
 from actors.worker import ExperimentWorkerActor
@@ -158,6 +158,9 @@ def _start_actors(
             ledger_name,
             breaker_name,
             labels,
+            # As many submissions as the evaluator scores side by side: the rest wait in the
+            # coordinator's fair queue (round-robin by worker), not behind one worker's backlog.
+            scoring_slots=min(cfg.hce.scoring.processes, MAX_SCORING_CALLS),
         )
         started.append(coordinator)
     # Created side by side above, each waited for here, so that a failure names its part.

@@ -52,8 +52,9 @@ class Sandbox(Protocol):
         """Read a file of the read-only task data (relative to the data directory)."""
         ...
 
-    async def read_file(self, rel: str) -> bytes:
-        """Read a workspace file; FileNotFoundError when it does not exist."""
+    async def read_file(self, rel: str, max_bytes: int | None = None) -> bytes:
+        """Read a workspace file; FileNotFoundError when it does not exist, a ValueError saying why
+        when it is refused (a link, a FIFO, more than `max_bytes`: None is the sandbox's own cap)."""
         ...
 
     async def write_file(self, rel: str, data: bytes | str) -> None:

@@ -28,7 +28,8 @@ from sandbox.safe_files import UnsafeFileError, read_beneath, remove_tree, write
 from sandbox.shell import ControlFolders, SessionSpec, ShellSession
 
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
-# What the worker reads out of a workspace (a submission, the code): at most this much, this fast.
+# What the worker reads out of a workspace (a submission, the code): at most this much unless the
+# caller gives its own cap (agent.max_record_mb, agent.max_submission_mb), and this fast.
 MAX_READ_BYTES = 1 << 30
 READ_TIMEOUT_S = 60.0
 # Output still arriving after the group is dead can only come from a process that left the group.
@@ -228,11 +229,12 @@ class ProcessSandbox:
             raise ValueError(f"{rel!r} is outside the task data")
         return await asyncio.to_thread(path.read_bytes)
 
-    async def read_file(self, rel: str) -> bytes:
+    async def read_file(self, rel: str, max_bytes: int | None = None) -> bytes:
         """Read a workspace file safely (sandbox/safe_files.py: no links followed, regular files only,
-        at most MAX_READ_BYTES, within READ_TIMEOUT_S); FileNotFoundError when it is missing,
-        UnsafeFileError (a ValueError saying what to do) for anything else it refuses."""
-        read = asyncio.to_thread(read_beneath, str(self._workspace), rel, MAX_READ_BYTES, READ_TIMEOUT_S)
+        at most `max_bytes` (default MAX_READ_BYTES), within READ_TIMEOUT_S); FileNotFoundError when it
+        is missing, UnsafeFileError (a ValueError saying what to do) for anything else it refuses."""
+        cap = MAX_READ_BYTES if max_bytes is None else max_bytes
+        read = asyncio.to_thread(read_beneath, str(self._workspace), rel, cap, READ_TIMEOUT_S)
         # The thread stops itself at the deadline too; this bounds the wait for a stuck filesystem.
         try:
             return await asyncio.wait_for(read, READ_TIMEOUT_S + 5)

@@ -9,6 +9,7 @@ node and the worker gets no job until it is back.
 """
 
 import asyncio
+import contextlib
 import errno
 import logging
 import time
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from search.budget import Budget
+from search.fair_slots import FairSlots
 from search.job import Job
 from search.search_state import MAX_ATTEMPTS, RunningJob
 
@@ -94,7 +96,10 @@ class DispatchLoop(Generic[C, S]):
 
     `finished`: nodes already journaled (they count against the node budget). `orphans`: jobs that
     were running when a previous coordinator died; each runs once more (first, before new jobs), or,
-    if it already did, becomes an invalid node. At most `max_scoring` candidates are scored at once.
+    if it already did, becomes an invalid node. At most `max_scoring` candidates are scored at once
+    (the coordinator gives the evaluator's hce.scoring.processes), shared round-robin among the
+    workers (search/fair_slots.py): a worker whose submissions are slow to score cannot hold another
+    worker's behind its backlog. A job without a candidate is recorded without waiting for a slot.
     """
 
     def __init__(
@@ -114,7 +119,7 @@ class DispatchLoop(Generic[C, S]):
         self.redo = deque(r for r in orphans if r.attempt < MAX_ATTEMPTS)
         self.lost_twice = [r for r in orphans if r.attempt >= MAX_ATTEMPTS]
         self.dispatched_total = finished + len(orphans)
-        self.scoring_slots = asyncio.Semaphore(max_scoring)
+        self.scoring_slots = FairSlots(max_scoring)
         self.hold_poll_s = hold_poll_s
         self.report = DispatchReport()
         self.episodes: dict[asyncio.Task[bool], int] = {}
@@ -254,7 +259,9 @@ class DispatchLoop(Generic[C, S]):
         self, job: Job, worker_id: int, candidate: C | None, reason: str | None, started: float
     ) -> None:
         try:
-            async with self.scoring_slots:
+            # Nothing to score (the evaluator answers at once): no slot, no wait behind others.
+            slot = self.scoring_slots.slot(worker_id) if candidate is not None else contextlib.nullcontext()
+            async with slot:
                 try:
                     score = await self.ops.score(job, candidate, reason)
                 except Exception as e:

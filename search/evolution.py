@@ -93,7 +93,12 @@ class Evolution:
         node_id = self.state.next_id
         self.state.next_id += 1
         parents = [
-            Parent(node_id=p.id, code=self._parent_code(p.id), search_score=p.search_score or 0.0)
+            Parent(
+                node_id=p.id,
+                code=self._parent_code(p.id),
+                search_score=p.search_score or 0.0,
+                search_se=p.search_se,
+            )
             for p in plan.parents
         ]
         return Job(

@@ -8,11 +8,13 @@ Operator = Literal["draft", "mutate", "crossover"]
 
 
 class Parent(BaseModel):
-    """A parent solution as the agent sees it: its code and its D_search score only."""
+    """A parent solution as the agent sees it: its code and its D_search score only, exact here with its
+    standard error (None: none), rounded to it before any agent sees it (evaluation.scores.shown_score)."""
 
     node_id: int
     code: str
     search_score: float
+    search_se: float | None = None
 
 
 class Job(BaseModel):

@@ -8,7 +8,8 @@ from search.job import Operator
 class Node(BaseModel):
     """What the journal records for each finished job.
 
-    Holds the D_search score only: D_val and D_test scores stay sealed in the evaluator.
+    Holds the D_search score (and its bootstrap standard error, which rounds it for the agents that
+    see it) only: D_val and D_test scores stay sealed in the evaluator.
     """
 
     id: int
@@ -16,6 +17,7 @@ class Node(BaseModel):
     parent_ids: list[int] = Field(default_factory=list)
     valid: bool
     search_score: float | None = None
+    search_se: float | None = None
     reason: str | None = None
     worker_id: int
     gpu_ids: list[str] = Field(default_factory=list)

@@ -270,6 +270,15 @@ def test_a_script_that_writes_no_submission_is_debugged_and_a_stale_one_does_not
     assert again.submission is None and again.reason is not None and "wrote no submission.csv" in again.reason
 
 
+def test_a_submission_over_the_cap_is_named_in_the_debug_call_and_not_handed_in(box: ProcessSandbox) -> None:
+    big = "with open('submission.csv', 'w') as f:\n    f.write('id,y\\n' + '1,0\\n' * 600_000)\n"  # 2.4 MB
+    client = ScriptedClientDouble(code_reply(big), code_reply(big))
+    out = single_turn(client, box, load_agent_config(max_steps=5, max_debug_rounds=1, max_submission_mb=1))
+    assert out.submission is None and out.reason is not None and "cannot be handed in" in out.reason
+    debug = client.requests[1]["messages"][1]["content"]
+    assert "submission.csv cannot be handed in" in debug and "agent.max_submission_mb" in debug
+
+
 def test_the_episode_token_limit_ends_the_debug_rounds(box: ProcessSandbox) -> None:
     client = ScriptedClientDouble(code_reply(FAILS), code_reply(WRITES))
     agent = load_agent_config(max_steps=5, max_debug_rounds=2, max_episode_tokens=100)

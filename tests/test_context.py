@@ -110,6 +110,13 @@ def test_a_template_with_an_unknown_field_is_refused_with_the_fields_it_may_use(
         load_agent_config(prompts={**AGENT.prompts.model_dump(), "draft": "do {operatr}"})
 
 
+def test_a_parent_template_that_formats_the_rounded_score_as_a_number_is_refused() -> None:
+    """{search_score} is text ("0.83 ± 0.01"): the old {search_score:.6f} would fail at every mutation."""
+    with pytest.raises(ValueError, match=r"agent.prompts.parent formats \{search_score\}"):
+        load_agent_config(prompts={**AGENT.prompts.model_dump(), "parent": "score {search_score:.6f}"})
+    assert "{search_score}" in AGENT.prompts.parent
+
+
 def test_the_single_turn_ablations_debug_prompt_shows_the_failed_code_and_its_output() -> None:
     from agents.prompt import render_debug_message
     from agents.task_card import TaskCard

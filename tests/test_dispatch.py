@@ -28,7 +28,9 @@ class World:
     """Fake workers, evaluator and journal; every call is logged with its time."""
 
     job_s: dict[int, float] = field(default_factory=dict)  # node id -> episode length (default 0.02 s)
+    worker_job_s: dict[int, float] = field(default_factory=dict)  # worker id -> its episodes' length
     score_s: float = 0.0
+    worker_score_s: dict[int, float] = field(default_factory=dict)  # worker id -> its scorings' length
     lose: set[int] = field(default_factory=set)  # node ids whose worker dies during the job
     recovers: bool = True
     disk_full_at: int | None = None  # recording this node id fails with ENOSPC
@@ -57,7 +59,7 @@ class World:
 
     async def run_job(self, worker_id: int, job: Job) -> Done:
         t0 = time.time()
-        await asyncio.sleep(self.job_s.get(job.node_id, 0.02))
+        await asyncio.sleep(self.job_s.get(job.node_id, self.worker_job_s.get(worker_id, 0.02)))
         if job.node_id in self.lose:
             raise WorkerLost(f"worker {worker_id} failed: ActorDiedError")
         done = Done(job.node_id, worker_id, t0, time.time())
@@ -68,7 +70,9 @@ class World:
         if job.node_id in self.score_fails:
             self.score_fails.discard(job.node_id)
             raise RuntimeError("evaluator exploded")
-        await asyncio.sleep(self.score_s)
+        await asyncio.sleep(
+            self.score_s if done is None else self.worker_score_s.get(done.worker_id, self.score_s)
+        )
         self.scored[job.node_id] = time.time()
         return (done is not None, reason)
 
@@ -139,6 +143,34 @@ def test_scoring_is_bounded() -> None:
     # 8 scorings of 0.2 s, 2 at a time, cannot end before 0.8 s.
     assert time.time() - started >= 0.75
     assert len(world.records) == 8
+
+
+def test_a_slow_submitter_cannot_hold_a_fast_one_behind_its_backlog() -> None:
+    """Worker 0 hands in a submission every 10 ms that takes 0.25 s to score; worker 1 one every 0.1 s
+    that scores at once; the evaluator scores one at a time. In one queue, worker 1's first submission
+    would wait for worker 0's whole backlog (~8 x 0.25 s); with the slots shared round-robin it waits
+    for at most the one scoring that runs (its share: one turn in two)."""
+    world = World(worker_job_s={0: 0.01, 1: 0.1}, worker_score_s={0: 0.25, 1: 0.0})
+    run_loop(world, workers=2, max_nodes=12, max_scoring=1)
+    ended = {r.node_id: (r.worker_id, r.ended) for r in world.runs}
+    fast = {n: world.scored[n] - at for n, (w, at) in ended.items() if w == 1}
+    slow = [n for n, (w, _) in ended.items() if w == 0]
+    assert fast and len(slow) >= 6, "worker 0 piled up a backlog while worker 1 ran its first episode"
+    backlog_at_first = sum(
+        1 for n in slow if ended[n][1] < ended[min(fast)][1] and world.scored[n] > ended[min(fast)][1]
+    )
+    assert backlog_at_first >= 3, "the fast submission arrived behind several slow ones"
+    assert max(fast.values()) < 0.25 + 0.2, f"the fast worker waited {max(fast.values()):.2f} s to be scored"
+    assert len(world.records) == 12
+
+
+def test_a_job_without_a_candidate_is_recorded_without_waiting_for_a_scoring_slot() -> None:
+    world = World(worker_job_s={0: 0.01, 1: 0.05}, worker_score_s={0: 0.5}, lose={2})
+    run_loop(world, workers=2, max_nodes=6, max_scoring=1)
+    lost = world.records[2]
+    assert not lost[1] and lost[2] is not None and "ActorDiedError" in lost[2]
+    # Worker 0's first submission holds the only slot for 0.5 s; the lost job does not wait for it.
+    assert world.scored[2] - next(at for n, _, at in world.started_jobs if n == 2) < 0.3
 
 
 def test_wall_clock_stops_dispatch_and_grace_then_cancels() -> None:

@@ -185,6 +185,32 @@ def test_state_writes_are_shared_and_a_full_disk_reaches_every_waiter(tmp_path: 
     asyncio.run(main())
 
 
+def test_a_parent_carries_its_exact_score_and_standard_error_from_the_journal(tmp_path: Path) -> None:
+    """The search ranks by exact scores; the standard error travels with the parent so that the worker
+    can round the score for the agent (agents/prompt.py), also after a restart."""
+    rd = RunDir(tmp_path)
+    evo = Evolution(rd, CONFIG, 0, False, session="a")
+    deadline = evo.begin(1000.0)
+    job = evo.new_job(deadline)
+    node = Node(
+        id=job.node_id,
+        operator="draft",
+        valid=True,
+        search_score=0.83412,
+        search_se=0.0137,
+        worker_id=0,
+        started_at=1001.0,
+        ended_at=1002.0,
+        scored_at=1002.0,
+    )
+    evo.write(node, "print(1)", b"id,y\n1,0\n", {"steps": []})
+    evo.add(node)
+    again = Evolution(rd, CONFIG, 0, False, session="b")  # from the journal
+    for e in (evo, again):
+        child = e.new_job(deadline)
+        assert [(p.search_score, p.search_se) for p in child.parents] == [(0.83412, 0.0137)]
+
+
 def test_best_of_k_makes_every_job_an_independent_draft(tmp_path: Path) -> None:
     """search.strategy=best_of_k (the ablation "no evolution"): no parent, no crossover, ever."""
     evolving = Evolution(RunDir(tmp_path / "evo"), CONFIG, 0, False, session="a")

@@ -22,6 +22,7 @@ from agents.react import (
     EpisodeOutcome,
     PolicyStop,
     run_episode,
+    task_limits,
 )
 from agents.task_card import TaskCard
 from agents.text_calls import TextCall, parse_text_calls
@@ -109,7 +110,7 @@ class RecordingSandboxDouble:
     async def read_data(self, rel: str) -> bytes:
         raise FileNotFoundError(rel)
 
-    async def read_file(self, rel: str) -> bytes:
+    async def read_file(self, rel: str, max_bytes: int | None = None) -> bytes:
         raise FileNotFoundError(rel)
 
     async def write_file(self, rel: str, data: bytes | str) -> None:
@@ -179,22 +180,51 @@ def test_happy_path_ends_with_the_submission_and_the_code(sandbox: ProcessSandbo
 
 def test_the_first_messages_carry_the_task_and_the_parents(sandbox: ProcessSandbox) -> None:
     client = ScriptedClientDouble(*happy_path())
-    parent = ParentCode(node_id=7, code="print('parent')", search_score=0.9531)
+    parent = ParentCode(node_id=7, code="print('parent')", search_score=0.9531)  # no SE: 3 digits
     episode(client, sandbox, operator="mutate", parents=[parent])
     system, user = client.requests[0]["messages"]
     assert "/data/toy" in system["content"]
     for tool in ("bash", "python", "validate_submission", "submit"):  # every tool is listed
         assert f"- {tool}: " in system["content"]
     assert "Predict y." in user["content"] and "```yaml" in user["content"]
-    block = "## Parent 1 (node 7, search score 0.953100, file parent_1.py)\n\n```python\nprint('parent')\n```"
+    block = "## Parent 1 (node 7, search score 0.953, file parent_1.py)\n\n```python\nprint('parent')\n```"
     assert block in user["content"]
     assert "parent_1.py in your working directory" in user["content"]  # the truth about its file
     job = client.requests[0]["job"]  # the facts beside the prompt, for scripted policies
     assert job["operator"] == "mutate" and job["card"]["name"] == "toy" and job["turn"] == 0
     assert job["parents"] == [
-        {"node_id": 7, "search_score": 0.9531, "file": "parent_1.py", "code": "print('parent')"}
+        {
+            "node_id": 7,
+            "search_score": 0.953,
+            "file": "parent_1.py",
+            "code": "print('parent')",
+            "search_se": None,
+        }
     ]
     assert client.requests[1]["job"]["turn"] == 1
+
+
+def test_a_parents_search_score_reaches_the_agent_rounded_to_its_standard_error(
+    sandbox: ProcessSandbox,
+) -> None:
+    """Prose and facts alike: an exact score would make each submission a label query."""
+    client = ScriptedClientDouble(*happy_path())
+    parents = [ParentCode(7, "a = 1", 0.83412, 0.0137), ParentCode(9, "b = 2", 1234.5, 56.0)]
+    episode(client, sandbox, operator="crossover", parents=parents)
+    user = client.requests[0]["messages"][1]["content"]
+    assert "(node 7, search score 0.83 ± 0.01, file parent_1.py)" in user
+    assert "(node 9, search score 1230 ± 60, file parent_2.py)" in user
+    assert "0.834" not in user and "1234" not in user and "0.0137" not in user
+    facts = client.requests[0]["job"]["parents"]
+    assert [(p["search_score"], p["search_se"]) for p in facts] == [(0.83, 0.01), (1230.0, 60.0)]
+    assert "0.83412" not in json.dumps(client.requests)  # nowhere in what the policy is sent
+
+
+def test_the_tools_read_the_workspace_under_the_agents_caps() -> None:
+    limits = task_limits(CARD, AGENT.model_copy(update={"max_record_mb": 3, "max_submission_mb": 7}))
+    assert (limits.max_record_bytes, limits.max_submission_bytes) == (3 << 20, 7 << 20)
+    defaults = task_limits(CARD, AGENT)  # conf/agent/react.yaml: 10 MiB of code, 1 GiB of submission
+    assert (defaults.max_record_bytes, defaults.max_submission_bytes) == (10 << 20, 1 << 30)
 
 
 def test_a_parents_code_is_cut_in_the_prompt_and_says_where_the_rest_is(sandbox: ProcessSandbox) -> None:

@@ -282,6 +282,33 @@ def test_submit_without_code_records_empty_code(sandbox: BwrapSandbox) -> None:
     assert "solution.py not found" in result.observation
 
 
+def test_code_over_its_cap_is_refused_with_the_reason_and_the_agent_can_submit_again(
+    sandbox: BwrapSandbox,
+) -> None:
+    limits = LIMITS._replace(max_record_bytes=1000)
+    asyncio.run(sandbox.write_file("submission.csv", "id,y\n1,0\n"))
+    asyncio.run(sandbox.write_file("solution.py", "x = 1\n" * 200))  # 1200 bytes
+    refused = call(sandbox, "submit", {}, limits)
+    assert refused.submitted is None and refused.error is not None
+    assert "solution.py is larger than" in refused.observation
+    assert "agent.max_record_mb" in refused.observation
+    assert "then call submit again" in refused.observation
+    asyncio.run(sandbox.write_file("solution.py", "x = 1\n"))
+    done = call(sandbox, "submit", {}, limits)
+    assert done.submitted is not None and done.submitted.code == "x = 1\n"
+
+
+def test_a_submission_over_its_cap_is_refused_by_submit_and_validate(sandbox: BwrapSandbox) -> None:
+    limits = LIMITS._replace(max_submission_bytes=100)
+    asyncio.run(sandbox.write_file("submission.csv", "id,y\n" + "a,0\n" * 40))  # 165 bytes
+    for tool in ("submit", "validate_submission"):
+        result = call(sandbox, tool, {}, limits)
+        assert result.submitted is None and result.error is not None
+        assert "agent.max_submission_mb" in result.observation and "165 bytes" in result.observation
+    # The default caps: 10 MiB of code, 1 GiB of submission, far above these files.
+    assert call(sandbox, "submit", {}).submitted is not None
+
+
 def test_submit_refuses_empty_files_and_paths_outside_the_workspace(sandbox: BwrapSandbox) -> None:
     asyncio.run(sandbox.write_file("submission.csv", ""))
     assert "is empty" in call(sandbox, "submit", {}).observation
