@@ -157,7 +157,7 @@ async def _run_once(
         except ValueError as e:  # refused: a link, a FIFO, over agent.max_submission_mb ...
             error = f"python {SOLUTION} wrote a {SUBMISSION} that cannot be handed in"
             cap = f"; at most {max_submission_bytes >> 20} MiB (agent.max_submission_mb)"
-            why = f"{e}{cap}" if over_cap(e, max_submission_bytes) else str(e)
+            why = f"{e}{cap}" if over_cap(e) else str(e)
             observation += f"\n({SUBMISSION} cannot be handed in: {why})"
         except OSError:
             error = f"python {SOLUTION} wrote no {SUBMISSION}"

@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 from agents._arguments import ToolError, check_arguments, parse_arguments, signature
 from agents.trim import trim_middle
 from sandbox.base import ExecResult, Sandbox
+from sandbox.safe_files import FileTooLargeError
 
 # Matches the first line of every command observation; the baseline policy reads it back.
 EXIT_STATUS_RE = re.compile(r"^\[exit (-?\d+)")
@@ -84,14 +85,13 @@ def _mib(n: int) -> str:
     return f"{n / (1 << 20):g} MiB"
 
 
-def over_cap(error: ValueError, cap: int) -> bool:
-    """Whether the sandbox refused a read for its size: its refusal names the cap it read by
-    (sandbox/safe_files.py: "holds N bytes, more than the CAP ...", "grew past the CAP bytes")."""
-    return f"the {cap} " in str(error)
+def over_cap(error: ValueError) -> bool:
+    """Whether the sandbox refused a read for its size alone (sandbox/safe_files.py)."""
+    return isinstance(error, FileTooLargeError)
 
 
 def _submission_refused(path: str, error: ValueError, cap: int) -> ToolResult:
-    if over_cap(error, cap):
+    if over_cap(error):
         return error_result(
             f"{path} is larger than the {_mib(cap)} a submission may have (agent.max_submission_mb): {error}"
         )
@@ -192,7 +192,7 @@ async def _submit(sandbox: Sandbox, args: dict[str, Any], limits: ToolLimits) ->
     except FileNotFoundError:
         code, kept = "", f" ({code_path} not found: no code recorded)"
     except ValueError as e:
-        if over_cap(e, limits.max_record_bytes):
+        if over_cap(e):
             return error_result(
                 f"{code_path} is larger than the {_mib(limits.max_record_bytes)} kept of a solution's code "
                 f"(agent.max_record_mb): {e}. Keep only the code in {code_path} (data, model weights and "

@@ -34,6 +34,10 @@ class UnsafeFileError(ValueError):
     """A workspace file the worker refuses to read or write: a link, not a regular file, too big..."""
 
 
+class FileTooLargeError(UnsafeFileError):
+    """A workspace file refused for its size alone: over the cap it was read with."""
+
+
 def _components(rel: str) -> list[str]:
     """The path's parts below the workspace; absolute paths and `..` are refused, not resolved."""
     if not rel or rel.startswith("/"):
@@ -100,7 +104,7 @@ def _check_regular(fd: int, rel: str, max_bytes: int) -> int:
         )
         raise UnsafeFileError(f"{rel!r} is {kind}: write your output to a regular file")
     if info.st_size > max_bytes:
-        raise UnsafeFileError(
+        raise FileTooLargeError(
             f"{rel!r} holds {info.st_size} bytes, more than the {max_bytes} the worker reads: "
             "write a smaller file"
         )
@@ -137,7 +141,7 @@ def read_beneath(root: str, rel: str, max_bytes: int, timeout_s: float) -> bytes
         while chunk := os.read(fd, _CHUNK):
             total += len(chunk)
             if total > max_bytes:
-                raise UnsafeFileError(
+                raise FileTooLargeError(
                     f"{rel!r} grew past the {max_bytes} bytes the worker reads while it was read"
                 )
             if time.monotonic() > deadline:
