@@ -3,6 +3,11 @@
 The split is a pure function of (train.csv, split seed, fractions, group column), so the saved copy
 is an optimisation with a guarantee: it is reused only when the checksum of train.csv and the
 parameters match, and rebuilt otherwise. A task directory that cannot be written just skips saving.
+
+It also records the checksums of the hidden answers and of its own ids, checked before each use: a
+saved split whose ids no longer match their checksum, or whose task's answers changed while its
+training rows did not, is refused with the reason (`SplitTamperedError`), never used. Runs of one
+task stay comparable, and answers rewritten to agree with some submission do not go unnoticed.
 """
 
 import contextlib
@@ -13,12 +18,13 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from evaluation.task import Task
+from evaluation.task import Task, TaskError
 
 SPLITS_DIR = "hce_splits"
-# 2: the group split keyed by the evaluator's secret (1 keyed it by the public seed). A saved split of
+# 2: the group split keyed by the evaluator's secret (1 keyed it by the public seed); 3: the checksums of
+# the answers and of the ids recorded. A saved split of
 # another format is recomputed, never reused.
-_FORMAT = 2
+_FORMAT = 3
 
 
 def file_sha256(path: Path) -> str:
@@ -28,6 +34,15 @@ def file_sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+class SplitTamperedError(TaskError):
+    """A saved split, or the answers it was made with, changed behind the evaluator's back."""
+
+
+def ids_sha256(ids: dict[str, list[str]]) -> str:
+    """The checksum of a split's ids (split names sorted, ids in their order)."""
+    return hashlib.sha256(json.dumps(ids, sort_keys=True).encode()).hexdigest()
 
 
 def split_path(task: Task, split_seed: int, fractions: tuple[float, float, float]) -> Path:
@@ -51,12 +66,26 @@ def saved_split(
         "fractions": list(fractions),
         "group_column": task.spec.group_column,
     }
-    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+    answers = file_sha256(task.answers_csv) if task.answers_csv.is_file() else None
+    stored: dict[str, object] | None = None
+    with contextlib.suppress(OSError, ValueError):
         stored = json.loads(path.read_text())
-        if {k: stored[k] for k in header} == header:
-            return {name: [str(i) for i in ids] for name, ids in stored["ids"].items()}
+    if isinstance(stored, dict) and all(stored.get(k) == v for k, v in header.items()):
+        ids = stored.get("ids")
+        if not isinstance(ids, dict) or stored.get("ids_sha256") != ids_sha256(ids):
+            raise SplitTamperedError(
+                f"{path}: the saved split's ids do not match their recorded checksum, so it was "
+                "changed after it was saved; delete the file to split the task again"
+            )
+        if stored.get("answers_sha256") not in (None, answers):
+            raise SplitTamperedError(
+                f"{task.answers_csv} changed since the split in {path} was saved while the training rows "
+                "did not: scores would not be comparable with earlier runs. If you prepared the task "
+                f"again on purpose, delete {path.parent} and run again"
+            )
+        return {name: [str(i) for i in ids] for name, ids in ids.items()}
     split = compute()
-    _save(path, {**header, "ids": split})
+    _save(path, {**header, "answers_sha256": answers, "ids_sha256": ids_sha256(split), "ids": split})
     return split
 
 

@@ -44,6 +44,7 @@ def test_layout_and_spec(digits_dir: Path, digits: Task) -> None:
         "prepared/public/test.csv",
         "prepared/public/sample_submission.csv",
         "prepared/private/test.csv",
+        "CHECKSUMS.json",
     }
     spec = digits.spec
     assert (spec.name, spec.metric, spec.id_column, spec.target_columns) == (
@@ -107,6 +108,21 @@ def test_existing_build_is_reused(digits_dir: Path) -> None:
     assert (digits_dir / "task.yaml").stat().st_mtime_ns == before
 
 
+def test_a_cached_task_whose_answers_changed_is_built_again(tmp_path: Path) -> None:
+    built = ensure_bundled("digits", tmp_path / "cache")
+    answers = built / "prepared" / "private" / "test.csv"
+    original = answers.read_bytes()
+    assert oct(answers.stat().st_mode & 0o777) == "0o644"  # nobody but its owner writes it
+    answers.write_text(answers.read_text().replace(",1\n", ",7\n"))  # rewritten to suit a submission
+    again = ensure_bundled("digits", tmp_path / "cache")
+    assert again == built and answers.read_bytes() == original
+    (aside,) = (tmp_path / "cache" / "tasks").glob(".digits-v1.changed-*")
+    assert (aside / "prepared" / "private" / "test.csv").read_bytes() != original  # kept to look at
+    answers.chmod(0o666)  # a file anyone may write is not trusted either
+    ensure_bundled("digits", tmp_path / "cache")
+    assert len(list((tmp_path / "cache" / "tasks").glob(".digits-v1.changed-*"))) == 2
+
+
 def test_unknown_bundled_task_lists_the_known_ones(tmp_path: Path) -> None:
     with pytest.raises(TaskError) as err:
         ensure_bundled("mnist", tmp_path)
@@ -135,7 +151,7 @@ def test_racing_builds_end_with_one_complete_task(tmp_path: Path, monkeypatch: p
     target = tmp_path / "tasks" / "fake-v3"
     assert results == [target] * 4 and 1 <= len(calls) <= 4
     assert sorted(p.name for p in (tmp_path / "tasks").iterdir()) == ["fake-v3"]
-    assert sorted(p.name for p in target.iterdir()) == ["part.txt", "task.yaml"]
+    assert sorted(p.name for p in target.iterdir()) == ["CHECKSUMS.json", "part.txt", "task.yaml"]
 
 
 def test_hce_on_digits(tmp_path: Path, digits: Task) -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from evaluation.hce import HiddenConsistentEvaluation
 from evaluation.metrics import Metric
-from evaluation.split_store import file_sha256, split_path
+from evaluation.split_store import SplitTamperedError, file_sha256, ids_sha256, split_path
 from evaluation.splits import group_split, hce_split
 from evaluation.task import Task, load_task
 
@@ -303,14 +303,40 @@ def test_task_group_column_gives_a_group_split(tmp_path: Path) -> None:
     assert train_series.isdisjoint(series[i] for i in split["search"] + split["val"])
 
 
+def test_a_saved_split_edited_behind_its_checksum_is_refused(tmp_path: Path) -> None:
+    task = make_task(tmp_path / "t")
+    HiddenConsistentEvaluation(task, split_seed=11)
+    saved = split_path(task, 11, (0.8, 0.1, 0.1))
+    stored = json.loads(saved.read_text())
+    stored["ids"]["search"], stored["ids"]["val"] = stored["ids"]["val"], stored["ids"]["search"]
+    saved.write_text(json.dumps(stored))
+    with pytest.raises(SplitTamperedError, match="do not match their recorded checksum"):
+        HiddenConsistentEvaluation(task, split_seed=11)
+
+
+def test_answers_changed_under_a_saved_split_are_refused(tmp_path: Path) -> None:
+    task = make_task(tmp_path / "t")
+    HiddenConsistentEvaluation(task, split_seed=11)
+    # Answers rewritten to agree with some submission, the training rows left as they were.
+    answers = pd.read_csv(task.answers_csv)
+    answers[answers.columns[-1]] = answers[answers.columns[-1]].iloc[::-1].to_numpy()
+    answers.to_csv(task.answers_csv, index=False)
+    with pytest.raises(SplitTamperedError, match="changed since the split"):
+        HiddenConsistentEvaluation(task, split_seed=11)
+
+
 def test_split_is_saved_with_a_checksum_and_reused(tmp_path: Path) -> None:
     task = make_task(tmp_path / "t")
     first = HiddenConsistentEvaluation(task, split_seed=11).split_ids()
     saved = split_path(task, 11, (0.8, 0.1, 0.1))
     stored = json.loads(saved.read_text())
     assert stored["train_sha256"] == file_sha256(task.train_csv) and stored["split_seed"] == 11
-    # A saved split that matches is what the next evaluator uses (here: edited, to prove it is read).
+    assert stored["ids_sha256"] == ids_sha256(stored["ids"])
+    assert stored["answers_sha256"] == file_sha256(task.answers_csv)
+    # A saved split that matches is what the next evaluator uses (here: edited, checksum and all, to
+    # prove it is read).
     stored["ids"]["search"], stored["ids"]["val"] = stored["ids"]["val"], stored["ids"]["search"]
+    stored["ids_sha256"] = ids_sha256(stored["ids"])
     saved.write_text(json.dumps(stored))
     reused = HiddenConsistentEvaluation(task, split_seed=11).split_ids()
     assert reused["search"] == first["val"] and reused["val"] == first["search"]

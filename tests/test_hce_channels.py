@@ -67,12 +67,12 @@ def test_a_split_saved_under_the_old_keying_is_not_reused(tmp_path: Path) -> Non
     split = HiddenConsistentEvaluation(task, split_seed=SEED).split_ids()
     saved = split_path(task, SEED, FRACTIONS)
     stored = json.loads(saved.read_text())
-    assert stored["format"] == 2
+    assert stored["format"] == 3
     stored["format"] = 1  # what a run before the secret keying left, with a split an agent can recompute
     stored["ids"]["search"], stored["ids"]["val"] = stored["ids"]["val"], stored["ids"]["search"]
     saved.write_text(json.dumps(stored))
     assert HiddenConsistentEvaluation(task, split_seed=SEED).split_ids() == split
-    assert json.loads(saved.read_text())["format"] == 2  # rewritten under the current keying
+    assert json.loads(saved.read_text())["format"] == 3  # rewritten under the current keying
 
 
 def test_test_csv_renders_rows_of_both_files_alike(tmp_path: Path) -> None:

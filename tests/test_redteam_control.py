@@ -225,3 +225,17 @@ def test_the_sandbox_cannot_make_a_user_namespace(tmp_path: Path) -> None:
     shell, python = in_sandbox(tmp_path, body)
     assert "rc=0" not in shell and "uid=0" not in shell, shell
     assert "refused" in python and "MADE" not in python, python
+
+
+def test_the_worker_environment_the_code_and_the_data_are_read_only_inside(tmp_path: Path) -> None:
+    import site
+
+    targets = [f"{site.getsitepackages()[0]}/aira-evil.pth", f"{sys.prefix}/bin/python", "/data/labels.csv"]
+
+    async def body(sandbox: Sandbox) -> str:
+        command = " ".join(f"(echo x >> {t}) 2>&1 | tail -1;" for t in targets)
+        return (await sandbox.run_shell(command + " echo end", 20)).output
+
+    seen = in_sandbox(tmp_path, body)
+    assert seen.count("Read-only file system") == len(targets), seen
+    assert not Path(targets[0]).exists()

@@ -1,8 +1,12 @@
 """Offline tasks built from data that pip packages carry, cached as task directories."""
 
+import contextlib
+import json
+import logging
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -13,8 +17,12 @@ from evaluation.bundled import digits
 from evaluation.bundled._table import build_table_task
 from evaluation.bundled.local_tasks import LOCAL_TASKS
 from evaluation.bundled.provenance import PackageData, hide_package_data
+from evaluation.split_store import SPLITS_DIR, file_sha256
 from evaluation.task import TaskError
 from sandbox.config import SandboxConfig
+
+log = logging.getLogger(__name__)
+CHECKSUMS = "CHECKSUMS.json"
 
 # name -> (version, builder); a new version gets a new directory, so old caches never go stale.
 BUNDLED: dict[str, tuple[int, Callable[[Path], None]]] = {
@@ -49,13 +57,27 @@ def ensure_bundled(name: str, cache_dir: Path) -> Path:
 
     The build happens in a temporary directory beside the target and is renamed into place, so a
     reader never sees a half-built task and two processes racing to build it both end up with one.
+    Its files are written read-only with their checksums (CHECKSUMS.json) and checked at every use:
+    a cached task whose files changed (its answers rewritten, say) is moved aside, logged, and built
+    again from the package data.
     """
     if name not in BUNDLED:
         raise TaskError(f"unknown bundled task {name!r}; bundled tasks: {', '.join(bundled_names())}")
     version, build = BUNDLED[name]
     target = Path(cache_dir) / "tasks" / f"{name}-v{version}"
     if (target / "task.yaml").is_file():
-        return target
+        changed = changed_files(target)
+        if not changed:
+            return target
+        aside = target.with_name(f".{target.name}.changed-{time.time_ns()}")
+        log.warning(
+            "bundled task %s: %s changed since it was built; moved to %s and built again",
+            name,
+            ", ".join(changed[:5]),
+            aside,
+        )
+        with contextlib.suppress(OSError):  # another process may have moved it already
+            os.rename(target, aside)
     target.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
     try:
@@ -63,7 +85,7 @@ def ensure_bundled(name: str, cache_dir: Path) -> Path:
         # for two cores, and one thread gives the same floating-point sums on every machine.
         with threadpool_limits(1):
             build(scratch)
-        scratch.chmod(0o755)
+        seal(scratch)
         try:
             os.rename(scratch, target)
         except OSError:
@@ -75,6 +97,39 @@ def ensure_bundled(name: str, cache_dir: Path) -> Path:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return target
+
+
+def _file_checksums(root: Path) -> dict[str, str]:
+    return {
+        str(path.relative_to(root)): file_sha256(path)
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+        and not path.is_symlink()
+        and path.name != CHECKSUMS
+        and SPLITS_DIR not in path.relative_to(root).parts
+    }
+
+
+def seal(root: Path) -> None:
+    """Record the checksum of every file of a built task and make the tree read-only to all but its
+    owner (the saved HCE splits, written later, carry checksums of their own)."""
+    (root / CHECKSUMS).write_text(json.dumps(_file_checksums(root), indent=0))
+    for path in [root, *root.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+def changed_files(root: Path) -> list[str]:
+    """The files of a sealed task that differ from its checksums (missing, added or rewritten);
+    every file when it has no checksums, or when anyone but its owner may write one of them."""
+    try:
+        recorded = json.loads((root / CHECKSUMS).read_text())
+    except (OSError, ValueError):
+        return [CHECKSUMS]
+    tree = [root, *root.rglob("*")]
+    writable = [str(p.relative_to(root)) for p in tree if not p.is_symlink() and p.stat().st_mode & 0o022]
+    current = _file_checksums(root)
+    return writable + sorted(k for k in recorded.keys() | current.keys() if recorded.get(k) != current.get(k))
 
 
 def build_all(cache_dir: Path, names: list[str] | None = None) -> dict[str, Path]:
