@@ -18,7 +18,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import ray
 
+from actors.worker import refusing_cluster_nodes
 from launcher.config import ConfigError
 from sandbox import SandboxConfig
 from sandbox.bwrap import bwrap_missing
@@ -284,3 +286,18 @@ def test_refuse_takes_addresses_and_networks_and_names_a_bad_one() -> None:
     assert compose_config("sandbox.refuse=[203.0.113.0/24]").sandbox.refuse == ("203.0.113.0/24",)
     with pytest.raises(ConfigError, match=r"sandbox.refuse: .*'head' is not an address"):
         compose_config("sandbox.refuse=[head]")
+
+
+def test_every_node_of_the_cluster_is_refused_where_the_sandbox_has_a_network(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    nodes = [
+        {"NodeManagerAddress": "203.0.113.10", "Alive": True},
+        {"NodeManagerAddress": "10.0.0.7", "Alive": False},  # gone now, but its address may come back
+    ]
+    monkeypatch.setattr(ray, "is_initialized", lambda: True)
+    monkeypatch.setattr(ray, "nodes", lambda: nodes)
+    settings = refusing_cluster_nodes(SandboxConfig(network=True, refuse=("198.51.100.0/24",)))
+    assert settings.refuse == ("198.51.100.0/24", "203.0.113.10/32", "10.0.0.7/32")
+    assert refusing_cluster_nodes(settings) == settings  # each episode adds them again: no duplicates
+    assert refusing_cluster_nodes(SandboxConfig()).refuse == ()  # no network: nothing to refuse
