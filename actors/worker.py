@@ -21,6 +21,16 @@ from serving.metrics import PolicyMetrics
 from serving.outage import OutageBreakerHandle
 
 
+def refusing_cluster_nodes(settings: SandboxConfig) -> SandboxConfig:
+    """`settings` with every node of the Ray cluster (alive or not) added to `sandbox.refuse`, where
+    the sandbox has a network: agent code must reach no Ray service of any node, whatever its address
+    (sandbox/network.py refuses the private ranges anyway). Unchanged without Ray or network."""
+    if not settings.network or not ray.is_initialized():
+        return settings
+    nodes = [n["NodeManagerAddress"] for n in ray.nodes() if n.get("NodeManagerAddress")]
+    return SandboxConfig.model_validate({**settings.model_dump(), "refuse": (*settings.refuse, *nodes)})
+
+
 class ExperimentWorker:
     """One worker = one GPU (or one CPU slot): a policy client and a sandbox per episode.
 
@@ -97,7 +107,9 @@ class ExperimentWorker:
         try:
             for i, parent in enumerate(job.parents, start=1):
                 (workspace / f"parent_{i}.py").write_text(parent.code)
-            sandbox = open_sandbox(self.sandbox, workspace, self.public_dir, self.gpu_ids)
+            # The cluster's nodes as they are now: the autoscaler may have added some since the start.
+            settings = refusing_cluster_nodes(self.sandbox)
+            sandbox = open_sandbox(settings, workspace, self.public_dir, self.gpu_ids)
             parents = [ParentCode(p.node_id, p.code, p.search_score, p.search_se) for p in job.parents]
             model = self.client.model_for(job.operator)
             agent = self.agent

@@ -14,7 +14,7 @@ from actors.coordinator import SearchCoordinatorActor
 from actors.evaluator import MAX_SCORING_CALLS, HCEEvaluatorActor
 from actors.metrics import RunLabels
 from actors.scratch import publish_public
-from actors.worker import ExperimentWorkerActor
+from actors.worker import ExperimentWorkerActor, refusing_cluster_nodes
 from agents.task_card import TaskCard
 from evaluation.bundled import hide_bundled_data
 from evaluation.metrics import get_metric
@@ -195,8 +195,9 @@ def stop_actors(actors: RunActors) -> None:
 
 
 def sandbox_settings(cfg: RunConfig) -> SandboxConfig:
-    """The sandbox settings of the run's episodes (and of the refit of its final pick)."""
-    return hide_bundled_data(cfg.sandbox.with_threads(cfg.resources.cpus_per_worker))
+    """The sandbox settings of the run's episodes (and of the refit of its final pick): the cluster's
+    nodes refused (each episode adds those that joined since), the bundled tasks' data hidden."""
+    return refusing_cluster_nodes(hide_bundled_data(cfg.sandbox.with_threads(cfg.resources.cpus_per_worker)))
 
 
 def _node_of(actor: Any) -> str:

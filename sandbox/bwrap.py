@@ -324,7 +324,7 @@ class BwrapSandbox(ProcessSandbox):
         weakref.finalize(self, self._options.close)
         prefix = [argv[0], "--args", "{args}", *argv[split:]]
         # Its own network namespace with user-mode networking, never the host's (sandbox/network.py).
-        self._network = UserNetwork() if settings.network else None
+        self._network = UserNetwork(settings.refuse) if settings.network else None
         if self._network is not None:
             weakref.finalize(self, self._network.close)
         enter = self._network.enter if self._network else []

@@ -1,5 +1,6 @@
 """The sandbox's config section (`sandbox.*`): how episodes are isolated and limited."""
 
+import ipaddress
 import os
 from typing import Literal
 
@@ -17,6 +18,9 @@ class SandboxConfig(BaseModel):
     `hide` lists host paths (files or directories) the sandbox must not see although they lie inside
     what it mounts (e.g. a data set in the Python environment): each is masked by something empty and
     read-only; a path missing on a node is nothing to hide there.
+    With `network`, the sandbox reaches the public internet only (sandbox/network.py); `refuse` lists
+    more addresses or networks (CIDR) it must not reach although they look public: the run's workers
+    add every node of the Ray cluster.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -29,6 +33,7 @@ class SandboxConfig(BaseModel):
     workspace_mb: int = Field(20480, ge=0)
     keep_workspaces: bool = False
     hide: tuple[str, ...] = ()
+    refuse: tuple[str, ...] = ()
     # Threads of each BLAS/OpenMP pool inside (OMP_NUM_THREADS...); 0 = the worker's CPUs.
     threads: int = Field(0, ge=0)
 
@@ -48,3 +53,17 @@ class SandboxConfig(BaseModel):
                     "e.g. sandbox.hide=[/opt/datasets/labels]"
                 )
         return tuple(os.path.normpath(p) for p in paths)
+
+    @field_validator("refuse")
+    @classmethod
+    def _networks(cls, entries: tuple[str, ...]) -> tuple[str, ...]:
+        networks = []
+        for entry in entries:
+            try:
+                networks.append(str(ipaddress.ip_network(entry.strip(), strict=False)))
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an address or network to refuse: give IPv4 or IPv6 addresses "
+                    "or CIDR networks, e.g. sandbox.refuse=[203.0.113.7,198.51.100.0/24]"
+                ) from None
+        return tuple(dict.fromkeys(networks))

@@ -1,27 +1,75 @@
-"""`sandbox.network=true`: outbound network for a sandbox that never reaches the host's own services.
+"""`sandbox.network=true`: outbound network to the public internet only.
 
 The sandbox does not share the host's network namespace (that would hand agent code Ray's GCS and
 dashboard, the policy server and other runs on the host's loopback). It gets a network namespace of
 its own, held by a sleeping process for the sandbox's life, with user-mode networking from
 `slirp4netns`: a tap device whose traffic the host relays as ordinary outbound connections.
 `--disable-host-loopback` refuses the relay's way to the host's 127.0.0.1, and a `prohibit` route
-for each of the host's own addresses refuses the other way to its local services; the sandbox's own
-loopback works as usual. Every command of the sandbox joins that namespace (`nsenter`), so the
-shell, the kernel and single commands share it. Its routes are set before agent code runs, by a
-user agent code never is (agent code has no CAP_NET_ADMIN to undo them).
+refuses every destination that is not the public internet (`refused_networks`): the private,
+shared (CGNAT), link-local (the cloud's metadata service at 169.254.169.254), loopback, multicast
+and reserved ranges and their IPv6 counterparts, the host's own addresses, and `sandbox.refuse`
+(every node of the Ray cluster, filled in by the worker). slirp4netns's own 10.0.2.0/24 is refused
+too, its gateway 10.0.2.2 (the host) included, all but its DNS relay 10.0.2.3; slirp4netns relays no
+IPv6 at all (no --enable-ipv6). The sandbox's own loopback works as usual. Every command of the
+sandbox joins that namespace (`nsenter`), so the shell, the kernel and single commands share it. Its
+routes are set before agent code runs, by a user agent code never is (agent code has no
+CAP_NET_ADMIN to undo them).
 """
 
 import contextlib
 import ctypes
+import ipaddress
 import os
 import select
 import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterable
 
 _READY_S = 10.0
 _PR_SET_PDEATHSIG = 1
+# Never the public internet (IANA's special-purpose address registries): these and their subnets are
+# refused. IPv4: this network, private, shared (CGNAT), loopback, link-local, IETF protocol
+# assignments, documentation, benchmarking, multicast and reserved (with the broadcast address).
+REFUSED_V4 = (
+    "0.0.0.0/8",
+    "10.0.0.0/8",
+    "100.64.0.0/10",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "172.16.0.0/12",
+    "192.0.0.0/24",
+    "192.0.2.0/24",
+    "192.168.0.0/16",
+    "198.18.0.0/15",
+    "198.51.100.0/24",
+    "203.0.113.0/24",
+    "224.0.0.0/4",
+    "240.0.0.0/4",
+)
+# IPv6: loopback, unspecified, v4-mapped, NAT64 (both prefixes: they reach v4 addresses), discard,
+# IETF protocol assignments (Teredo among them), documentation, 6to4, unique local, link-local,
+# multicast.
+REFUSED_V6 = (
+    "::1/128",
+    "::/128",
+    "::ffff:0:0/96",
+    "64:ff9b::/96",
+    "64:ff9b:1::/48",
+    "100::/64",
+    "2001::/23",
+    "2001:db8::/32",
+    "2002::/16",
+    "fc00::/7",
+    "fe80::/10",
+    "ff00::/8",
+)
+# slirp4netns --configure: the namespace's tap0 is 10.0.2.100/24, its gateway 10.0.2.2 the host; the
+# connected /24 is more specific than 10.0.0.0/8, so the routes refuse that /24 around the DNS relay.
+SLIRP_DNS = ipaddress.IPv4Network("10.0.2.3/32")
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class NetworkUnavailableError(RuntimeError):
@@ -54,10 +102,26 @@ def host_addresses() -> list[str]:
     return sorted(set(found))
 
 
-class UserNetwork:
-    """One sandbox's network namespace with slirp4netns; `enter` is the argv prefix that joins it."""
+def refused_networks(refuse: Iterable[str] = (), *, ipv6: bool = True) -> list[Network]:
+    """Every destination a sandbox's routes refuse: the ranges above, the host's own addresses and
+    `refuse` (addresses or networks), merged; slirp4netns's DNS relay is cut out of whatever holds it,
+    so only the connected route reaches it. Without `ipv6` (a kernel with none) only IPv4."""
+    wanted = [*REFUSED_V4, *REFUSED_V6, *host_addresses(), *refuse]
+    networks = [ipaddress.ip_network(n, strict=False) for n in wanted]
+    refused: list[Network] = []
+    for net in ipaddress.collapse_addresses(n for n in networks if isinstance(n, ipaddress.IPv4Network)):
+        refused += sorted(net.address_exclude(SLIRP_DNS)) if net.supernet_of(SLIRP_DNS) else [net]
+    if ipv6:
+        refused += ipaddress.collapse_addresses(n for n in networks if isinstance(n, ipaddress.IPv6Network))
+    return refused
 
-    def __init__(self) -> None:
+
+class UserNetwork:
+    """One sandbox's network namespace with slirp4netns; `enter` is the argv prefix that joins it.
+
+    `refuse`: addresses or networks refused besides `refused_networks`' own (sandbox.refuse)."""
+
+    def __init__(self, refuse: Iterable[str] = ()) -> None:
         if why := network_missing():
             raise NetworkUnavailableError(why)
         # A non-root worker may make a network namespace only inside a user namespace of its own.
@@ -70,8 +134,16 @@ class UserNetwork:
         try:
             self._wait_for_namespace()
             self._start_slirp()
-            for address in host_addresses():
-                self._in_namespace(["ip", "route", "add", "prohibit", address])
+            # One `ip` for every route; a route it cannot add fails the sandbox's start.
+            ipv6 = os.path.exists("/proc/net/if_inet6")
+            routes = "".join(f"route add prohibit {n}\n" for n in refused_networks(refuse, ipv6=ipv6))
+            self._in_namespace(["ip", "-batch", "-"], routes)
+            # Nothing but the relay is on tap0, and it relays neither of these; still, no broadcast to
+            # its network (it would relay it to the host's loopback) and no IPv6 on tap0 at all, not
+            # even link-local or multicast. Where one is not there to delete, nothing is lost.
+            local = "route del broadcast 10.0.2.255 dev tap0 table local\n"
+            local += "address flush dev tap0 scope link\nroute del multicast ff00::/8 dev tap0 table local\n"
+            self._in_namespace(["ip", "-force", "-batch", "-"], local, check=False)
         except BaseException:
             self.close()
             raise
@@ -123,8 +195,12 @@ class UserNetwork:
         if ready != b"1":
             raise NetworkUnavailableError("slirp4netns could not set up the sandbox's network")
 
-    def _in_namespace(self, argv: list[str]) -> None:
-        subprocess.run([*self.enter, *argv], check=True, capture_output=True)
+    def _in_namespace(self, argv: list[str], input: str, check: bool = True) -> None:
+        done = subprocess.run([*self.enter, *argv], input=input, capture_output=True, text=True)
+        if check and done.returncode != 0:
+            raise NetworkUnavailableError(
+                f"could not set the sandbox's routes ({' '.join(argv)}): {done.stderr.strip()[:500]}"
+            )
 
     def close(self) -> None:
         """Stop the relay and the namespace's holder; the namespace goes with its last process."""

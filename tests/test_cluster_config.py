@@ -26,7 +26,8 @@ def test_aws_cluster_yaml_is_valid_with_a_cpu_head_and_gpu_workers() -> None:
     assert head["resources"].get("GPU") == 0 and "experiment_slot" not in head["resources"]
     assert head["max_workers"] == 0
     start = " ".join(cfg["head_start_ray_commands"])
-    assert "--num-gpus=0" in start and "--dashboard-host=0.0.0.0" in start
+    # The dashboard's job API runs any code: on the head's loopback only, reached by SSH forwarding.
+    assert "--num-gpus=0" in start and "--dashboard-host=127.0.0.1" in start and "0.0.0.0" not in start
     assert any("[vllm]" in c for c in cfg["setup_commands"])
     assert any("bubblewrap" in c for c in cfg["setup_commands"])
     workers = [t for name, t in cfg["available_node_types"].items() if name != cfg["head_node_type"]]
@@ -39,5 +40,6 @@ def test_readme_on_prem_recipe_is_a_valid_local_provider_config() -> None:
     block = next(b for b in re.findall(r"```yaml\n(.*?)```", section, re.DOTALL) if "type: local" in b)
     cfg = validated(yaml.safe_load(block))
     assert cfg["provider"]["type"] == "local"
-    assert "--num-gpus=0" in " ".join(cfg["head_start_ray_commands"])
+    start = " ".join(cfg["head_start_ray_commands"])
+    assert "--num-gpus=0" in start and "--dashboard-host=127.0.0.1" in start and "0.0.0.0" not in start
     assert any("[vllm]" in c for c in cfg["setup_commands"])
