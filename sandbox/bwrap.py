@@ -10,6 +10,12 @@ unless `network=True`, and then its own, with user-mode networking that reaches 
 host's loopback or addresses (sandbox/network.py). Its processes cannot see or signal the worker's
 (own PID namespace).
 
+bwrap's options reach it on a memfd (`--args`), not its command line, so no process inside finds
+a host path in /proc/1/cmdline; a seccomp filter (sandbox/seccomp.py, `--seccomp`) refuses new
+namespaces, mounts, ptrace and the other kernel surface agent code never needs. The session's
+control folder is read-only inside (/run/aira); its ipc folder (/run/aira-ipc) is the one place the
+sandbox writes for the worker (sandbox/safe_files.py says how the worker treats both).
+
 Limits: a cgroup per sandbox caps the memory of all its processes together (`memory_mb`) and their
 number (`max_processes`), see sandbox/cgroup.py; where the node allows no cgroup, each process gets
 RLIMIT_AS instead (not with a GPU: CUDA reserves more address space than it uses). Each process
@@ -48,6 +54,7 @@ from sandbox.config import SandboxConfig
 from sandbox.gpu import SandboxGpus, driver_gpus, driver_library_dirs, gpu_bwrap_args, sandbox_gpus
 from sandbox.network import UserNetwork
 from sandbox.process import ProcessSandbox
+from sandbox.seccomp import SeccompUnavailableError, filter_program
 
 WORKSPACE = "/workspace"
 DATA = "/data"
@@ -75,8 +82,9 @@ _cgroup_names = itertools.count()
 # Processes of the sandbox itself that its cgroup counts besides the agent's (two per bwrap: the
 # shell's, the kernel's and a command's), so that `max_processes` stays the agent's own budget.
 _PLUMBING = 16
-# Whether this worker has logged that its sandboxes get no cgroup (said once).
+# Whether this worker has logged that its sandboxes get no cgroup, or no seccomp filter (said once).
 _cgroup_refused = False
+_seccomp_refused = False
 logger = logging.getLogger(__name__)
 # How often (s) a running command may re-measure the workspace: walking it costs time.
 _MEASURE_EVERY_S = 1.0
@@ -322,7 +330,12 @@ class BwrapSandbox(ProcessSandbox):
         split = argv.index("--")
         self._options = _Memfile("aira-bwrap-args", b"".join(a.encode() + b"\0" for a in argv[1:split]))
         weakref.finalize(self, self._options.close)
-        prefix = [argv[0], "--args", "{args}", *argv[split:]]
+        # And a seccomp filter (sandbox/seccomp.py) on another, where the machine has one.
+        self._filter = _seccomp_filter()
+        if self._filter is not None:
+            weakref.finalize(self, self._filter.close)
+        seccomp = ["--seccomp", "{seccomp}"] if self._filter is not None else []
+        prefix = [argv[0], "--args", "{args}", *seccomp, *argv[split:]]
         # Its own network namespace with user-mode networking, never the host's (sandbox/network.py).
         self._network = UserNetwork(settings.refuse) if settings.network else None
         if self._network is not None:
@@ -336,11 +349,14 @@ class BwrapSandbox(ProcessSandbox):
     def _launch(self) -> Iterator[tuple[list[str], tuple[int, ...]]]:
         """The prefix with a fresh descriptor of the options for this start (bwrap reads it to its
         end and closes it before the sandboxed command runs)."""
-        fd = self._options.reopen()
+        fds = {"{args}": self._options.reopen()}
         try:
-            yield [str(fd) if a == "{args}" else a for a in self._prefix], (fd,)
+            if self._filter is not None:
+                fds["{seccomp}"] = self._filter.reopen()
+            yield [str(fds[a]) if a in fds else a for a in self._prefix], tuple(fds.values())
         finally:
-            os.close(fd)
+            for fd in fds.values():
+                os.close(fd)
 
     @property
     def user(self) -> int | None:
@@ -420,6 +436,18 @@ class BwrapSandbox(ProcessSandbox):
             f"stopped: the workspace holds {used:.0f} MB, over its limit of {limit} MB "
             "(sandbox.workspace_mb); delete files before going on"
         )
+
+
+def _seccomp_filter() -> "_Memfile | None":
+    """The seccomp program of this machine in a memfd, or None (logged once) where there is none."""
+    global _seccomp_refused
+    try:
+        return _Memfile("aira-seccomp", filter_program())
+    except SeccompUnavailableError as e:
+        if not _seccomp_refused:
+            _seccomp_refused = True
+            logger.warning("sandboxes get no seccomp filter: %s", e)
+        return None
 
 
 def _sandbox_cgroup(settings: SandboxConfig) -> SandboxCgroup | None:
