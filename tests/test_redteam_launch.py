@@ -2,7 +2,7 @@
 the real worker, evaluator and refit, on the bundled digits task. The replay policy (a test double,
 not a language model) plays the chain the red team used: read bwrap's command line for host paths,
 plant links at the names the worker writes next (command scripts, the kernel's connection file),
-and hand in a solution.py that links the refit's log to a host file. Each link's target stands for
+try to become root in a user namespace, and hand in a solution.py that links the refit's log to a host file. Each link's target stands for
 one of the project's own modules; none may be written, and the run still ends with its scores."""
 
 import json
@@ -46,6 +46,7 @@ def drill(modules: list[Path]) -> list[dict[str, Any]]:
                 call("bash", command=plant_scripts + " echo planted"),
                 call("python", code=plant_kernel),
                 call("python", code="import os; os._exit(0)"),
+                call("bash", command="unshare --user --map-root-user id; echo rc=$?"),
             ],
         },
         {
@@ -91,3 +92,5 @@ def test_the_red_teams_chain_writes_no_host_file_through_launch_py(tmp_path: Pat
     cmdlines = steps["steps"][0]["observation"]
     assert "bwrap" in cmdlines and str(scratch) not in cmdlines and str(tmp_path) not in cmdlines, cmdlines
     assert "Read-only file system" in steps["steps"][1]["observation"]
+    userns = steps["steps"][4]["observation"]
+    assert "rc=1" in userns and "uid=0" not in userns, userns  # no user namespace to be root in
