@@ -1,6 +1,6 @@
 """HCE splits saved beside the task with a checksum, so every seed and every resume reuses one split.
 
-The split is a pure function of (train.csv, split seed, fractions, group column), so the saved copy
+The split is a pure function of (train.csv, split seed, fractions, group or time column), so the saved copy
 is an optimisation with a guarantee: it is reused only when the checksum of train.csv and the
 parameters match, and rebuilt otherwise. A task directory that cannot be written just skips saving.
 """
@@ -50,9 +50,12 @@ def saved_split(
         "split_seed": split_seed,
         "fractions": list(fractions),
         "group_column": task.spec.group_column,
+        "time_column": task.spec.time_column,
     }
     with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
         stored = json.loads(path.read_text())
+        # A split saved before time_column existed has no such key: it was not split in time.
+        stored.setdefault("time_column", None)
         if {k: stored[k] for k in header} == header:
             return {name: [str(i) for i in ids] for name, ids in stored["ids"].items()}
     split = compute()
