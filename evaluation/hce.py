@@ -20,7 +20,7 @@ from evaluation.row_files import copy_public_files, copy_train_tables, place_row
 from evaluation.scores import Scores
 from evaluation.scoring import SCORED_SPLITS, HCEScorer
 from evaluation.split_store import saved_split
-from evaluation.splits import MAX_CLASSES_TO_STRATIFY, group_split, hce_split
+from evaluation.splits import MAX_CLASSES_TO_STRATIFY, group_split, hce_split, time_split
 from evaluation.task import Task, TaskError
 from evaluation.unseen_labels import relabel_unseen
 
@@ -50,6 +50,23 @@ def typed_answers(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
         with contextlib.suppress(ValueError, TypeError):
             table[column] = pd.to_numeric(cells.mask(empty))
     return table
+
+
+def _times(cells: pd.Series) -> list[Any]:
+    """The cells of a time column (text) as comparable values: numbers when every cell is one, else
+    timestamps; ValueError naming the column when a cell is neither."""
+    numbers = pd.to_numeric(cells, errors="coerce")
+    if numbers.notna().all():
+        return list(numbers)
+    try:
+        stamps = pd.to_datetime(cells, format="mixed")
+    except (ValueError, TypeError) as e:
+        raise ValueError(
+            f"time column {cells.name!r} holds a cell that is neither a number nor a date ({e})"
+        ) from None
+    if stamps.isna().any():
+        raise ValueError(f"time column {cells.name!r} has empty cells; every labelled row needs its time")
+    return list(stamps)
 
 
 class HiddenConsistentEvaluation:
@@ -200,11 +217,14 @@ class HiddenConsistentEvaluation:
 
     def _new_split(self, train: pd.DataFrame) -> dict[str, list[str]]:
         ids = list(train[self._row_key])
-        group = self.task.spec.group_column
+        group, time = self.task.spec.group_column, self.task.spec.time_column
         try:
             if group is not None:
                 key = split_key(self.split_seed, self.task.answers_csv)
                 return group_split(ids, list(train[group]), key, self.fractions)
+            if time is not None:
+                key = split_key(self.split_seed, self.task.answers_csv)
+                return time_split(ids, _times(train[time]), key, self.fractions)
             return hce_split(ids, self._strata(train), self.split_seed, self.fractions)
         except ValueError as e:
             raise TaskError(f"{self.task.train_csv}: {e}") from None

@@ -1,6 +1,6 @@
 """HCE splits saved beside the task with a checksum, so every seed and every resume reuses one split.
 
-The split is a pure function of (train.csv, split seed, fractions, group column), so the saved copy
+The split is a pure function of (train.csv, split seed, fractions, group or time column), so the saved copy
 is an optimisation with a guarantee: it is reused only when the checksum of train.csv and the
 parameters match, and rebuilt otherwise. A task directory that cannot be written just skips saving.
 
@@ -65,6 +65,7 @@ def saved_split(
         "split_seed": split_seed,
         "fractions": list(fractions),
         "group_column": task.spec.group_column,
+        "time_column": task.spec.time_column,
     }
     answers = file_sha256(task.answers_csv) if task.answers_csv.is_file() else None
     stored: dict[str, object] | None = None

@@ -3,6 +3,8 @@
 import hashlib
 import hmac
 from collections import Counter
+from collections.abc import Sequence
+from typing import Any
 
 SPLITS = ("train", "search", "val")
 # A single target with at most this many distinct values is a class label: stratify on it.
@@ -96,3 +98,37 @@ def hce_split(
         "val": (n_train + n_search, len(ids)),
     }
     return {name: [i for i in ids if lo <= place[i] < hi] for name, (lo, hi) in bounds.items()}
+
+
+def time_split(
+    ids: list[str], times: Sequence[Any], key: bytes, fractions: tuple[float, float, float]
+) -> dict[str, list[str]]:
+    """Split ids in time, as a forecast is scored: D_train the earliest rows (its share of them), D_search
+    and D_val the rows after every D_train row, drawn apart at random in the ratio of their shares.
+
+    So the hidden scores measure what a time-ordered competition's D_test measures, a prediction of
+    days no training row comes after, and D_search and D_val measure it alike (the same stretch of
+    time, neither of them nearer to D_train). Rows of one time stay on one side of the cut. Which later
+    row is D_search and which D_val comes from an HMAC of its id under `key`, the evaluator's secret
+    (as for `group_split`): a row's time is visible in test.csv. Each returned list keeps the order of
+    `ids`; `times` are comparable values (numbers or timestamps), one per id.
+    """
+    if len(set(ids)) != len(ids):
+        raise ValueError("ids must be unique to be split")
+    if len(times) != len(ids):
+        raise ValueError(f"{len(ids)} ids but {len(times)} times")
+    n_train, _, _ = split_sizes(len(ids), fractions)
+    cut = sorted(times)[n_train]  # the earliest time of the later rows
+    later = [i for i, t in zip(ids, times, strict=True) if not t < cut]
+    if len(later) == len(ids):
+        raise ValueError(
+            f"every row has the earliest time {cut!r}, so no row is earlier than the others to train on"
+        )
+    if len(later) < 2:
+        raise ValueError("fewer than two rows come after the training rows; the task needs more rows")
+    share = fractions[1] / (fractions[1] + fractions[2])
+    n_search = min(max(1, round(len(later) * share)), len(later) - 1)
+    ordered = sorted(later, key=lambda i: hmac.new(key, f"time\x00{i}".encode(), hashlib.sha256).digest())
+    search = set(ordered[:n_search])
+    place = {i: "search" if i in search else "val" for i in later}
+    return {name: [i for i in ids if place.get(i, "train") == name] for name in SPLITS}

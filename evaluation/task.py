@@ -48,6 +48,10 @@ class TaskSpec(BaseModel):
     description: str | None = None
     # Rows sharing a value of this train.csv column stay in one HCE split (e.g. a breath id).
     group_column: str | None = None
+    # A time-ordered task: the train.csv column of each row's time (dates or numbers). D_train is then
+    # the earliest labelled rows and D_search and D_val the rows after them (evaluation.splits:
+    # `time_split`), as the competition's test rows come after the training rows.
+    time_column: str | None = None
     # The labelled rows, a CSV under prepared/public (new-york-city-taxi-fare-prediction: labels.csv).
     train_file: str = "train.csv"
     # The hidden labels of the competition's test set, a CSV under prepared/private.
@@ -229,6 +233,8 @@ def load_task(directory: Path) -> Task:
     _require_columns(task.test_csv, [spec.id_column])
     if task.spec.group_column is not None:
         _require_columns(task.train_csv, [task.spec.group_column])
+    if task.spec.time_column is not None:
+        _require_columns(task.train_csv, [task.spec.time_column])
     if spec.row_files is not None:
         test_columns = [spec.id_column] if task.test_is_sample else _columns(task.test_csv)
         try:
@@ -284,6 +290,13 @@ def _read_spec(path: Path) -> TaskSpec:
     unscorable = [c for c in spec.scored_columns if c not in spec.target_columns]
     if unscorable:
         raise TaskError(f"{path}: scored_columns {unscorable} are not target columns; list them there too")
+    if spec.time_column is not None and spec.group_column is not None:
+        raise TaskError(f"{path}: set one of group_column and time_column; the HCE split follows one of them")
+    if spec.time_column is not None and spec.layout is not None:
+        raise TaskError(
+            f"{path}: time_column orders the rows of a table task; layout {spec.layout!r} splits its "
+            "own units"
+        )
     if not spec.targets_in_answers and not spec.answer_columns:
         raise TaskError(
             f"{path}: targets_in_answers is false, so the grader needs answer_columns to grade against"

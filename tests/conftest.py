@@ -52,6 +52,7 @@ SLOW_FILES = (
     "test_starting.py",
     "test_policy_server_reuse.py",
     "test_evaluator_actor.py",
+    "test_redteam_bundled_leaks.py",
 )
 
 

@@ -14,8 +14,8 @@ import pytest
 from evaluation.hce import HiddenConsistentEvaluation
 from evaluation.metrics import Metric
 from evaluation.split_store import SplitTamperedError, file_sha256, ids_sha256, split_path
-from evaluation.splits import group_split, hce_split
-from evaluation.task import Task, load_task
+from evaluation.splits import group_split, hce_split, time_split
+from evaluation.task import Task, TaskError, load_task
 
 N_TRAIN, N_TEST = 200, 50
 OPAQUE = re.compile(r"^r[0-9a-f]{10}$")
@@ -345,3 +345,83 @@ def test_split_is_saved_with_a_checksum_and_reused(tmp_path: Path) -> None:
         f.write("9999,123.5,0.5,cat\n")
     fresh = HiddenConsistentEvaluation(task, split_seed=11).split_ids()
     assert sum(len(fresh[n]) for n in ("train", "search", "val")) == N_TRAIN + 1
+
+
+def _timed_task(root: Path, times: list[str], extra_yaml: str = "time_column: day\n") -> Task:
+    """The toy task with a `day` column (train.csv's rows in the order given) and task.yaml's extras."""
+    task = make_task(root)
+    train = pd.read_csv(task.train_csv)
+    train["day"] = times
+    train.to_csv(task.train_csv, index=False)
+    (task.root / "task.yaml").write_text(
+        "name: toy\nmetric: accuracy\nid_column: id\ntarget_columns: [y]\n" + extra_yaml
+    )
+    return load_task(task.root)
+
+
+def test_time_column_puts_d_search_and_d_val_after_every_d_train_row(tmp_path: Path) -> None:
+    # Dates out of row order and out of id order, two rows a day (the day's rows stay together).
+    days = pd.date_range("2020-01-01", periods=N_TRAIN // 2, freq="D").strftime("%Y-%m-%d")
+    order = np.random.default_rng(3).permutation(N_TRAIN)
+    times = [days[k // 2] for k in order]
+    task = _timed_task(tmp_path / "t", times)
+    split = HiddenConsistentEvaluation(task, split_seed=4).split_ids()
+    day = dict(zip(map(str, range(N_TRAIN)), pd.to_datetime(times), strict=True))
+    train_days = [day[i] for i in split["train"]]
+    search_days = [day[i] for i in split["search"]]
+    val_days = [day[i] for i in split["val"]]
+    assert [len(split[n]) for n in ("train", "search", "val")] == [160, 20, 20]
+    assert max(train_days) < min(search_days + val_days)
+    # D_search and D_val share the later stretch of time, neither nearer to D_train than the other.
+    assert min(val_days) < max(search_days) and min(search_days) < max(val_days)
+    # Another seed draws D_search and D_val apart otherwise; D_train stays the earliest rows.
+    other = HiddenConsistentEvaluation(task, split_seed=5).split_ids()
+    assert set(other["train"]) == set(split["train"]) and set(other["search"]) != set(split["search"])
+    assert json.loads(split_path(task, 4, (0.8, 0.1, 0.1)).read_text())["time_column"] == "day"
+
+
+def test_time_split_keeps_one_times_rows_on_one_side_and_takes_numbers() -> None:
+    ids = [f"r{k}" for k in range(100)]
+    times = [k // 10 for k in range(100)]  # ten rows at each of ten times
+    split = time_split(ids[::-1], times[::-1], b"k", (0.75, 0.125, 0.125))
+    time_of = dict(zip(ids, times, strict=True))
+    assert {time_of[i] for i in split["train"]} == set(range(7))  # 75 rows would cut time 7 in two
+    assert len(split["search"]) + len(split["val"]) == 30 and len(split["search"]) == 15
+    assert split["train"] == [i for i in ids[::-1] if time_of[i] < 7]  # the order of `ids`
+    with pytest.raises(ValueError, match="earliest time"):
+        time_split(ids, [1] * 100, b"k", (0.8, 0.1, 0.1))
+
+
+def test_a_saved_split_is_reused_only_for_the_same_time_column(tmp_path: Path) -> None:
+    times = [f"2021-03-{1 + k % 28:02d}" for k in range(N_TRAIN)]
+    timed = _timed_task(tmp_path / "t", times)
+    by_time = HiddenConsistentEvaluation(timed, split_seed=3).split_ids()
+    saved = split_path(timed, 3, (0.8, 0.1, 0.1))
+    # The same train.csv without time_column: the saved split in time is not reused.
+    (timed.root / "task.yaml").write_text("name: toy\nmetric: accuracy\nid_column: id\ntarget_columns: [y]\n")
+    plain = load_task(timed.root)
+    at_random = HiddenConsistentEvaluation(plain, split_seed=3).split_ids()
+    assert set(at_random["train"]) != set(by_time["train"])
+    assert json.loads(saved.read_text())["time_column"] is None
+    # A split saved before time_column existed (no such key) is still reused for a task without it ...
+    stored = json.loads(saved.read_text())
+    del stored["time_column"]
+    stored["ids"]["search"], stored["ids"]["val"] = stored["ids"]["val"], stored["ids"]["search"]
+    stored["ids_sha256"] = ids_sha256(stored["ids"])
+    saved.write_text(json.dumps(stored))
+    assert HiddenConsistentEvaluation(plain, split_seed=3).split_ids()["search"] == at_random["val"]
+    # ... and never for one with it.
+    (timed.root / "task.yaml").write_text(
+        "name: toy\nmetric: accuracy\nid_column: id\ntarget_columns: [y]\ntime_column: day\n"
+    )
+    assert HiddenConsistentEvaluation(load_task(timed.root), split_seed=3).split_ids() == by_time
+
+
+def test_time_column_must_exist_be_alone_and_hold_times(tmp_path: Path) -> None:
+    with pytest.raises(TaskError, match=r"lacks the column.*'when'"):
+        _timed_task(tmp_path / "a", ["2020-01-01"] * N_TRAIN, "time_column: when\n")
+    with pytest.raises(TaskError, match="one of group_column and time_column"):
+        _timed_task(tmp_path / "b", ["2020-01-01"] * N_TRAIN, "time_column: day\ngroup_column: day\n")
+    garbled = _timed_task(tmp_path / "c", ["2020-01-01"] * (N_TRAIN - 1) + ["soon"])
+    with pytest.raises(TaskError, match="time column 'day'"):
+        HiddenConsistentEvaluation(garbled, split_seed=1)

@@ -2,8 +2,9 @@
 the real worker, evaluator and refit, on the bundled digits task. The replay policy (a test double,
 not a language model) plays the chain the red team used: read bwrap's command line for host paths,
 plant links at the names the worker writes next (command scripts, the kernel's connection file),
-try to become root in a user namespace, and hand in a solution.py that links the refit's log to a host file. Each link's target stands for
-one of the project's own modules; none may be written, and the run still ends with its scores."""
+try to become root in a user namespace, and hand in a solution.py that links the refit's log to a
+host file. Each link's target stands for one of the project's own modules; none may be written, and
+the run still ends with its scores."""
 
 import json
 from pathlib import Path

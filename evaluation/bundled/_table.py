@@ -33,6 +33,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
+from evaluation.bundled.leaks import lagged_target_inputs
 from evaluation.bundled.provenance import PackageData
 from evaluation.metrics import get_metric
 
@@ -64,6 +65,9 @@ class TableTask:
     # The package files `load` reads: masked in sandboxes, since they hold every label.
     provenance: tuple[PackageData, ...]
     text_column: str | None = None
+    # A time-ordered task (the test rows after the training rows): the column of each row's time,
+    # task.yaml's `time_column`, so that HCE splits the labelled rows in time too.
+    time_column: str | None = None
 
 
 def _scaled(model: Callable[[], Any]) -> Callable[[], Any]:
@@ -201,6 +205,7 @@ def _task_yaml(task: TableTask) -> str:
     return (
         f"name: {task.name}\nmetric: {task.metric}\nid_column: id\ntarget_columns: [{targets}]\n"
         f"leaderboard: leaderboard.csv\nleaderboard_kind: reference-ladder\ndescription: {task.title}\n"
+        + ("" if task.time_column is None else f"time_column: {task.time_column}\n")
     )
 
 
@@ -233,9 +238,23 @@ def _leaderboard_md(task: TableTask) -> str:
     )
 
 
+def _refuse_lagged_targets(task: TableTask, time_column: str, rows: pd.DataFrame) -> None:
+    """Refuse to build a time-ordered task with an input that is its target shifted in time (or nearly
+    so): test.csv holds every hidden row's inputs, so the later rows would give the labels away."""
+    # Every row after the first may be hidden (the test rows and, split in time, D_search and D_val).
+    found = lagged_target_inputs(rows, time_column, task.target_columns, len(rows) - 1)
+    if found:
+        raise ValueError(
+            f"{task.name}: inputs give the target away across rows: "
+            + "; ".join(f"{column} {why}" for column, why in found.items())
+        )
+
+
 def build_table_task(task: TableTask, dest: Path) -> None:
     """Write the task (task.yaml, prepared/, leaderboard) into the empty directory `dest`."""
     raw_train, raw_test = task.load()
+    if task.time_column is not None:
+        _refuse_lagged_targets(task, task.time_column, pd.concat([raw_train, raw_test], ignore_index=True))
     train = _with_ids(raw_train, task.id_prefix, 1)
     test = _with_ids(raw_test, task.id_prefix + "t", 2)
     targets = list(task.target_columns)
