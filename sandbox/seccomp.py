@@ -124,6 +124,19 @@ ALLOWED_PERSONAS = (0x0, 0x8, 0x20000, 0x20008, 0xFFFFFFFF)
 
 # System call numbers: x86_64 from asm/unistd_64.h, aarch64 from asm-generic/unistd.h (its table).
 # Since 424 (pidfd_send_signal) new calls have one number on every architecture.
+# From 424 on, every architecture numbers new system calls alike.
+_UNIFIED = {
+    "open_tree": 428,
+    "move_mount": 429,
+    "fsopen": 430,
+    "fsconfig": 431,
+    "fsmount": 432,
+    "fspick": 433,
+    "clone3": 435,
+    "mount_setattr": 442,
+    "quotactl_fd": 443,
+    "open_tree_attr": 467,
+}
 SYSCALLS: dict[str, dict[str, int]] = {
     "x86_64": {
         "read": 0,
@@ -168,16 +181,7 @@ SYSCALLS: dict[str, dict[str, int]] = {
         "kexec_file_load": 320,
         "bpf": 321,
         "userfaultfd": 323,
-        "open_tree": 428,
-        "move_mount": 429,
-        "fsopen": 430,
-        "fsconfig": 431,
-        "fsmount": 432,
-        "fspick": 433,
-        "clone3": 435,
-        "mount_setattr": 442,
-        "quotactl_fd": 443,
-        "open_tree_attr": 467,
+        **_UNIFIED,
     },
     "aarch64": {
         "read": 63,
@@ -220,16 +224,7 @@ SYSCALLS: dict[str, dict[str, int]] = {
         "kexec_file_load": 294,
         "bpf": 280,
         "userfaultfd": 282,
-        "open_tree": 428,
-        "move_mount": 429,
-        "fsopen": 430,
-        "fsconfig": 431,
-        "fsmount": 432,
-        "fspick": 433,
-        "clone3": 435,
-        "mount_setattr": 442,
-        "quotactl_fd": 443,
-        "open_tree_attr": 467,
+        **_UNIFIED,
     },
 }
 AUDIT_ARCH = {"x86_64": AUDIT_ARCH_X86_64, "aarch64": AUDIT_ARCH_AARCH64}
