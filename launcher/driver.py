@@ -11,7 +11,7 @@ from rich.markup import escape
 from evaluation.task import Task
 from launcher.benchmark import BenchmarkRow, BenchmarkSummary, benchmark_tasks, write_benchmark
 from launcher.config import RunConfig
-from launcher.placement import CPU_SLOT, HOME_CPUS, ClusterError, runs_that_fit
+from launcher.placement import ClusterError, embedded_resources, runs_that_fit
 from launcher.result import RunResult
 from launcher.starting import StartError, cause
 from launcher.tracking import WandbTracker
@@ -35,11 +35,6 @@ __all__ = [
 
 class RunFailed(Exception):
     """A single run ended without a result; the message is the error its run unit recorded."""
-
-
-def embedded_concurrency(cfg: RunConfig) -> int:
-    """Runs side by side on the embedded Ray: `benchmark.max_concurrent`, else one at a time."""
-    return (cfg.benchmark.max_concurrent if cfg.benchmark else None) or 1
 
 
 def connect_ray(cfg: RunConfig) -> None:
@@ -78,16 +73,14 @@ def connect_ray(cfg: RunConfig) -> None:
 
 
 def _start_embedded_ray(cfg: RunConfig) -> None:
-    k = embedded_concurrency(cfg)
-    n = cfg.search.num_workers
-    needed = k * (HOME_CPUS + n * cfg.resources.cpus_per_worker)
+    num_cpus, resources = embedded_resources(cfg, os.cpu_count() or 1)
     ray.init(
         # "local": a new instance of our own even when another Ray runs on this machine (without
         # it, ray.init joins the cluster of RAY_ADDRESS or of /tmp/ray/ray_current_cluster).
         address="local",
         namespace=cfg.ray.namespace,
-        num_cpus=cfg.ray.num_cpus or max(os.cpu_count() or 1, int(needed + 0.999)),
-        resources={CPU_SLOT: k * n} if cfg.resources.gpus_per_worker == 0 else None,
+        num_cpus=num_cpus,
+        resources=resources,
         include_dashboard=cfg.ray.include_dashboard,
         _metrics_export_port=cfg.ray.metrics_export_port,
         _node_ip_address="127.0.0.1",

@@ -11,6 +11,7 @@ from pathlib import Path
 from evaluation.task import Task, TaskError
 from launcher.benchmark import BenchmarkError, benchmark_tasks
 from launcher.config import RunConfig
+from launcher.placement import ClusterError, embedded_node, policy_gpus, runs_that_fit
 from launcher.task_source import resolve_task
 from sandbox import bwrap_missing
 from serving.endpoint import policy_missing
@@ -104,12 +105,12 @@ def ray_problems(cfg: RunConfig) -> list[str]:
         why = port_taken(cfg.serve.host, cfg.serve.port)
         if why:
             problems.append(why)
-        if cfg.resources.gpus_per_worker and local_gpu_count() < cfg.search.num_workers:
-            problems.append(
-                f"resources: search.num_workers={cfg.search.num_workers} GPU workers need as many GPUs, and "
-                f"this machine has {local_gpu_count()}: run on a GPU cluster (ray.address=auto) or set "
-                "resources.gpus_per_worker=0"
-            )
+        # The embedded Ray's one node is known before it starts: a grid it can never hold is refused now.
+        gpus = local_gpu_count() if cfg.resources.gpus_per_worker or policy_gpus(cfg.policy) else 0
+        try:
+            runs_that_fit(cfg, [embedded_node(cfg, os.cpu_count() or 1, gpus)])
+        except ClusterError as e:
+            problems.append(str(e))
         return problems
     if cfg.ray.address == "auto" and not os.environ.get("RAY_ADDRESS") and not RAY_CURRENT_CLUSTER.exists():
         return [
