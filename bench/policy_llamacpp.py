@@ -123,7 +123,14 @@ def main() -> int:
     from launcher.config import load_config
     from serving.server import start_policy_server
 
-    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+    # address="local": an instance of its own, never a `ray start` cluster running on this machine.
+    ray.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        _node_ip_address="127.0.0.1",
+        log_to_driver=False,
+    )
     conf = Path(__file__).resolve().parents[1] / "conf"
     from hydra import compose, initialize_config_dir
 

@@ -161,7 +161,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, nargs="+", default=[8, 32, 64])
     args = parser.parse_args()
     task_dir = ensure_bundled("digits", TaskConfig().cache_dir)
-    ray.init(include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+    # address="local": an instance of its own, never a `ray start` cluster running on this machine.
+    ray.init(address="local", include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         ray.kill(start_evaluator(task_dir, Path(tmp) / "task_public", Path(tmp) / "sealed.jsonl"))
