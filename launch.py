@@ -16,6 +16,8 @@ from rich.markup import escape
 
 from evaluation.task import TaskError
 from launcher.config import ConfigError, load_config
+from launcher.fresh_dir import remove_new_run_dir
+from launcher.overrides import unknown_keys
 from launcher.preflight import PreflightError, preflight
 from launcher.resume import ResumeError, check_resume
 
@@ -35,6 +37,14 @@ EMBEDDED_RAY_ENV = {
 }
 
 
+def refuse(console: Console, why: str) -> None:
+    """Exit 2 with one message; the run directory Hydra made for this launch goes again if empty."""
+    console.print(f"[bold red]cannot start:[/]\n{escape(why)}", highlight=False, soft_wrap=True)
+    if HydraConfig.initialized():
+        remove_new_run_dir(Path(HydraConfig.get().runtime.output_dir), HydraConfig.get().job.name)
+    sys.exit(2)
+
+
 @hydra.main(config_path="conf", config_name="config", version_base="1.3")
 def main(raw: DictConfig) -> None:
     console = Console()
@@ -42,8 +52,7 @@ def main(raw: DictConfig) -> None:
         cfg = load_config(raw)
         task = preflight(cfg)
     except (ConfigError, PreflightError, TaskError) as e:
-        console.print(f"[bold red]cannot start:[/]\n{escape(str(e))}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+        refuse(console, str(e))
     if cfg.ray.address is None:
         for name, value in EMBEDDED_RAY_ENV.items():
             os.environ.setdefault(name, value)
@@ -78,8 +87,9 @@ def main(raw: DictConfig) -> None:
         assert task is not None  # preflight resolves the task of a single run
         result = run_single(cfg, task, run_dir, console)
     except (ClusterError, StartError) as e:
-        console.print(f"[bold red]cannot start:[/]\n{escape(str(e))}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+        if ray.is_initialized():
+            ray.shutdown()
+        refuse(console, str(e))
     except RunFailed as e:
         console.print(f"[bold red]run failed:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         sys.exit(1)
@@ -94,4 +104,7 @@ def main(raw: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    # A mistyped key is refused before Hydra composes (and makes a run directory), with the closest key.
+    if why := unknown_keys(sys.argv[1:]):
+        refuse(Console(), why)
     main()
