@@ -210,7 +210,8 @@ def runs_that_fit(cfg: RunConfig, nodes: list[dict[str, float]]) -> int:
     elif accels == 0:
         if gpu:
             why = "the cluster has no GPUs"
-            fixes.append("add GPU nodes, or run CPU workers: resources.gpus_per_worker=0")
+            where = "run on a GPU cluster (ray.address=auto)" if cfg.ray.address is None else "add GPU nodes"
+            fixes.append(f"{where}, or run CPU workers: resources.gpus_per_worker=0")
         else:
             why = f"no node has the `{CPU_SLOT}` resource that CPU workers hold"
             fixes.append(

@@ -108,7 +108,9 @@ def test_mle30_72h_fails_early_and_clearly_here(tmp_path):
 def test_gpu_workers_on_a_machine_without_gpus_fail_before_ray_starts() -> None:
     proc = launch("resources.gpus_per_worker=1")
     assert proc.returncode == 2
-    assert "GPU workers need as many GPUs" in proc.stdout
+    assert "search.num_workers=2 GPU workers but the cluster holds 0" in proc.stdout
+    assert "why: the cluster has no GPUs" in proc.stdout
+    assert "ray.address=auto" in proc.stdout and "resources.gpus_per_worker=0" in proc.stdout
     assert "Started a local Ray" not in proc.stdout + proc.stderr
 
 
