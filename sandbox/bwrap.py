@@ -33,16 +33,13 @@ what that user already runs.
 """
 
 import asyncio
-import atexit
 import contextlib
-import functools
 import itertools
 import logging
 import os
 import shutil
 import signal
 import sys
-import tempfile
 import time
 import weakref
 from collections.abc import Awaitable, Iterator, Sequence
@@ -52,6 +49,7 @@ from sandbox.base import ExecResult
 from sandbox.cgroup import CgroupUnavailableError, SandboxCgroup, group_name, remove_orphans
 from sandbox.config import SandboxConfig
 from sandbox.gpu import SandboxGpus, driver_gpus, driver_library_dirs, gpu_bwrap_args, sandbox_gpus
+from sandbox.masks import host_path_files, mask_argv
 from sandbox.network import UserNetwork
 from sandbox.process import ProcessSandbox
 from sandbox.seccomp import SeccompUnavailableError, filter_program
@@ -174,7 +172,7 @@ def bwrap_argv(
             for parent in reversed(Path(prefix).parents[:-1]):
                 argv += ["--perms", "0755", "--dir", str(parent)]
             argv += ["--ro-bind", prefix, prefix]
-    argv += _masks((*settings.hide, *host_path_files(sys.prefix, sys.base_prefix)))
+    argv += mask_argv((*settings.hide, *host_path_files(sys.prefix, sys.base_prefix)))
     argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm"]
     if gpus is not None:
         argv += gpu_bwrap_args(gpus.device_nodes, driver_library_dirs())
@@ -194,59 +192,6 @@ def bwrap_argv(
         ids = [f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
         drop = ["setpriv", *ids, "--nnp", "--bounding-set=-all"]
     return [*argv, "--", *drop, "/bin/bash", "-c", wrapper, "aira-limits"]
-
-
-def host_path_files(*prefixes: str) -> list[str]:
-    """Files of the Python environments `prefixes` that only tell where things lie on the host: an
-    editable install's finder and .pth (they name the project's checkout), egg-links, and each
-    distribution's direct_url.json that points at a local directory. Masked in every sandbox."""
-    found: set[str] = set()
-    for prefix in dict.fromkeys(prefixes):
-        for site in Path(prefix).glob("lib/python*/site-packages"):
-            for pattern in ("__editable__*", "*.egg-link", "*.pth"):
-                for path in site.glob(pattern):
-                    if pattern != "*.pth" or _names_host_path(path):
-                        found.add(str(path))
-            for url in site.glob("*.dist-info/direct_url.json"):
-                with contextlib.suppress(OSError):
-                    if '"file:' in url.read_text():
-                        found.add(str(url))
-    return sorted(found)
-
-
-def _names_host_path(pth: Path) -> bool:
-    """Whether a .pth file adds an absolute path or an editable install's finder."""
-    try:
-        lines = pth.read_text().splitlines()
-    except (OSError, UnicodeDecodeError):
-        return True
-    return any(line.startswith("/") or "__editable__" in line for line in lines)
-
-
-def _masks(paths: Sequence[str]) -> list[str]:
-    """bwrap options that cover each existing path with something empty and read-only: an empty
-    tmpfs over a directory, an empty file over anything else. Links are masked where they point,
-    since that is what a reader inside would reach."""
-    argv: list[str] = []
-    for path in dict.fromkeys(os.path.realpath(p) for p in paths):
-        if os.path.isdir(path):
-            argv += ["--perms", "0555", "--tmpfs", path, "--remount-ro", path]
-        elif os.path.exists(path):
-            argv += ["--ro-bind", empty_file(), path]
-    return argv
-
-
-@functools.cache
-def empty_file() -> str:
-    """An empty, read-only file of this process to bind over files to hide (not /dev/null: bwrap
-    binds it nodev, and a device on a nodev mount cannot even be opened for reading)."""
-    folder = tempfile.mkdtemp(prefix="aira-empty-")
-    path = os.path.join(folder, "empty")
-    with open(path, "x"):
-        pass
-    os.chmod(path, 0o444)
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    return path
 
 
 class _Memfile:

@@ -29,13 +29,13 @@ import evaluation.bundled._table as table_builder
 import evaluation.bundled.digits as digits_builder
 from evaluation.bundled import PROVENANCE, bundled_names, ensure_bundled
 from evaluation.bundled._table import build_table_task
+from evaluation.bundled.lagged_inputs import lagged_target_inputs
 from evaluation.bundled.leaks import (
     Copy,
     DataSet,
     TaskRows,
     find_copies,
     installed_data_sets,
-    lagged_target_inputs,
     masked,
 )
 from evaluation.bundled.local_tasks import _CHICAGO_LAGGED, LOCAL_TASKS, _r_data

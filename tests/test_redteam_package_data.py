@@ -15,7 +15,8 @@ import pytest
 from evaluation.bundled import PROVENANCE, bundled_names, hide_bundled_data
 from evaluation.bundled.provenance import resolve
 from sandbox import SandboxConfig, open_sandbox
-from sandbox.bwrap import bwrap_argv, empty_file
+from sandbox.bwrap import bwrap_argv
+from sandbox.masks import empty_file
 
 LIMITS = SandboxConfig(memory_mb=4096, max_processes=128, workspace_mb=256)
 

