@@ -309,13 +309,12 @@ def test_100_mb_of_output_is_trimmed(arena: Arena) -> None:
 
 def test_a_killed_shell_does_not_leave_the_sandbox_user_running(arena: Arena) -> None:
     # The sandbox is closed at the end of every episode: nothing of its user survives it.
-    play(arena, ("bash", {"command": "(setsid sleep 300 &) ; nohup sleep 300 >/dev/null 2>&1 &"}))
+    # A duration no other test's sleeper has: test files in the other xdist worker run `sleep 300`.
+    play(arena, ("bash", {"command": "(setsid sleep 317 &) ; nohup sleep 317 >/dev/null 2>&1 &"}))
     assert sandbox_user_processes(arena) == []
     # SIGKILL is delivered asynchronously: under load a killed process may still run for a moment.
     deadline = time.monotonic() + 5
-    while (sleepers := [p for p in _pids_running(b"sleep\x00300\x00") if p != arena.bystander.pid]) and (
-        time.monotonic() < deadline
-    ):
+    while (sleepers := _pids_running(b"sleep\x00317\x00")) and (time.monotonic() < deadline):
         time.sleep(0.2)
     assert sleepers == [], "a setsid/nohup process outlived its sandbox"
 

@@ -171,7 +171,9 @@ def command(*argv):
 
 out["unshare_U"] = command("unshare", "-U", "true")
 out["unshare_map_root"] = command("unshare", "--user", "--map-root-user", "true")
-out["mount_tmpfs"] = command("mount", "-t", "tmpfs", "x", "/tmp")
+# On a folder of its own: over /tmp it would hide this python when the checkout lies there.
+os.makedirs("/tmp/probe-mount", exist_ok=True)
+out["mount_tmpfs"] = command("mount", "-t", "tmpfs", "x", "/tmp/probe-mount")
 out["strace"] = command("strace", "-f", "-o", "/dev/null", "true")
 out["bash_background"] = command("bash", "-c", "sleep 1 & wait")
 # A file, not -c: spawn and forkserver children import the main module to find `square`.
@@ -233,6 +235,12 @@ def run_probe(mode: str, filtered: bool = True) -> dict[str, Any]:
     argv = ["bwrap", "--die-with-parent", "--new-session", "--ro-bind", "/", "/", "--dev", "/dev"]
     argv += ["--proc", "/proc", "--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777"]
     argv += ["--tmpfs", "/dev/shm", *_python_binds()]
+    for prefix in dict.fromkeys((sys.prefix, sys.base_prefix)):  # a checkout under /tmp: bound back
+        if Path(prefix).is_relative_to("/tmp"):
+            for parent in reversed(Path(prefix).parents):
+                if parent.is_relative_to("/tmp") and parent != Path("/tmp"):
+                    argv += ["--perms", "0755", "--dir", str(parent)]
+            argv += ["--ro-bind", prefix, prefix]
     drop: list[str] = []
     if mode == "plain":
         argv += ["--unshare-pid"]
